@@ -1,0 +1,33 @@
+//! The REST surface (`/v1`), one module per resource.
+
+mod ccr;
+mod contexts;
+mod health;
+mod negotiate;
+mod stats;
+
+use axum::Router;
+use axum::routing::get;
+
+use crate::ApiState;
+
+pub(crate) fn router() -> Router<ApiState> {
+    Router::new()
+        .route("/v1/contexts", get(contexts::list))
+        .route(
+            "/v1/contexts/",
+            get(contexts::empty_key)
+                .put(contexts::empty_key)
+                .delete(contexts::empty_key),
+        )
+        .route(
+            "/v1/contexts/{*key}",
+            get(contexts::get)
+                .put(contexts::put)
+                .delete(contexts::delete),
+        )
+        .route("/v1/ccr/{reference}", get(ccr::retrieve))
+        .route("/v1/stats", get(stats::stats))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+}

@@ -1,0 +1,43 @@
+//! `/v1/ccr/{ref}`: the original a `ccr:` reference names.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use cairn_service::encode_for_json;
+use cairn_types::Retrieved;
+
+use super::negotiate::{Wanted, raw_response, wanted};
+use crate::extract::{Caller, Path};
+use crate::{ApiError, ApiState};
+
+/// `GET /v1/ccr/{ref}`: the full original, as JSON or (with `Accept`) bare.
+pub(crate) async fn retrieve(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(reference): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let retrieved = state.cairn.retrieve(&caller.tenant, &reference).await?;
+    let blob = retrieved.blob;
+    let wanted = wanted(&headers);
+    if wanted != Wanted::Json {
+        let facts = [
+            ("x-cairn-hash", blob.hash.to_hex()),
+            ("x-cairn-ref", blob.hash.ccr_ref().to_string()),
+            ("x-cairn-tokens", blob.tokens_original.to_string()),
+        ];
+        return Ok(raw_response(wanted, retrieved.content, &facts));
+    }
+    let (content, encoding) = encode_for_json(&retrieved.content);
+    Ok(Json(Retrieved {
+        reference: blob.hash.ccr_ref().to_string(),
+        hash: blob.hash.to_hex(),
+        bytes: blob.bytes_original,
+        content_type: blob.content_type,
+        tokens: blob.tokens_original,
+        content,
+        encoding,
+    })
+    .into_response())
+}

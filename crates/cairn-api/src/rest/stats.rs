@@ -1,0 +1,15 @@
+//! `/v1/stats`: counts, bytes, dedup and tokens saved, for the caller's tenant.
+
+use axum::Json;
+use axum::extract::State;
+use cairn_types::Stats;
+
+use crate::extract::Caller;
+use crate::{ApiError, ApiState};
+
+pub(crate) async fn stats(
+    State(state): State<ApiState>,
+    caller: Caller,
+) -> Result<Json<Stats>, ApiError> {
+    Ok(Json(state.cairn.stats(&caller.tenant).await?))
+}

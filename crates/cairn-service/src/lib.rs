@@ -1,0 +1,550 @@
+//! Cairn's application layer: the verbs every surface (REST, GraphQL, MCP,
+//! proxy, CLI) calls — put, get, retrieve, list, delete, stats, gc — so no
+//! surface reimplements any of them.
+//!
+//! Architecture invariant: CPU work (hashing large bodies, zstd, token
+//! counting, rendering views) runs through [`spawn_cpu`], never on an async
+//! worker thread, and never inside a database transaction.
+//!
+//! API boundary: depends on `cairn-core`, `cairn-store` (the trait, not a
+//! backend) and `cairn-types`. It reads no configuration files and no
+//! environment: the server hands it a [`ServiceConfig`].
+
+mod cache;
+mod cpu;
+mod error;
+mod time;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use cairn_core::{
+    CcrRef, ContentHash, ContentKind, RenderedView, ViewOptions, render_view, sniff, tokens,
+};
+use cairn_store::{
+    BlobInfo, ContextRecord, EncodedBlob, Encoding, GcReport, ListFilter, NewBlob, NewContext,
+    Store, StoreError,
+};
+use cairn_types::{
+    ContentEncoding, ContextKey, ContextList, ContextSummary, Marker, PutReceipt, Stats, TenantId,
+    View,
+};
+
+pub use cache::OriginalCache;
+pub use cpu::spawn_cpu;
+pub use error::ServiceError;
+pub use time::{format_millis, now_millis};
+
+/// Longest agent or session name, in bytes.
+pub const MAX_LABEL_BYTES: usize = 256;
+
+/// The service's settings, resolved by the server from its configuration.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// TTL applied to puts that name none. `None`: keep forever.
+    pub default_ttl: Option<Duration>,
+    /// zstd level for blobs at rest.
+    pub zstd_level: i32,
+    /// Bytes of decoded originals kept in memory for fast reads.
+    pub cache_bytes: u64,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> ServiceConfig {
+        ServiceConfig {
+            default_ttl: None,
+            zstd_level: 3,
+            cache_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// Everything a put carries besides the key.
+#[derive(Debug, Clone, Default)]
+pub struct PutInput {
+    pub content: Bytes,
+    pub agent: Option<String>,
+    pub session: Option<String>,
+    pub ttl: Option<Duration>,
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// What a get asks for.
+#[derive(Debug, Clone, Default)]
+pub struct GetOptions {
+    pub view: View,
+    pub version: Option<i64>,
+    pub query: Option<String>,
+    pub max_tokens: Option<u64>,
+}
+
+/// A context as read: the stored record and the view's bytes.
+#[derive(Debug, Clone)]
+pub struct ContextContent {
+    pub record: ContextRecord,
+    pub view: View,
+    pub content: Bytes,
+    pub tokens: u64,
+    pub markers: Vec<Marker>,
+}
+
+impl ContextContent {
+    /// The content as a JSON string: UTF-8 as it is, anything else as base64.
+    pub fn content_for_json(&self) -> (String, ContentEncoding) {
+        encode_for_json(&self.content)
+    }
+}
+
+/// Text as it is, anything else as base64.
+pub fn encode_for_json(bytes: &[u8]) -> (String, ContentEncoding) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => (text.to_owned(), ContentEncoding::Utf8),
+        Err(_) => (
+            base64::engine::general_purpose::STANDARD.encode(bytes),
+            ContentEncoding::Base64,
+        ),
+    }
+}
+
+/// An original fetched by its `ccr:` reference.
+#[derive(Debug, Clone)]
+pub struct Retrieved {
+    pub blob: BlobInfo,
+    pub content: Bytes,
+}
+
+/// What `list` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub prefix: Option<String>,
+    pub agent: Option<String>,
+    pub session: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// Default and largest page of `list`.
+pub const DEFAULT_PAGE: u32 = 100;
+pub const MAX_PAGE: u32 = 1000;
+
+/// The verbs, over one store. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Cairn {
+    store: Arc<dyn Store>,
+    config: Arc<ServiceConfig>,
+    originals: OriginalCache,
+}
+
+impl Cairn {
+    pub fn new(store: Arc<dyn Store>, config: ServiceConfig) -> Cairn {
+        let originals = OriginalCache::new(config.cache_bytes);
+        Cairn {
+            store,
+            config: Arc::new(config),
+            originals,
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Stores `input.content` as the next version of `key`.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, key = %key, bytes = input.content.len()))]
+    pub async fn put(
+        &self,
+        tenant: &TenantId,
+        key: &ContextKey,
+        input: PutInput,
+    ) -> Result<PutReceipt, ServiceError> {
+        let agent = validate_label("agent", input.agent)?;
+        let session = validate_label("session", input.session)?;
+        let metadata = match input.metadata {
+            None | Some(serde_json::Value::Null) => None,
+            Some(value @ serde_json::Value::Object(_)) => Some(value.to_string()),
+            Some(_) => {
+                return Err(ServiceError::InvalidRequest(
+                    "metadata must be a JSON object".into(),
+                ));
+            }
+        };
+        let ttl = input.ttl.or(self.config.default_ttl);
+        if ttl.is_some_and(|ttl| ttl.is_zero()) {
+            return Err(ServiceError::InvalidRequest(
+                "ttl_seconds must be at least 1".into(),
+            ));
+        }
+        let content = input.content;
+        let hash = hash_content(&content).await?;
+        let mut blob = None;
+        if !self.store.blob_exists(&hash).await? {
+            blob = Some(self.encode_blob(hash, content.clone()).await?);
+        }
+        let created_at = now_millis();
+        let expires_at = ttl.map(|ttl| {
+            created_at.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX))
+        });
+        let mut new = NewContext {
+            tenant,
+            key,
+            hash,
+            blob: blob.as_ref(),
+            agent: agent.as_deref(),
+            session: session.as_deref(),
+            metadata: metadata.as_deref(),
+            created_at,
+            expires_at,
+        };
+        let outcome = match self.store.put_context(new.clone()).await {
+            Err(StoreError::BlobMissing(_)) => {
+                // Collected between our existence check and the put: store it again.
+                let encoded = self.encode_blob(hash, content.clone()).await?;
+                new.blob = Some(&encoded);
+                self.store.put_context(new).await?
+            }
+            other => other?,
+        };
+        self.originals.insert(hash, content);
+        tracing::debug!(
+            version = outcome.version,
+            deduplicated = outcome.deduplicated,
+            "put"
+        );
+        Ok(PutReceipt {
+            key: key.to_string(),
+            hash: hash.to_hex(),
+            reference: hash.ccr_ref().to_string(),
+            version: outcome.version,
+            bytes: outcome.blob.bytes_original,
+            tokens_original: outcome.blob.tokens_original,
+            tokens_compressed: outcome.blob.tokens_compressed,
+            content_type: outcome.blob.content_type,
+            deduplicated: outcome.deduplicated,
+            expires_at: expires_at.map(format_millis),
+        })
+    }
+
+    /// Hashes are already known; measures and encodes the original for storage.
+    async fn encode_blob(
+        &self,
+        hash: ContentHash,
+        content: Bytes,
+    ) -> Result<NewBlob, ServiceError> {
+        let level = self.config.zstd_level;
+        spawn_cpu(move || {
+            let kind = sniff(&content);
+            let tokens_original = tokens::count_bytes(&content);
+            let tokens_compressed =
+                match render_view(&content, &hash, kind, &ViewOptions::default()) {
+                    RenderedView::Original => tokens_original,
+                    RenderedView::Rendered { tokens, .. } => tokens,
+                };
+            let compressed = zstd::bulk::compress(&content, level).map_err(|error| {
+                ServiceError::Internal(format!("zstd compression failed: {error}"))
+            })?;
+            // Keep whichever is smaller: incompressible data (already compressed
+            // images, archives) is stored as it is.
+            let (encoding, data) = if compressed.len() < content.len() {
+                (Encoding::Zstd, compressed)
+            } else {
+                (Encoding::Identity, content.to_vec())
+            };
+            Ok(NewBlob {
+                hash,
+                bytes_original: content.len() as u64,
+                content_type: kind.media_type().to_owned(),
+                tokens_original,
+                tokens_compressed,
+                encoding,
+                data,
+            })
+        })
+        .await?
+    }
+
+    /// Reads a version of `key` (the latest by default) as the view `options` ask for.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, key = %key))]
+    pub async fn get(
+        &self,
+        tenant: &TenantId,
+        key: &ContextKey,
+        options: GetOptions,
+    ) -> Result<ContextContent, ServiceError> {
+        let record = self
+            .store
+            .get_context(tenant, key, options.version)
+            .await?
+            .ok_or_else(|| match options.version {
+                Some(version) => {
+                    ServiceError::NotFound(format!("key `{key}` has no version {version}"))
+                }
+                None => ServiceError::NotFound(format!("no context under key `{key}`")),
+            })?;
+        if record.is_expired(now_millis()) {
+            return Err(ServiceError::Expired(format!(
+                "key `{key}` version {} expired at {}",
+                record.version,
+                format_millis(record.expires_at.unwrap_or_default())
+            )));
+        }
+        let view_options = ViewOptions {
+            view: options.view,
+            query: options.query,
+            max_tokens: options.max_tokens,
+        };
+        let rendered = self.view(tenant, &record.blob, view_options).await?;
+        let (content, tokens, markers) = match rendered.as_ref() {
+            RenderedView::Original => (
+                self.original(tenant, &record.blob).await?,
+                record.blob.tokens_original,
+                Vec::new(),
+            ),
+            RenderedView::Rendered {
+                content,
+                tokens,
+                markers,
+            } => (
+                Bytes::copy_from_slice(content.as_bytes()),
+                *tokens,
+                markers.clone(),
+            ),
+        };
+        Ok(ContextContent {
+            record,
+            view: options.view,
+            content,
+            tokens,
+            markers,
+        })
+    }
+
+    /// The original a `ccr:` reference names, if this tenant references it.
+    pub async fn retrieve(
+        &self,
+        tenant: &TenantId,
+        reference: &str,
+    ) -> Result<Retrieved, ServiceError> {
+        let parsed = CcrRef::parse(reference)?;
+        let blob = self
+            .store
+            .resolve_ref(tenant, &parsed)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("nothing stored under {parsed}")))?;
+        let content = self.original(tenant, &blob).await?;
+        Ok(Retrieved { blob, content })
+    }
+
+    /// The rendered view of a blob, from the cache or rendered now.
+    async fn view(
+        &self,
+        tenant: &TenantId,
+        blob: &BlobInfo,
+        options: ViewOptions,
+    ) -> Result<Arc<RenderedView>, ServiceError> {
+        if options.view == View::Full {
+            return Ok(Arc::new(RenderedView::Original));
+        }
+        if let Some(view) = self.originals.view(blob.hash, &options) {
+            return Ok(view);
+        }
+        let original = self.original(tenant, blob).await?;
+        let kind = ContentKind::from_media_type(&blob.content_type);
+        let hash = blob.hash;
+        let render_options = options.clone();
+        let view = Arc::new(
+            spawn_cpu(move || render_view(&original, &hash, kind, &render_options)).await?,
+        );
+        self.originals.insert_view(hash, options, view.clone());
+        Ok(view)
+    }
+
+    /// The decoded original of a blob, from the cache or the store.
+    async fn original(&self, tenant: &TenantId, blob: &BlobInfo) -> Result<Bytes, ServiceError> {
+        if let Some(bytes) = self.originals.get(&blob.hash) {
+            return Ok(bytes);
+        }
+        let encoded = self
+            .store
+            .blob_data(tenant, &blob.hash)
+            .await?
+            .ok_or_else(|| {
+                // The row that named the blob was read a moment ago; a concurrent
+                // delete took it since.
+                ServiceError::NotFound(format!("nothing stored under {}", blob.hash.ccr_ref()))
+            })?;
+        let hash = blob.hash;
+        let bytes = spawn_cpu(move || decode_blob(encoded)).await??;
+        self.originals.insert(hash, bytes.clone());
+        Ok(bytes)
+    }
+
+    /// Live keys, a page at a time.
+    pub async fn list(
+        &self,
+        tenant: &TenantId,
+        query: ListQuery,
+    ) -> Result<ContextList, ServiceError> {
+        let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+        if limit == 0 || limit > MAX_PAGE {
+            return Err(ServiceError::InvalidRequest(format!(
+                "limit must be between 1 and {MAX_PAGE}"
+            )));
+        }
+        let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+        let filter = ListFilter {
+            prefix: query.prefix.filter(|prefix| !prefix.is_empty()),
+            agent: query.agent,
+            session: query.session,
+            after,
+            limit: limit + 1,
+        };
+        let mut records = self
+            .store
+            .list_contexts(tenant, &filter, now_millis())
+            .await?;
+        let next_cursor = if records.len() > limit as usize {
+            records.truncate(limit as usize);
+            records.last().map(|last| encode_cursor(&last.key))
+        } else {
+            None
+        };
+        let items = records.into_iter().map(summary).collect();
+        Ok(ContextList { items, next_cursor })
+    }
+
+    /// Deletes every version of `key`.
+    pub async fn delete(&self, tenant: &TenantId, key: &ContextKey) -> Result<u64, ServiceError> {
+        let deleted = self.store.delete_context(tenant, key).await?;
+        if deleted == 0 {
+            return Err(ServiceError::NotFound(format!(
+                "no context under key `{key}`"
+            )));
+        }
+        Ok(deleted)
+    }
+
+    pub async fn stats(&self, tenant: &TenantId) -> Result<Stats, ServiceError> {
+        let stats = self.store.stats(tenant, now_millis()).await?;
+        let dedup_ratio = if stats.bytes_stored == 0 {
+            1.0
+        } else {
+            stats.bytes_original as f64 / stats.bytes_stored as f64
+        };
+        Ok(Stats {
+            contexts: stats.contexts,
+            versions: stats.versions,
+            blobs: stats.blobs,
+            bytes_original: stats.bytes_original,
+            bytes_unique: stats.bytes_unique,
+            bytes_stored: stats.bytes_stored,
+            dedup_ratio,
+            tokens_original: stats.tokens_original,
+            tokens_compressed: stats.tokens_compressed,
+            tokens_saved: stats
+                .tokens_original
+                .saturating_sub(stats.tokens_compressed),
+        })
+    }
+
+    /// Removes expired versions and whatever nothing references any more.
+    pub async fn gc(&self) -> Result<GcReport, ServiceError> {
+        let report = self.store.gc(now_millis()).await?;
+        if report.deleted_blobs > 0 {
+            self.originals.clear();
+        }
+        Ok(report)
+    }
+
+    /// Whether the store answers.
+    pub async fn ready(&self) -> Result<(), ServiceError> {
+        self.store
+            .ping()
+            .await
+            .map_err(|error| ServiceError::Unavailable(error.to_string()))
+    }
+}
+
+async fn hash_content(content: &Bytes) -> Result<ContentHash, ServiceError> {
+    // BLAKE3 runs at GB/s: small bodies are cheaper to hash in place than to
+    // hand to another thread.
+    const INLINE_HASH_BYTES: usize = 256 * 1024;
+    if content.len() <= INLINE_HASH_BYTES {
+        return Ok(ContentHash::of(content));
+    }
+    let content = content.clone();
+    spawn_cpu(move || ContentHash::of(&content)).await
+}
+
+fn decode_blob(encoded: EncodedBlob) -> Result<Bytes, ServiceError> {
+    let expected = encoded.info.bytes_original;
+    let bytes = match encoded.encoding {
+        Encoding::Identity => encoded.data,
+        Encoding::Zstd => {
+            let capacity = usize::try_from(expected).unwrap_or(usize::MAX);
+            zstd::bulk::decompress(&encoded.data, capacity).map_err(|error| {
+                ServiceError::Internal(format!(
+                    "blob {} does not decode: {error}",
+                    encoded.info.hash
+                ))
+            })?
+        }
+    };
+    if ContentHash::of(&bytes) != encoded.info.hash {
+        return Err(ServiceError::Internal(format!(
+            "blob {} does not match its hash; the database is damaged",
+            encoded.info.hash
+        )));
+    }
+    Ok(Bytes::from(bytes))
+}
+
+fn validate_label(what: &str, label: Option<String>) -> Result<Option<String>, ServiceError> {
+    let Some(label) = label.filter(|label| !label.is_empty()) else {
+        return Ok(None);
+    };
+    if label.len() > MAX_LABEL_BYTES {
+        return Err(ServiceError::InvalidRequest(format!(
+            "{what} is {} bytes long; the limit is {MAX_LABEL_BYTES}",
+            label.len()
+        )));
+    }
+    if label.chars().any(char::is_control) {
+        return Err(ServiceError::InvalidRequest(format!(
+            "{what} contains a control character"
+        )));
+    }
+    Ok(Some(label))
+}
+
+fn summary(record: ContextRecord) -> ContextSummary {
+    ContextSummary {
+        key: record.key,
+        version: record.version,
+        hash: record.blob.hash.to_hex(),
+        reference: record.blob.hash.ccr_ref().to_string(),
+        bytes: record.blob.bytes_original,
+        tokens_original: record.blob.tokens_original,
+        tokens_compressed: record.blob.tokens_compressed,
+        content_type: record.blob.content_type,
+        agent: record.agent,
+        session: record.session,
+        created_at: format_millis(record.created_at),
+        expires_at: record.expires_at.map(format_millis),
+    }
+}
+
+fn encode_cursor(key: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)
+}
+
+fn decode_cursor(cursor: &str) -> Result<String, ServiceError> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| {
+            ServiceError::InvalidRequest("cursor is not one this server handed out".into())
+        })
+}

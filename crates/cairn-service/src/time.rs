@@ -1,0 +1,30 @@
+//! Wall-clock time as stored (milliseconds since the Unix epoch) and as shown
+//! (RFC 3339, UTC).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Now, in milliseconds since the Unix epoch.
+pub fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| {
+            i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+        })
+}
+
+/// RFC 3339 with milliseconds, for example `2026-11-21T04:36:20.123Z`.
+pub fn format_millis(millis: i64) -> String {
+    let at = UNIX_EPOCH + Duration::from_millis(millis.max(0).unsigned_abs());
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_rfc3339_utc() {
+        assert_eq!(format_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(format_millis(1_795_000_000_123), "2026-11-18T11:06:40.123Z");
+    }
+}

@@ -1,0 +1,502 @@
+//! The SQLite backend: one file in WAL mode, a single writer connection (SQLite
+//! serialises writers anyway; one connection avoids busy retries) and a small
+//! pool of readers.
+//!
+//! Durability: `synchronous = NORMAL` in WAL mode survives a process crash
+//! (`kill -9`) with every committed transaction; `FULL` also survives power
+//! loss, at the price of an fsync per commit.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cairn_core::{CcrRef, ContentHash};
+use cairn_types::{ContextKey, TenantId};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+
+use crate::{
+    BlobInfo, ContextRecord, EncodedBlob, Encoding, GcReport, ListFilter, Millis, NewContext,
+    PutOutcome, Store, StoreError, StoreStats,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+
+/// How to open a SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// The database file; created if missing.
+    pub path: PathBuf,
+    /// `true`: fsync every commit (survives power loss). `false`: survive
+    /// process crashes only, which is what `kill -9` needs.
+    pub sync_full: bool,
+    /// Connections in the read pool.
+    pub readers: u32,
+}
+
+impl SqliteOptions {
+    pub fn new(path: impl Into<PathBuf>) -> SqliteOptions {
+        SqliteOptions {
+            path: path.into(),
+            sync_full: false,
+            readers: 4,
+        }
+    }
+}
+
+/// The embedded default store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    readers: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database and runs pending migrations.
+    pub async fn open(options: &SqliteOptions) -> Result<SqliteStore, StoreError> {
+        let open_error = |source| StoreError::Open {
+            path: options.path.display().to_string(),
+            source,
+        };
+        let connect = connect_options(&options.path, options.sync_full).map_err(open_error)?;
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(connect.clone())
+            .await
+            .map_err(classify_open_error(&options.path))?;
+        MIGRATOR.run(&writer).await.map_err(|error| match error {
+            sqlx::migrate::MigrateError::Execute(source) => {
+                classify_open_error(&options.path)(source)
+            }
+            other => StoreError::Migrate(other),
+        })?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(options.readers.max(1))
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(connect.read_only(true))
+            .await
+            .map_err(open_error)?;
+        Ok(SqliteStore { writer, readers })
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        // IMMEDIATE takes the write lock up front, so a transaction that reads
+        // before it writes never fails to upgrade when another process (such as
+        // `cairn gc`) holds the lock; the busy timeout waits for it instead.
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+fn connect_options(path: &Path, sync_full: bool) -> Result<SqliteConnectOptions, sqlx::Error> {
+    let url = format!("sqlite://{}", path.display());
+    Ok(SqliteConnectOptions::from_str(&url)?
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(if sync_full {
+            SqliteSynchronous::Full
+        } else {
+            SqliteSynchronous::Normal
+        })
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true)
+        .pragma("cache_size", "-16000"))
+}
+
+/// A file that exists but is not a database (truncated, overwritten) gets a
+/// clear "corrupt" error rather than a generic one.
+fn classify_open_error(path: &Path) -> impl Fn(sqlx::Error) -> StoreError + '_ {
+    move |source| match StoreError::from(source) {
+        StoreError::Database(source) => StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        },
+        StoreError::Corrupt(message) => {
+            StoreError::Corrupt(format!("{}: {message}", path.display()))
+        }
+        other => other,
+    }
+}
+
+const BLOB_COLUMNS: &str = "b.hash, b.bytes_original, b.bytes_stored, b.content_type, \
+     b.tokens_original, b.tokens_compressed";
+
+const CONTEXT_COLUMNS: &str = "c.key, c.version, c.agent, c.session, c.metadata, \
+     c.created_at, c.expires_at";
+
+fn to_u64(row: &SqliteRow, column: &str) -> Result<u64, StoreError> {
+    let value: i64 = row.try_get(column)?;
+    u64::try_from(value)
+        .map_err(|_| StoreError::Corrupt(format!("negative value {value} in column {column}")))
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn blob_info(row: &SqliteRow) -> Result<BlobInfo, StoreError> {
+    let hash: String = row.try_get("hash")?;
+    Ok(BlobInfo {
+        hash: ContentHash::from_hex(&hash)
+            .map_err(|_| StoreError::Corrupt(format!("bad hash {hash:?} in blobs")))?,
+        bytes_original: to_u64(row, "bytes_original")?,
+        bytes_stored: to_u64(row, "bytes_stored")?,
+        content_type: row.try_get("content_type")?,
+        tokens_original: to_u64(row, "tokens_original")?,
+        tokens_compressed: to_u64(row, "tokens_compressed")?,
+    })
+}
+
+fn context_record(row: &SqliteRow) -> Result<ContextRecord, StoreError> {
+    Ok(ContextRecord {
+        key: row.try_get("key")?,
+        version: row.try_get("version")?,
+        blob: blob_info(row)?,
+        agent: row.try_get("agent")?,
+        session: row.try_get("session")?,
+        metadata: row.try_get("metadata")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+    })
+}
+
+/// Drops `tenant`'s reference to `hash` if none of its contexts use it, then
+/// the blob itself if no tenant references it. Returns (references, blobs,
+/// bytes) released.
+async fn release_if_unreferenced(
+    tx: &mut Transaction<'static, Sqlite>,
+    tenant: &str,
+    hash: &str,
+) -> Result<(u64, u64, u64), StoreError> {
+    let released = sqlx::query(
+        "DELETE FROM tenant_blobs WHERE tenant = ?1 AND hash = ?2 \
+         AND NOT EXISTS (SELECT 1 FROM contexts WHERE tenant = ?1 AND hash = ?2)",
+    )
+    .bind(tenant)
+    .bind(hash)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if released == 0 {
+        return Ok((0, 0, 0));
+    }
+    let freed: Option<i64> = sqlx::query_scalar(
+        "DELETE FROM blobs WHERE hash = ?1 \
+         AND NOT EXISTS (SELECT 1 FROM tenant_blobs WHERE hash = ?1) RETURNING bytes_stored",
+    )
+    .bind(hash)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok((
+        released,
+        u64::from(freed.is_some()),
+        freed.map_or(0, |b| b.max(0) as u64),
+    ))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn blob_info(
+        &self,
+        tenant: &TenantId,
+        hash: &ContentHash,
+    ) -> Result<Option<BlobInfo>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {BLOB_COLUMNS} FROM tenant_blobs t JOIN blobs b ON b.hash = t.hash \
+             WHERE t.tenant = ?1 AND t.hash = ?2"
+        ))
+        .bind(tenant.as_str())
+        .bind(hash.to_hex())
+        .fetch_optional(&self.readers)
+        .await?;
+        row.as_ref().map(blob_info).transpose()
+    }
+
+    async fn blob_exists(&self, hash: &ContentHash) -> Result<bool, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM blobs WHERE hash = ?1")
+            .bind(hash.to_hex())
+            .fetch_optional(&self.readers)
+            .await?;
+        Ok(found.is_some())
+    }
+
+    async fn put_context(&self, put: NewContext<'_>) -> Result<PutOutcome, StoreError> {
+        let hash = put.hash.to_hex();
+        let mut tx = self.begin_write().await?;
+        if let Some(blob) = put.blob {
+            sqlx::query(
+                "INSERT INTO blobs (hash, bytes_original, bytes_stored, encoding, content_type, \
+                 tokens_original, tokens_compressed, created_at, data) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (hash) DO NOTHING",
+            )
+            .bind(&hash)
+            .bind(to_i64(blob.bytes_original))
+            .bind(to_i64(blob.data.len() as u64))
+            .bind(blob.encoding.as_str())
+            .bind(&blob.content_type)
+            .bind(to_i64(blob.tokens_original))
+            .bind(to_i64(blob.tokens_compressed))
+            .bind(put.created_at)
+            .bind(blob.data.as_slice())
+            .execute(&mut *tx)
+            .await?;
+        }
+        let info_row = sqlx::query(&format!(
+            "SELECT {BLOB_COLUMNS} FROM blobs b WHERE b.hash = ?1"
+        ))
+        .bind(&hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(info_row) = info_row else {
+            return Err(StoreError::BlobMissing(hash));
+        };
+        let blob = blob_info(&info_row)?;
+        let referenced = sqlx::query(
+            "INSERT INTO tenant_blobs (tenant, hash, created_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (tenant, hash) DO NOTHING",
+        )
+        .bind(put.tenant.as_str())
+        .bind(&hash)
+        .bind(put.created_at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let version: i64 = sqlx::query_scalar(
+            "INSERT INTO contexts \
+             (tenant, key, version, hash, agent, session, metadata, created_at, expires_at) \
+             SELECT ?1, ?2, COALESCE(MAX(version), 0) + 1, ?3, ?4, ?5, ?6, ?7, ?8 \
+             FROM contexts WHERE tenant = ?1 AND key = ?2 \
+             RETURNING version",
+        )
+        .bind(put.tenant.as_str())
+        .bind(put.key.as_str())
+        .bind(&hash)
+        .bind(put.agent)
+        .bind(put.session)
+        .bind(put.metadata)
+        .bind(put.created_at)
+        .bind(put.expires_at)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(PutOutcome {
+            version,
+            blob,
+            deduplicated: referenced == 0,
+        })
+    }
+
+    async fn get_context(
+        &self,
+        tenant: &TenantId,
+        key: &ContextKey,
+        version: Option<i64>,
+    ) -> Result<Option<ContextRecord>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {CONTEXT_COLUMNS}, {BLOB_COLUMNS} FROM contexts c \
+             JOIN blobs b ON b.hash = c.hash \
+             WHERE c.tenant = ?1 AND c.key = ?2 AND (?3 IS NULL OR c.version = ?3) \
+             ORDER BY c.version DESC LIMIT 1"
+        ))
+        .bind(tenant.as_str())
+        .bind(key.as_str())
+        .bind(version)
+        .fetch_optional(&self.readers)
+        .await?;
+        row.as_ref().map(context_record).transpose()
+    }
+
+    async fn blob_data(
+        &self,
+        tenant: &TenantId,
+        hash: &ContentHash,
+    ) -> Result<Option<EncodedBlob>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {BLOB_COLUMNS}, b.encoding, b.data FROM tenant_blobs t \
+             JOIN blobs b ON b.hash = t.hash WHERE t.tenant = ?1 AND t.hash = ?2"
+        ))
+        .bind(tenant.as_str())
+        .bind(hash.to_hex())
+        .fetch_optional(&self.readers)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let encoding: String = row.try_get("encoding")?;
+        Ok(Some(EncodedBlob {
+            info: blob_info(&row)?,
+            encoding: Encoding::parse(&encoding)?,
+            data: row.try_get("data")?,
+        }))
+    }
+
+    async fn resolve_ref(
+        &self,
+        tenant: &TenantId,
+        reference: &CcrRef,
+    ) -> Result<Option<BlobInfo>, StoreError> {
+        // Hashes are fixed-length lowercase hex, so every hash a reference names
+        // sorts between its prefix padded with 0s and with fs.
+        let prefix = reference.hex();
+        let low = format!("{prefix:0<64}");
+        let high = format!("{prefix:f<64}");
+        let rows = sqlx::query(&format!(
+            "SELECT {BLOB_COLUMNS} FROM tenant_blobs t JOIN blobs b ON b.hash = t.hash \
+             WHERE t.tenant = ?1 AND t.hash BETWEEN ?2 AND ?3 ORDER BY t.hash LIMIT 2"
+        ))
+        .bind(tenant.as_str())
+        .bind(low)
+        .bind(high)
+        .fetch_all(&self.readers)
+        .await?;
+        if rows.len() > 1 {
+            tracing::warn!(reference = %reference, "ccr reference names two blobs; serving the first");
+        }
+        rows.first().map(blob_info).transpose()
+    }
+
+    async fn list_contexts(
+        &self,
+        tenant: &TenantId,
+        filter: &ListFilter,
+        now: Millis,
+    ) -> Result<Vec<ContextRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CONTEXT_COLUMNS}, {BLOB_COLUMNS} FROM contexts c \
+             JOIN blobs b ON b.hash = c.hash \
+             WHERE c.tenant = ?1 \
+             AND c.version = (SELECT MAX(m.version) FROM contexts m \
+                              WHERE m.tenant = c.tenant AND m.key = c.key) \
+             AND (?2 IS NULL OR c.key > ?2) \
+             AND (?3 IS NULL OR (c.key >= ?3 AND substr(c.key, 1, length(?3)) = ?3)) \
+             AND (?4 IS NULL OR c.agent = ?4) \
+             AND (?5 IS NULL OR c.session = ?5) \
+             AND (c.expires_at IS NULL OR c.expires_at > ?6) \
+             ORDER BY c.key LIMIT ?7"
+        ))
+        .bind(tenant.as_str())
+        .bind(filter.after.as_deref())
+        .bind(filter.prefix.as_deref())
+        .bind(filter.agent.as_deref())
+        .bind(filter.session.as_deref())
+        .bind(now)
+        .bind(i64::from(filter.limit))
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter().map(context_record).collect()
+    }
+
+    async fn delete_context(&self, tenant: &TenantId, key: &ContextKey) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let hashes: Vec<String> =
+            sqlx::query_scalar("SELECT DISTINCT hash FROM contexts WHERE tenant = ?1 AND key = ?2")
+                .bind(tenant.as_str())
+                .bind(key.as_str())
+                .fetch_all(&mut *tx)
+                .await?;
+        let deleted = sqlx::query("DELETE FROM contexts WHERE tenant = ?1 AND key = ?2")
+            .bind(tenant.as_str())
+            .bind(key.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        for hash in &hashes {
+            release_if_unreferenced(&mut tx, tenant.as_str(), hash).await?;
+        }
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    async fn stats(&self, tenant: &TenantId, now: Millis) -> Result<StoreStats, StoreError> {
+        let live = sqlx::query(
+            "SELECT COUNT(*) AS n FROM contexts c WHERE c.tenant = ?1 \
+             AND c.version = (SELECT MAX(m.version) FROM contexts m \
+                              WHERE m.tenant = c.tenant AND m.key = c.key) \
+             AND (c.expires_at IS NULL OR c.expires_at > ?2)",
+        )
+        .bind(tenant.as_str())
+        .bind(now)
+        .fetch_one(&self.readers)
+        .await?;
+        let versions = sqlx::query(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(b.bytes_original), 0) AS bytes_original, \
+             COALESCE(SUM(b.tokens_original), 0) AS tokens_original, \
+             COALESCE(SUM(b.tokens_compressed), 0) AS tokens_compressed \
+             FROM contexts c JOIN blobs b ON b.hash = c.hash WHERE c.tenant = ?1",
+        )
+        .bind(tenant.as_str())
+        .fetch_one(&self.readers)
+        .await?;
+        let blobs = sqlx::query(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(b.bytes_original), 0) AS bytes_unique, \
+             COALESCE(SUM(b.bytes_stored), 0) AS bytes_stored \
+             FROM tenant_blobs t JOIN blobs b ON b.hash = t.hash WHERE t.tenant = ?1",
+        )
+        .bind(tenant.as_str())
+        .fetch_one(&self.readers)
+        .await?;
+        Ok(StoreStats {
+            contexts: to_u64(&live, "n")?,
+            versions: to_u64(&versions, "n")?,
+            bytes_original: to_u64(&versions, "bytes_original")?,
+            tokens_original: to_u64(&versions, "tokens_original")?,
+            tokens_compressed: to_u64(&versions, "tokens_compressed")?,
+            blobs: to_u64(&blobs, "n")?,
+            bytes_unique: to_u64(&blobs, "bytes_unique")?,
+            bytes_stored: to_u64(&blobs, "bytes_stored")?,
+        })
+    }
+
+    async fn gc(&self, now: Millis) -> Result<GcReport, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let expired: Vec<(String, String)> = sqlx::query_as(
+            "DELETE FROM contexts WHERE expires_at IS NOT NULL AND expires_at <= ?1 \
+             RETURNING tenant, hash",
+        )
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut report = GcReport {
+            expired_versions: expired.len() as u64,
+            ..GcReport::default()
+        };
+        // References no context holds any more: from expiry just now, or left
+        // over by an interrupted delete.
+        let orphans: Vec<(String, String)> = sqlx::query_as(
+            "SELECT t.tenant, t.hash FROM tenant_blobs t WHERE NOT EXISTS \
+             (SELECT 1 FROM contexts c WHERE c.tenant = t.tenant AND c.hash = t.hash)",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        for (tenant, hash) in &orphans {
+            let (references, blobs, bytes) = release_if_unreferenced(&mut tx, tenant, hash).await?;
+            report.released_references += references;
+            report.deleted_blobs += blobs;
+            report.bytes_freed += bytes;
+        }
+        let stray: Vec<i64> = sqlx::query_scalar(
+            "DELETE FROM blobs WHERE NOT EXISTS \
+             (SELECT 1 FROM tenant_blobs t WHERE t.hash = blobs.hash) RETURNING bytes_stored",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        report.deleted_blobs += stray.len() as u64;
+        report.bytes_freed += stray.iter().map(|b| b.max(&0).unsigned_abs()).sum::<u64>();
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.readers).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.readers.close().await;
+        self.writer.close().await;
+    }
+}

@@ -1,0 +1,222 @@
+//! The JSON bodies of the REST API (`/v1`). Field names are the contract;
+//! adding optional fields is compatible, renaming is not.
+
+use serde::{Deserialize, Serialize};
+
+/// The JSON form of `PUT /v1/contexts/{key}`. A body that is not JSON is
+/// stored as it is, with agent and session taken from headers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutRequest {
+    pub content: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// What a successful put returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PutReceipt {
+    pub key: String,
+    /// BLAKE3 of the exact bytes, 64 lowercase hex digits.
+    pub hash: String,
+    /// `ccr:` + the first 24 hex digits of `hash`.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub version: i64,
+    /// Size of the original in bytes.
+    pub bytes: u64,
+    pub tokens_original: u64,
+    pub tokens_compressed: u64,
+    pub content_type: String,
+    /// Whether these bytes were already stored (for this tenant or another;
+    /// the answer is only `true` when this tenant already referenced them).
+    pub deduplicated: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+/// Which view of a context to read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum View {
+    /// The compressed view, with a marker for every cut.
+    #[default]
+    Compressed,
+    /// The original, byte for byte.
+    Full,
+}
+
+impl View {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            View::Compressed => "compressed",
+            View::Full => "full",
+        }
+    }
+}
+
+/// How `content` is encoded in a JSON body: text as it is, binary as base64.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContentEncoding {
+    #[default]
+    Utf8,
+    Base64,
+}
+
+/// One cut in a compressed view: where it points and what it left out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Marker {
+    /// The `ccr:` reference of the original the cut points into.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// What was omitted, in words ("480 of 500 rows omitted ...").
+    pub summary: String,
+}
+
+/// `GET /v1/contexts/{key}` as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContextView {
+    pub key: String,
+    pub hash: String,
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub version: i64,
+    pub view: View,
+    pub content: String,
+    #[serde(default)]
+    pub encoding: ContentEncoding,
+    /// Tokens of `content` as served.
+    pub tokens: u64,
+    /// Tokens of the original.
+    pub tokens_original: u64,
+    pub markers: Vec<Marker>,
+    pub bytes: u64,
+    pub content_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Value>,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+/// One key in `GET /v1/contexts`: its latest version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContextSummary {
+    pub key: String,
+    pub version: i64,
+    pub hash: String,
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub bytes: u64,
+    pub tokens_original: u64,
+    pub tokens_compressed: u64,
+    pub content_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+/// A page of `GET /v1/contexts`; pass `next_cursor` back as `cursor` for the next.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContextList {
+    pub items: Vec<ContextSummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /v1/stats`: what this tenant has stored and what compression saved.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Live keys (latest version not expired).
+    pub contexts: u64,
+    /// Stored versions, all keys.
+    pub versions: u64,
+    /// Distinct originals this tenant references.
+    pub blobs: u64,
+    /// Sum of the original sizes of every version (what a store without dedup would hold).
+    pub bytes_original: u64,
+    /// Sum of the original sizes of the distinct blobs.
+    pub bytes_unique: u64,
+    /// What the distinct blobs take at rest (zstd).
+    pub bytes_stored: u64,
+    /// `bytes_original / bytes_stored` (1.0 when empty).
+    pub dedup_ratio: f64,
+    /// Tokens of every version's original.
+    pub tokens_original: u64,
+    /// Tokens of every version's default compressed view.
+    pub tokens_compressed: u64,
+    /// `tokens_original - tokens_compressed`.
+    pub tokens_saved: u64,
+}
+
+/// `DELETE /v1/contexts/{key}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deleted {
+    pub key: String,
+    /// How many versions were deleted.
+    pub versions: u64,
+}
+
+/// `GET /v1/ccr/{ref}` as JSON: the original a reference names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retrieved {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub hash: String,
+    pub bytes: u64,
+    pub content_type: String,
+    pub tokens: u64,
+    pub content: String,
+    #[serde(default)]
+    pub encoding: ContentEncoding,
+}
+
+/// `GET /healthz` and `GET /readyz`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    pub status: String,
+    pub version: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_request_refuses_unknown_fields_and_needs_content() {
+        let err = serde_json::from_str::<PutRequest>(r#"{"content":"x","agnet":"a"}"#)
+            .expect_err("typo refused");
+        assert!(err.to_string().contains("unknown field `agnet`"), "{err}");
+        let err = serde_json::from_str::<PutRequest>(r#"{"agent":"a"}"#).expect_err("no content");
+        assert!(err.to_string().contains("missing field `content`"), "{err}");
+        let ok: PutRequest =
+            serde_json::from_str(r#"{"content":"x","ttl_seconds":5,"metadata":{"a":1}}"#)
+                .expect("valid");
+        assert_eq!(ok.ttl_seconds, Some(5));
+    }
+
+    #[test]
+    fn reference_is_spelled_ref_on_the_wire() {
+        let marker = Marker {
+            reference: "ccr:0123".into(),
+            summary: "s".into(),
+        };
+        let json = serde_json::to_value(&marker).expect("serializes");
+        assert_eq!(json, serde_json::json!({"ref": "ccr:0123", "summary": "s"}));
+    }
+}

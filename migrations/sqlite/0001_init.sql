@@ -1,0 +1,56 @@
+-- Cairn's first schema (SQLite).
+--
+-- Every table that a tenant can see carries its tenant. `blobs` is the one
+-- exception by design: it is the deduplication layer, holding each distinct
+-- original once however many tenants reference it. No query reads `blobs`
+-- except through `tenant_blobs`, so a tenant never learns what another stored.
+--
+-- Times are milliseconds since the Unix epoch (UTC).
+
+CREATE TABLE blobs (
+    -- BLAKE3 of the exact original bytes, 64 lowercase hex digits.
+    hash              TEXT    PRIMARY KEY NOT NULL,
+    -- Size of the original in bytes.
+    bytes_original    INTEGER NOT NULL,
+    -- Size of `data` in bytes.
+    bytes_stored      INTEGER NOT NULL,
+    -- How `data` is encoded: 'zstd' or 'identity'.
+    encoding          TEXT    NOT NULL,
+    -- Media type sniffed from the bytes.
+    content_type      TEXT    NOT NULL,
+    -- o200k_base tokens of the original and of its default compressed view.
+    tokens_original   INTEGER NOT NULL,
+    tokens_compressed INTEGER NOT NULL,
+    created_at        INTEGER NOT NULL,
+    data              BLOB    NOT NULL
+);
+
+-- Which tenant references which blob. Retrieval by `ccr:` reference and
+-- per-tenant stats go through this table only.
+CREATE TABLE tenant_blobs (
+    tenant     TEXT    NOT NULL,
+    hash       TEXT    NOT NULL REFERENCES blobs (hash),
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant, hash)
+) WITHOUT ROWID;
+
+-- Every version of every key. A put to an existing key adds version N+1;
+-- older versions stay readable until deleted or expired and collected.
+CREATE TABLE contexts (
+    tenant     TEXT    NOT NULL DEFAULT 'local',
+    key        TEXT    NOT NULL,
+    version    INTEGER NOT NULL,
+    hash       TEXT    NOT NULL REFERENCES blobs (hash),
+    agent      TEXT,
+    session    TEXT,
+    -- JSON object, or NULL.
+    metadata   TEXT,
+    created_at INTEGER NOT NULL,
+    -- NULL: keep forever.
+    expires_at INTEGER,
+    PRIMARY KEY (tenant, key, version)
+);
+
+CREATE INDEX contexts_by_hash ON contexts (hash);
+CREATE INDEX contexts_by_expiry ON contexts (expires_at) WHERE expires_at IS NOT NULL;
+CREATE INDEX tenant_blobs_by_hash ON tenant_blobs (hash);

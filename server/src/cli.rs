@@ -1,0 +1,438 @@
+//! The `cairn` command line. Every setting of `serve` can come from a flag, a
+//! `CAIRN_*` variable or `cairn.toml`, in that order of precedence.
+
+use std::io::{IsTerminal, Read, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use base64::Engine as _;
+use cairn_client::{GetOptions, PutOptions, SharedContext};
+use cairn_types::View;
+use clap::{Args, Parser, Subcommand};
+use tokio::net::TcpListener;
+
+use crate::Config;
+
+const DEFAULT_URL: &str = "http://127.0.0.1:8787";
+
+/// Cairn: a shared, compressed, reversible memory server for AI agents.
+///
+/// Agents put tool outputs, logs, files and sessions into one store keyed by
+/// BLAKE3; other agents read them back as compressed views or byte for byte.
+#[derive(Debug, Parser)]
+#[command(name = "cairn", version, max_term_width = 100)]
+pub struct Cli {
+    /// Log filter, for example `info`, `debug` or `cairn_api=debug`.
+    #[arg(long, global = true, env = "CAIRN_LOG", default_value = "info")]
+    pub log: String,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: REST API on one port, SQLite under the data directory.
+    Serve(ServeArgs),
+    /// Store a file (or standard input) under KEY on a running server.
+    Put(PutArgs),
+    /// Print a context from a running server: the compressed view, or the original.
+    Get(GetArgs),
+    /// Print what a running server holds and what compression saved.
+    Stats(ClientArgs),
+    /// Remove expired versions and data nothing references, in the data directory.
+    Gc(GcArgs),
+}
+
+/// Where the configuration file is.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArgs {
+    /// Configuration file [default: ./cairn.toml if it exists].
+    #[arg(long, env = "CAIRN_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// Storage settings shared by `serve` and `gc`.
+#[derive(Debug, Clone, Args)]
+pub struct StorageArgs {
+    /// Directory of the SQLite database [default: ./cairn-data].
+    #[arg(long, env = "CAIRN_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// fsync every commit, to survive power loss as well as crashes [default: false].
+    #[arg(long, env = "CAIRN_FSYNC_EVERY_COMMIT", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub fsync_every_commit: Option<bool>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Address and port to listen on; only loopback without auth [default: 127.0.0.1:8787].
+    #[arg(long, env = "CAIRN_BIND", value_name = "ADDR:PORT")]
+    pub bind: Option<SocketAddr>,
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Largest request body in bytes [default: 33554432 (32 MiB)].
+    #[arg(long, env = "CAIRN_BODY_LIMIT_BYTES", value_name = "BYTES")]
+    pub body_limit_bytes: Option<usize>,
+    /// TTL for puts that name none, in seconds; 0 keeps forever [default: 0].
+    #[arg(long, env = "CAIRN_DEFAULT_TTL_SECONDS", value_name = "SECONDS")]
+    pub default_ttl_seconds: Option<u64>,
+    /// Seconds between automatic gc runs; 0 never [default: 3600].
+    #[arg(long, env = "CAIRN_GC_INTERVAL_SECONDS", value_name = "SECONDS")]
+    pub gc_interval_seconds: Option<u64>,
+    /// zstd level for originals at rest, 1-22 [default: 3].
+    #[arg(long, env = "CAIRN_ZSTD_LEVEL", value_name = "LEVEL")]
+    pub zstd_level: Option<i32>,
+    /// Memory for cached originals and views, in MiB [default: 64].
+    #[arg(long, env = "CAIRN_CACHE_MIB", value_name = "MIB")]
+    pub cache_mib: Option<u64>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GcArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub storage: StorageArgs,
+}
+
+/// How client commands reach the server.
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    /// URL of the Cairn server.
+    #[arg(long, env = "CAIRN_URL", default_value = DEFAULT_URL)]
+    pub url: String,
+    /// Bearer token, when the server requires one.
+    #[arg(long, env = "CAIRN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PutArgs {
+    /// The key to store under (1-512 bytes; slashes allowed).
+    pub key: String,
+    /// File to store; `-` or nothing reads standard input.
+    #[arg(value_name = "FILE|-")]
+    pub file: Option<PathBuf>,
+    /// Agent recorded with the put.
+    #[arg(long, env = "CAIRN_AGENT")]
+    pub agent: Option<String>,
+    /// Session recorded with the put.
+    #[arg(long, env = "CAIRN_SESSION")]
+    pub session: Option<String>,
+    /// Time to live, for example `90s`, `2h` or `30d`.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub ttl: Option<Duration>,
+    /// A JSON object stored with the version (the content must be UTF-8).
+    #[arg(long, value_parser = parse_json_object)]
+    pub metadata: Option<serde_json::Value>,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GetArgs {
+    /// The key to read.
+    pub key: String,
+    /// Print the original, byte for byte, instead of the compressed view.
+    #[arg(long)]
+    pub full: bool,
+    /// Keep everything matching this query in the view.
+    #[arg(long, conflicts_with = "full")]
+    pub query: Option<String>,
+    /// Cap the view at this many tokens.
+    #[arg(long, conflicts_with = "full")]
+    pub max_tokens: Option<u64>,
+    /// Read this version instead of the latest.
+    #[arg(long)]
+    pub version: Option<i64>,
+    /// Print the whole JSON answer (hash, ref, tokens, markers), not just the content.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+fn parse_json_object(text: &str) -> Result<serde_json::Value, String> {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(value @ serde_json::Value::Object(_)) => Ok(value),
+        Ok(_) => Err("metadata must be a JSON object".to_owned()),
+        Err(error) => Err(format!("metadata is not JSON: {error}")),
+    }
+}
+
+/// Parses the command line, runs it, and turns any error into a message on
+/// standard error and exit code 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+/// Runs one command.
+pub async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => serve(args).await,
+        Command::Put(args) => put(args).await,
+        Command::Get(args) => get(args).await,
+        Command::Stats(args) => {
+            let stats = client(&args)?.stats().await?;
+            print_json(&stats)
+        }
+        Command::Gc(args) => gc(args).await,
+    }
+}
+
+/// Merges the configuration file and the storage flags (flags and environment win).
+fn storage_config(config: &ConfigArgs, storage: &StorageArgs) -> anyhow::Result<Config> {
+    let mut merged = Config::load(config.config.as_deref())?;
+    if let Some(data_dir) = &storage.data_dir {
+        merged.storage.data_dir = data_dir.clone();
+    }
+    if let Some(fsync) = storage.fsync_every_commit {
+        merged.storage.fsync_every_commit = fsync;
+    }
+    Ok(merged)
+}
+
+/// The configuration `serve` runs with.
+pub fn serve_config(args: &ServeArgs) -> anyhow::Result<Config> {
+    let mut config = storage_config(&args.config, &args.storage)?;
+    if let Some(bind) = args.bind {
+        config.server.bind = bind;
+    }
+    if let Some(limit) = args.body_limit_bytes {
+        config.server.body_limit_bytes = limit;
+    }
+    if let Some(ttl) = args.default_ttl_seconds {
+        config.storage.default_ttl_seconds = ttl;
+    }
+    if let Some(interval) = args.gc_interval_seconds {
+        config.storage.gc_interval_seconds = interval;
+    }
+    if let Some(level) = args.zstd_level {
+        config.storage.zstd_level = level;
+    }
+    if let Some(cache) = args.cache_mib {
+        config.storage.cache_mib = cache;
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = serve_config(&args)?;
+    let listener = TcpListener::bind(config.server.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.server.bind))?;
+    crate::serve(config, listener, shutdown_signal()).await
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%error, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: draining requests in flight");
+}
+
+fn client(args: &ClientArgs) -> anyhow::Result<SharedContext> {
+    let mut client = SharedContext::connect(&args.url)?;
+    if let Some(token) = &args.token {
+        client = client.with_token(token.clone());
+    }
+    Ok(client)
+}
+
+async fn put(args: PutArgs) -> anyhow::Result<()> {
+    let content = match args.file.as_deref() {
+        None => read_stdin()?,
+        Some(path) if path.as_os_str() == "-" => read_stdin()?,
+        Some(path) => {
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?
+        }
+    };
+    let options = PutOptions {
+        agent: args.agent,
+        session: args.session,
+        ttl: args.ttl,
+        metadata: args.metadata,
+    };
+    let receipt = client(&args.client)?
+        .put_with(&args.key, content, options)
+        .await?;
+    print_json(&receipt)
+}
+
+fn read_stdin() -> anyhow::Result<Vec<u8>> {
+    let mut content = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut content)
+        .context("cannot read standard input")?;
+    Ok(content)
+}
+
+async fn get(args: GetArgs) -> anyhow::Result<()> {
+    let client = client(&args.client)?;
+    let options = GetOptions {
+        view: if args.full {
+            View::Full
+        } else {
+            View::Compressed
+        },
+        query: args.query,
+        max_tokens: args.max_tokens,
+        version: args.version,
+    };
+    if args.json {
+        return print_json(&client.get_with(&args.key, options).await?);
+    }
+    let content = if args.full && args.version.is_none() {
+        client.get_full(&args.key).await?.to_vec()
+    } else {
+        let view = client.get_with(&args.key, options).await?;
+        match view.encoding {
+            cairn_types::ContentEncoding::Utf8 => view.content.into_bytes(),
+            cairn_types::ContentEncoding::Base64 => base64::engine::general_purpose::STANDARD
+                .decode(view.content)
+                .context("the server sent invalid base64")?,
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(&content)?;
+    stdout.flush()?;
+    Ok(())
+}
+
+async fn gc(args: GcArgs) -> anyhow::Result<()> {
+    let config = storage_config(&args.config, &args.storage)?;
+    let store = crate::open_store(&config).await?;
+    let cairn = crate::service(&config, store.clone());
+    let report = cairn.gc().await;
+    store.close().await;
+    let report = report?;
+    print_json(&serde_json::json!({
+        "expired_versions": report.expired_versions,
+        "released_references": report.released_references,
+        "deleted_blobs": report.deleted_blobs,
+        "bytes_freed": report.bytes_freed,
+    }))
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut stdout, value)?;
+    writeln!(stdout)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_has_complete_help() {
+        let mut cli = Cli::command();
+        for command in cli.get_subcommands_mut() {
+            let name = command.get_name().to_owned();
+            assert!(
+                command.get_about().is_some(),
+                "`cairn {name}` has a description"
+            );
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" {
+                    continue;
+                }
+                assert!(
+                    arg.get_help().is_some(),
+                    "`cairn {name}` argument {id} has help"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn flags_win_over_the_configuration_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("cairn.toml");
+        std::fs::write(&file, "[storage]\nzstd_level = 9\ncache_mib = 8\n").expect("write config");
+        let cli = Cli::try_parse_from([
+            "cairn",
+            "serve",
+            "--config",
+            file.to_str().expect("utf-8 path"),
+            "--zstd-level",
+            "5",
+        ])
+        .expect("parses");
+        let Command::Serve(args) = cli.command else {
+            panic!("serve parsed")
+        };
+        let config = serve_config(&args).expect("valid");
+        assert_eq!(config.storage.zstd_level, 5, "the flag wins");
+        assert_eq!(
+            config.storage.cache_mib, 8,
+            "the file wins over the default"
+        );
+        assert_eq!(config.server.bind, Config::default().server.bind);
+    }
+}

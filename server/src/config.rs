@@ -1,0 +1,160 @@
+//! The one typed configuration tree, loaded once: defaults < `cairn.toml` <
+//! `CAIRN_*` environment < flags. Validated after merging.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use serde::Deserialize;
+
+/// Everything `cairn serve` needs.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address and port to listen on.
+    pub bind: SocketAddr,
+    /// Largest request body, in bytes (larger: 413).
+    pub body_limit_bytes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Where the SQLite database (and later the search index) live.
+    pub data_dir: PathBuf,
+    /// TTL for puts that name none; 0 keeps them forever.
+    pub default_ttl_seconds: u64,
+    /// How often expired and unreferenced data is collected; 0 never.
+    pub gc_interval_seconds: u64,
+    /// zstd level for blobs at rest (1-22).
+    pub zstd_level: i32,
+    /// Memory for decoded originals and rendered views, in MiB.
+    pub cache_mib: u64,
+    /// fsync every commit: survives power loss, not just `kill -9`.
+    pub fsync_every_commit: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8787)),
+            body_limit_bytes: 32 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> StorageConfig {
+        StorageConfig {
+            data_dir: PathBuf::from("./cairn-data"),
+            default_ttl_seconds: 0,
+            gc_interval_seconds: 3600,
+            zstd_level: 3,
+            cache_mib: 64,
+            fsync_every_commit: false,
+        }
+    }
+}
+
+/// The configuration file used when none is named: `./cairn.toml`, if present.
+pub const DEFAULT_CONFIG_FILE: &str = "cairn.toml";
+
+impl Config {
+    /// Parses a configuration file's text.
+    pub fn from_toml(text: &str) -> anyhow::Result<Config> {
+        Ok(toml::from_str(text)?)
+    }
+
+    /// Reads `path`, or `./cairn.toml` when `path` is `None` and it exists,
+    /// or the defaults.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+        let (path, required) = match path {
+            Some(path) => (path.to_path_buf(), true),
+            None => (PathBuf::from(DEFAULT_CONFIG_FILE), false),
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Config::from_toml(&text)
+                .with_context(|| format!("invalid configuration file {}", path.display())),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound && !required => {
+                Ok(Config::default())
+            }
+            Err(error) => Err(error)
+                .with_context(|| format!("cannot read configuration file {}", path.display())),
+        }
+    }
+
+    /// Checks the merged configuration; the message says what to change.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !(1..=22).contains(&self.storage.zstd_level) {
+            bail!(
+                "storage.zstd_level must be between 1 and 22, got {}",
+                self.storage.zstd_level
+            );
+        }
+        if self.server.body_limit_bytes == 0 {
+            bail!("server.body_limit_bytes must be at least 1");
+        }
+        if !self.server.bind.ip().is_loopback() {
+            bail!(
+                "refusing to listen on {} without authentication: Cairn has no auth configured, \
+                 so it only binds loopback addresses (for example 127.0.0.1:8787). To serve other \
+                 hosts, put an authenticating reverse proxy in front of a loopback Cairn",
+                self.server.bind
+            );
+        }
+        Ok(())
+    }
+
+    pub fn default_ttl(&self) -> Option<Duration> {
+        Some(Duration::from_secs(self.storage.default_ttl_seconds)).filter(|ttl| !ttl.is_zero())
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.storage.data_dir.join("cairn.db")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_committed_example_config_parses_and_matches_the_defaults() {
+        let text = include_str!("../../cairn.example.toml");
+        let config = Config::from_toml(text).expect("cairn.example.toml parses");
+        assert_eq!(config, Config::default());
+        config.validate().expect("the defaults are valid");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_by_name() {
+        let error = Config::from_toml("[storage]\nzstd_levle = 3\n").expect_err("typo refused");
+        assert!(format!("{error:#}").contains("zstd_levle"), "{error:#}");
+    }
+
+    #[test]
+    fn a_public_bind_without_auth_refuses_to_start_and_says_why() {
+        let mut config = Config::default();
+        config.server.bind = "0.0.0.0:8787".parse().expect("valid address");
+        let error = config.validate().expect_err("refused");
+        assert!(
+            error.to_string().contains("without authentication"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let mut config = Config::default();
+        config.storage.zstd_level = 40;
+        assert!(config.validate().is_err());
+    }
+}

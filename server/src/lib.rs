@@ -1,0 +1,166 @@
+//! `cairn-server`: the composition root. It reads the configuration, picks
+//! the concrete store, builds the service and the HTTP router, and serves them
+//! until shutdown. `main.rs` is a shim over [`cli`].
+//!
+//! Architecture invariant: this is the only crate that reads configuration
+//! files or the environment, knows concrete backends, or installs the tracing
+//! subscriber.
+
+pub mod cli;
+pub mod config;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use cairn_api::{ApiConfig, ApiState};
+use cairn_service::{Cairn, ServiceConfig};
+use cairn_store::{SqliteOptions, SqliteStore, Store};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use config::Config;
+
+/// Opens the store the configuration names (creating the data directory) and
+/// runs its migrations.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let data_dir = &config.storage.data_dir;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    let options = SqliteOptions {
+        sync_full: config.storage.fsync_every_commit,
+        ..SqliteOptions::new(config.database_path())
+    };
+    let store = SqliteStore::open(&options).await?;
+    Ok(Arc::new(store))
+}
+
+/// The service over `store`, as the configuration sets it up.
+pub fn service(config: &Config, store: Arc<dyn Store>) -> Cairn {
+    Cairn::new(
+        store,
+        ServiceConfig {
+            default_ttl: config.default_ttl(),
+            zstd_level: config.storage.zstd_level,
+            cache_bytes: config.storage.cache_mib.saturating_mul(1024 * 1024),
+        },
+    )
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then stops
+/// accepting, drains requests in flight and closes the store.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    config.validate()?;
+    let store = open_store(&config).await?;
+    serve_store(config, store, listener, shutdown).await
+}
+
+/// [`serve`] over a store already opened.
+async fn serve_store(
+    config: Config,
+    store: Arc<dyn Store>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let cairn = service(&config, store.clone());
+    let state = ApiState {
+        cairn: cairn.clone(),
+        config: ApiConfig {
+            body_limit: config.server.body_limit_bytes,
+        },
+    };
+    let gc = spawn_periodic_gc(cairn, config.storage.gc_interval_seconds);
+    let app = cairn_api::router(state);
+    tracing::info!(
+        address = %listener.local_addr()?,
+        data_dir = %config.storage.data_dir.display(),
+        "cairn is serving"
+    );
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    if let Some(gc) = gc {
+        gc.abort();
+    }
+    store.close().await;
+    tracing::info!("cairn stopped");
+    served.context("the HTTP server failed")
+}
+
+fn spawn_periodic_gc(cairn: Cairn, interval_seconds: u64) -> Option<JoinHandle<()>> {
+    if interval_seconds == 0 {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(Duration::from_secs(interval_seconds));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            match cairn.gc().await {
+                Ok(report) => tracing::info!(
+                    expired_versions = report.expired_versions,
+                    deleted_blobs = report.deleted_blobs,
+                    bytes_freed = report.bytes_freed,
+                    "periodic gc"
+                ),
+                Err(error) => tracing::warn!(%error, "periodic gc failed"),
+            }
+        }
+    }))
+}
+
+/// A server running in this process, for tests and examples.
+#[derive(Debug)]
+pub struct RunningServer {
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningServer {
+    /// Binds `config.server.bind` (port 0 picks a free one) and serves in the
+    /// background.
+    pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
+        config.validate()?;
+        let listener = TcpListener::bind(config.server.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.server.bind))?;
+        let addr = listener.local_addr()?;
+        // Open the store before returning, so a bad data directory fails here.
+        let store = open_store(&config).await?;
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve_store(config, store, listener, async move {
+            let _ = stopped.await;
+        }));
+        Ok(RunningServer {
+            addr,
+            shutdown: Some(shutdown),
+            task,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Shuts down gracefully and waits until the store is closed.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        (&mut self.task).await.context("the server task panicked")?
+    }
+}

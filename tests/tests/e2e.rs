@@ -1,0 +1,578 @@
+//! End-to-end tests: the real server on 127.0.0.1:0 with a temporary data
+//! directory, driven through `cairn-client` (and raw HTTP where the point is
+//! what goes over the wire).
+
+use std::time::Duration;
+
+use cairn_client::{ClientError, GetOptions, ListOptions, PutOptions};
+use cairn_tests::TestServer;
+use cairn_types::{ContentEncoding, ErrorBody, ErrorCode, View};
+
+fn api_code(result: Result<impl std::fmt::Debug, ClientError>) -> ErrorCode {
+    match result {
+        Err(error) => error
+            .code()
+            .unwrap_or_else(|| panic!("expected a coded error: {error:?}")),
+        Ok(value) => panic!("expected an error, got {value:?}"),
+    }
+}
+
+async fn count_rows(server: &TestServer, table: &str) -> anyhow::Result<i64> {
+    let url = format!(
+        "sqlite://{}?mode=ro",
+        server.data_dir().join("cairn.db").display()
+    );
+    let pool = sqlx::SqlitePool::connect(&url).await?;
+    let count: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+        .fetch_one(&pool)
+        .await?;
+    pool.close().await;
+    Ok(count)
+}
+
+#[tokio::test]
+async fn same_bytes_from_two_agents_share_one_hash_one_ref_and_one_blob() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let output = "tool output shared by two agents\n".repeat(100);
+    let a = server.agent("agent-a").put("a/out", output.clone()).await?;
+    let b = server.agent("agent-b").put("b/out", output.clone()).await?;
+    assert_eq!(a.hash, b.hash);
+    assert_eq!(a.reference, b.reference);
+    assert_eq!(a.reference, format!("ccr:{}", &a.hash[..24]));
+    assert!(!a.deduplicated && b.deduplicated);
+    assert_eq!(count_rows(&server, "blobs").await?, 1);
+    assert_eq!(count_rows(&server, "contexts").await?, 2);
+
+    let stats = server.client().stats().await?;
+    assert_eq!((stats.contexts, stats.versions, stats.blobs), (2, 2, 1));
+    assert_eq!(stats.bytes_original, 2 * output.len() as u64);
+    assert_eq!(stats.bytes_unique, output.len() as u64);
+    assert!(
+        stats.bytes_stored < stats.bytes_unique,
+        "zstd at rest: {stats:?}"
+    );
+    assert!(stats.dedup_ratio > 2.0, "{stats:?}");
+
+    let view = server.client().get("b/out").await?;
+    assert_eq!(view.agent.as_deref(), Some("agent-b"));
+    assert_eq!(view.hash, a.hash);
+    server.stop().await
+}
+
+#[tokio::test]
+async fn every_acknowledged_put_and_version_survives_a_restart() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let ctx = server.agent("writer");
+    let mut receipts = Vec::new();
+    for version in 1..=3 {
+        receipts.push(
+            ctx.put("log/build", format!("build log, attempt {version}"))
+                .await?,
+        );
+    }
+    let binary: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
+    ctx.put("bin/blob", binary.clone()).await?;
+    assert_eq!(
+        receipts.iter().map(|r| r.version).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+
+    let server = server.restart().await?;
+    let ctx = server.client();
+    for (index, receipt) in receipts.iter().enumerate() {
+        let options = GetOptions {
+            version: Some(receipt.version),
+            ..GetOptions::default()
+        };
+        let view = ctx.get_with("log/build", options).await?;
+        assert_eq!(view.content, format!("build log, attempt {}", index + 1));
+        assert_eq!(view.hash, receipt.hash);
+    }
+    assert_eq!(ctx.get("log/build").await?.version, 3);
+    assert_eq!(ctx.get_full("bin/blob").await?.as_ref(), binary.as_slice());
+    assert_eq!(ctx.stats().await?.versions, 4);
+    server.stop().await
+}
+
+#[tokio::test]
+async fn binary_content_round_trips_byte_for_byte() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let ctx = server.client();
+    let binary: Vec<u8> = vec![0xff, 0xfe, 0x00, 0x01, 0x80, b'\n', 0xc3, 0x28];
+    let receipt = ctx.put("bin", binary.clone()).await?;
+    assert_eq!(receipt.content_type, "application/octet-stream");
+    assert_eq!(ctx.get_full("bin").await?.as_ref(), binary.as_slice());
+    assert_eq!(
+        ctx.retrieve(&receipt.reference).await?.as_ref(),
+        binary.as_slice()
+    );
+
+    // The compressed view of binary is a one-line stub that names the original.
+    let view = ctx.get("bin").await?;
+    assert_eq!(view.encoding, ContentEncoding::Utf8);
+    assert!(
+        view.content.contains(&receipt.reference),
+        "{}",
+        view.content
+    );
+    assert_eq!(view.markers.len(), 1);
+    assert_eq!(view.markers[0].reference, receipt.reference);
+
+    // The JSON full view carries binary as base64.
+    let full = ctx
+        .get_with(
+            "bin",
+            GetOptions {
+                view: View::Full,
+                ..GetOptions::default()
+            },
+        )
+        .await?;
+    assert_eq!(full.encoding, ContentEncoding::Base64);
+    let info = ctx.retrieve_info(&receipt.reference).await?;
+    assert_eq!(info.encoding, ContentEncoding::Base64);
+    assert_eq!(info.bytes, binary.len() as u64);
+    server.stop().await
+}
+
+#[tokio::test]
+async fn missing_keys_and_refs_are_404_with_the_error_shape() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let ctx = server.client();
+    assert_eq!(api_code(ctx.get("nope").await), ErrorCode::NotFound);
+    assert_eq!(api_code(ctx.get_full("nope").await), ErrorCode::NotFound);
+    assert_eq!(api_code(ctx.delete("nope").await), ErrorCode::NotFound);
+    assert_eq!(
+        api_code(ctx.retrieve("ccr:0123456789abcdef01234567").await),
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        api_code(ctx.retrieve("ccr:NOT-A-REF").await),
+        ErrorCode::InvalidRef
+    );
+    ctx.put("k", "v").await?;
+    let old = GetOptions {
+        version: Some(7),
+        ..GetOptions::default()
+    };
+    assert_eq!(api_code(ctx.get_with("k", old).await), ErrorCode::NotFound);
+
+    let response = reqwest::get(format!("{}/v1/contexts/nope", server.url())).await?;
+    assert_eq!(response.status().as_u16(), 404);
+    let body: ErrorBody = serde_json::from_slice(&response.bytes().await?)?;
+    assert_eq!(body.error.code, ErrorCode::NotFound);
+    assert!(
+        body.error.message.contains("nope"),
+        "{}",
+        body.error.message
+    );
+    server.stop().await
+}
+
+#[tokio::test]
+async fn expired_keys_answer_410_until_gc_removes_them() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let ctx = server.client();
+    let options = PutOptions {
+        ttl: Some(Duration::from_secs(1)),
+        ..PutOptions::default()
+    };
+    let receipt = ctx.put_with("short-lived", "gone soon", options).await?;
+    assert!(receipt.expires_at.is_some());
+    ctx.put("kept", "stays").await?;
+    assert_eq!(ctx.get("short-lived").await?.content, "gone soon");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    assert_eq!(api_code(ctx.get("short-lived").await), ErrorCode::Expired);
+    let response = reqwest::get(format!("{}/v1/contexts/short-lived", server.url())).await?;
+    assert_eq!(response.status().as_u16(), 410);
+    let listed = ctx.keys("").await?;
+    assert_eq!(
+        listed.iter().map(|k| k.key.as_str()).collect::<Vec<_>>(),
+        ["kept"]
+    );
+
+    // gc (here through the CLI's code path: the store opened beside the server).
+    let store = cairn_server::open_store(&cairn_tests::test_config(server.data_dir())).await?;
+    let report = store.gc(cairn_service::now_millis()).await?;
+    store.close().await;
+    assert_eq!((report.expired_versions, report.deleted_blobs), (1, 1));
+    assert_eq!(api_code(ctx.get("short-lived").await), ErrorCode::NotFound);
+    assert_eq!(
+        api_code(ctx.retrieve(&receipt.reference).await),
+        ErrorCode::NotFound
+    );
+    assert_eq!(ctx.get("kept").await?.content, "stays");
+    server.stop().await
+}
+
+#[tokio::test]
+async fn a_default_ttl_applies_to_puts_that_name_none() -> anyhow::Result<()> {
+    let server = TestServer::start_with(|config| config.storage.default_ttl_seconds = 60).await?;
+    let receipt = server.client().put("k", "v").await?;
+    assert!(receipt.expires_at.is_some(), "{receipt:?}");
+    server.stop().await
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_413_and_stores_nothing() -> anyhow::Result<()> {
+    let server = TestServer::start_with(|config| config.server.body_limit_bytes = 1024).await?;
+    let ctx = server.client();
+    assert_eq!(
+        api_code(ctx.put("big", vec![b'x'; 2048]).await),
+        ErrorCode::PayloadTooLarge
+    );
+    let response = reqwest::Client::new()
+        .put(format!("{}/v1/contexts/big", server.url()))
+        .body(vec![b'x'; 4096])
+        .send()
+        .await?;
+    assert_eq!(response.status().as_u16(), 413);
+    let body: ErrorBody = serde_json::from_slice(&response.bytes().await?)?;
+    assert!(
+        body.error.message.contains("1024"),
+        "{}",
+        body.error.message
+    );
+    ctx.put("small", vec![b'x'; 1024]).await?;
+    assert_eq!(ctx.stats().await?.versions, 1);
+    server.stop().await
+}
+
+#[tokio::test]
+async fn empty_over_long_and_control_keys_are_400_with_a_clear_message() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let http = reqwest::Client::new();
+    let long = "k".repeat(513);
+    for (path, expected) in [
+        ("/v1/contexts/".to_owned(), "the key is empty"),
+        (
+            format!("/v1/contexts/{long}"),
+            "the key is 513 bytes long; the limit is 512",
+        ),
+        ("/v1/contexts/a%0Ab".to_owned(), "control character"),
+        ("/v1/contexts/..".to_owned(), "reserved"),
+    ] {
+        let response = http
+            .put(format!("{}{path}", server.url()))
+            .body("x")
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        let body: ErrorBody = serde_json::from_slice(&response.bytes().await?)?;
+        if path.ends_with("..") {
+            // An HTTP client normalises `..` away before sending; ours reaches
+            // the server as /v1/ and is no route at all.
+            assert!(status == 400 || status == 404, "{path}: {status}");
+            continue;
+        }
+        assert_eq!(status, 400, "{path}");
+        assert_eq!(body.error.code, ErrorCode::InvalidKey, "{path}");
+        assert!(
+            body.error.message.contains(expected),
+            "{path}: {}",
+            body.error.message
+        );
+    }
+    assert_eq!(
+        api_code(server.client().put("..", "x").await),
+        ErrorCode::InvalidKey
+    );
+    assert_eq!(
+        api_code(server.client().put(&long, "x").await),
+        ErrorCode::InvalidKey
+    );
+    server.stop().await
+}
+
+#[tokio::test]
+async fn keys_with_slashes_spaces_and_unicode_round_trip() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let ctx = server.client();
+    for key in [
+        "tool/grep/42",
+        "with space?and#hash",
+        "日本語/キー",
+        "a//b/",
+        "100%",
+    ] {
+        ctx.put(key, key.as_bytes().to_vec()).await?;
+        assert_eq!(ctx.get(key).await?.content, key, "{key}");
+        assert_eq!(ctx.get(key).await?.key, key);
+    }
+    let tools = ctx.keys("tool/").await?;
+    assert_eq!(tools.len(), 1);
+    assert_eq!(tools[0].key, "tool/grep/42");
+    server.stop().await
+}
+
+#[tokio::test]
+async fn the_json_form_carries_agent_session_ttl_and_metadata() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let http = reqwest::Client::new();
+    let response = http
+        .put(format!("{}/v1/contexts/json-form", server.url()))
+        .header("content-type", "application/json")
+        .body(r#"{"content":"[1,2,3]","agent":"planner","session":"s1","ttl_seconds":3600,"metadata":{"tool":"ls"}}"#)
+        .send()
+        .await?;
+    assert_eq!(response.status().as_u16(), 200);
+    let view = server.client().get("json-form").await?;
+    assert_eq!(view.content, "[1,2,3]");
+    assert_eq!(view.content_type, "application/json");
+    assert_eq!(view.agent.as_deref(), Some("planner"));
+    assert_eq!(view.session.as_deref(), Some("s1"));
+    assert_eq!(view.metadata, Some(serde_json::json!({"tool": "ls"})));
+    assert!(view.expires_at.is_some());
+
+    // Raw bodies take agent and session from headers.
+    http.put(format!("{}/v1/contexts/raw-form", server.url()))
+        .header("x-cairn-agent", "coder")
+        .header("x-cairn-session", "s2")
+        .body("raw text")
+        .send()
+        .await?
+        .error_for_status()?;
+    let listed = server
+        .client()
+        .list(&ListOptions {
+            session: Some("s2".into()),
+            ..ListOptions::default()
+        })
+        .await?;
+    assert_eq!(listed.items.len(), 1);
+    assert_eq!(listed.items[0].agent.as_deref(), Some("coder"));
+
+    for (body, code) in [
+        (r#"{"content": 1}"#, ErrorCode::InvalidJson),
+        (r#"{"content": "x", "unknown": 1}"#, ErrorCode::InvalidJson),
+        ("{not json", ErrorCode::InvalidJson),
+        (
+            r#"{"content": "x", "metadata": [1]}"#,
+            ErrorCode::InvalidRequest,
+        ),
+        (
+            r#"{"content": "x", "ttl_seconds": 0}"#,
+            ErrorCode::InvalidRequest,
+        ),
+        (
+            &format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)),
+            ErrorCode::InvalidJson,
+        ),
+    ] {
+        let response = http
+            .put(format!("{}/v1/contexts/bad", server.url()))
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await?;
+        assert_eq!(response.status().as_u16(), 400, "{body:.40}");
+        let error: ErrorBody = serde_json::from_slice(&response.bytes().await?)?;
+        assert_eq!(
+            error.error.code, code,
+            "{body:.40}: {}",
+            error.error.message
+        );
+    }
+    assert_eq!(
+        api_code(server.client().get("bad").await),
+        ErrorCode::NotFound
+    );
+    server.stop().await
+}
+
+#[tokio::test]
+async fn accept_text_plain_returns_the_bare_view_with_facts_in_headers() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let receipt = server.client().put("plain", "just the text").await?;
+    let response = reqwest::Client::new()
+        .get(format!("{}/v1/contexts/plain", server.url()))
+        .header("accept", "text/plain")
+        .send()
+        .await?;
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; charset=utf-8"
+    );
+    assert_eq!(
+        response.headers()["x-cairn-ref"],
+        receipt.reference.as_str()
+    );
+    assert_eq!(response.headers()["x-cairn-version"], "1");
+    assert_eq!(response.text().await?, "just the text");
+    server.stop().await
+}
+
+#[tokio::test]
+async fn listing_is_cursor_paginated_in_key_order_with_latest_versions() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let ctx = server.client();
+    for index in 0..25 {
+        ctx.put(&format!("page/{index:02}"), format!("item {index}"))
+            .await?;
+    }
+    ctx.put("page/03", "item 3, second version").await?;
+    ctx.put("other", "not in the prefix").await?;
+
+    let mut seen = Vec::new();
+    let mut options = ListOptions {
+        prefix: Some("page/".into()),
+        limit: Some(10),
+        ..ListOptions::default()
+    };
+    loop {
+        let page = ctx.list(&options).await?;
+        assert!(page.items.len() <= 10);
+        seen.extend(page.items);
+        match page.next_cursor {
+            Some(cursor) => options.cursor = Some(cursor),
+            None => break,
+        }
+    }
+    let keys: Vec<_> = seen.iter().map(|item| item.key.clone()).collect();
+    let expected: Vec<_> = (0..25).map(|index| format!("page/{index:02}")).collect();
+    assert_eq!(keys, expected);
+    assert_eq!(seen[3].version, 2);
+    assert_eq!(ctx.keys("").await?.len(), 26);
+
+    let bad_cursor = ListOptions {
+        cursor: Some("!!".into()),
+        ..ListOptions::default()
+    };
+    assert_eq!(
+        api_code(ctx.list(&bad_cursor).await),
+        ErrorCode::InvalidRequest
+    );
+    let bad_limit = ListOptions {
+        limit: Some(0),
+        ..ListOptions::default()
+    };
+    assert_eq!(
+        api_code(ctx.list(&bad_limit).await),
+        ErrorCode::InvalidRequest
+    );
+    server.stop().await
+}
+
+#[tokio::test]
+async fn delete_removes_every_version_and_the_blob_nothing_else_references() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let ctx = server.client();
+    let only = ctx.put("doomed", "unique content").await?;
+    ctx.put("doomed", "shared content").await?;
+    let shared = ctx.put("keeper", "shared content").await?;
+    let deleted = ctx.delete("doomed").await?;
+    assert_eq!(deleted.versions, 2);
+    assert_eq!(api_code(ctx.get("doomed").await), ErrorCode::NotFound);
+    assert_eq!(
+        api_code(ctx.retrieve(&only.reference).await),
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        ctx.retrieve(&shared.reference).await?.as_ref(),
+        b"shared content"
+    );
+    assert_eq!(count_rows(&server, "blobs").await?, 1);
+    // A put after delete starts a fresh history.
+    assert_eq!(ctx.put("doomed", "again").await?.version, 1);
+    server.stop().await
+}
+
+#[tokio::test]
+async fn concurrent_puts_to_one_key_number_every_version_once() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let mut writers = Vec::new();
+    for writer in 0..8 {
+        let ctx = server.agent(&format!("writer-{writer}"));
+        writers.push(tokio::spawn(async move {
+            let mut versions = Vec::new();
+            for put in 0..25 {
+                let receipt = ctx.put("contended", format!("{writer}/{put}")).await?;
+                versions.push(receipt.version);
+            }
+            Ok::<_, ClientError>(versions)
+        }));
+    }
+    let mut versions = Vec::new();
+    for writer in writers {
+        versions.extend(writer.await??);
+    }
+    versions.sort_unstable();
+    assert_eq!(versions, (1..=200).collect::<Vec<_>>());
+    assert_eq!(server.client().get("contended").await?.version, 200);
+    server.stop().await
+}
+
+#[tokio::test]
+async fn unknown_routes_methods_and_parameters_get_the_error_shape() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let http = reqwest::Client::new();
+    for (method, path, status, code) in [
+        ("GET", "/v2/nothing", 404, ErrorCode::NotFound),
+        ("POST", "/v1/contexts/k", 405, ErrorCode::MethodNotAllowed),
+        (
+            "GET",
+            "/v1/contexts/k?view=sideways",
+            400,
+            ErrorCode::InvalidRequest,
+        ),
+        (
+            "GET",
+            "/v1/contexts/k?bogus=1",
+            400,
+            ErrorCode::InvalidRequest,
+        ),
+        (
+            "GET",
+            "/v1/contexts/k?max_tokens=0",
+            400,
+            ErrorCode::InvalidRequest,
+        ),
+        (
+            "GET",
+            "/v1/contexts?limit=5000",
+            400,
+            ErrorCode::InvalidRequest,
+        ),
+    ] {
+        let response = http
+            .request(method.parse()?, format!("{}{path}", server.url()))
+            .send()
+            .await?;
+        assert_eq!(response.status().as_u16(), status, "{method} {path}");
+        let body: ErrorBody = serde_json::from_slice(&response.bytes().await?)?;
+        assert_eq!(body.error.code, code, "{method} {path}");
+    }
+    server.stop().await
+}
+
+#[tokio::test]
+async fn health_and_readiness_answer() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    for path in ["/healthz", "/readyz"] {
+        let response = reqwest::get(format!("{}{path}", server.url())).await?;
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        let body: serde_json::Value = serde_json::from_slice(&response.bytes().await?)?;
+        assert_eq!(body["status"], "ok");
+    }
+    server.stop().await
+}
+
+#[tokio::test]
+async fn the_client_retries_until_the_server_is_up_then_gives_a_typed_error() -> anyhow::Result<()>
+{
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    drop(listener);
+    let ctx = cairn_client::SharedContext::connect(&format!("http://{addr}"))?.with_retry(
+        cairn_client::Retry {
+            attempts: 3,
+            first_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(20),
+        },
+    );
+    let error = ctx.stats().await.expect_err("nothing listens");
+    assert!(matches!(error, ClientError::Connect { .. }), "{error:?}");
+    assert!(error.to_string().contains(&addr.to_string()), "{error}");
+    Ok(())
+}
