@@ -54,3 +54,4 @@ CREATE TABLE contexts (
 CREATE INDEX contexts_by_hash ON contexts (hash);
 CREATE INDEX contexts_by_expiry ON contexts (expires_at) WHERE expires_at IS NOT NULL;
 CREATE INDEX tenant_blobs_by_hash ON tenant_blobs (hash);
+

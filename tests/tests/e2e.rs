@@ -576,3 +576,46 @@ async fn the_client_retries_until_the_server_is_up_then_gives_a_typed_error() ->
     assert!(error.to_string().contains(&addr.to_string()), "{error}");
     Ok(())
 }
+
+#[tokio::test]
+async fn reads_see_every_acknowledged_write_while_readers_hammer_the_key() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let ctx = server.client();
+    ctx.put("hot", "version 1").await?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for _ in 0..4 {
+        let (ctx, stop) = (server.client(), stop.clone());
+        readers.push(tokio::spawn(async move {
+            let mut last = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let view = ctx.get("hot").await?;
+                assert!(
+                    view.version >= last,
+                    "versions never go backwards for one reader"
+                );
+                assert_eq!(view.content, format!("version {}", view.version));
+                last = view.version;
+            }
+            Ok::<_, ClientError>(last)
+        }));
+    }
+    for version in 2..=60 {
+        let receipt = ctx.put("hot", format!("version {version}")).await?;
+        assert_eq!(receipt.version, version);
+        let view = ctx.get("hot").await?;
+        assert_eq!(
+            view.version, version,
+            "a read after an acknowledged put sees it"
+        );
+    }
+    ctx.delete("hot").await?;
+    assert_eq!(api_code(ctx.get("hot").await), ErrorCode::NotFound);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for reader in readers {
+        reader.await?.ok();
+    }
+    assert_eq!(ctx.put("hot", "version 1").await?.version, 1);
+    assert_eq!(ctx.get("hot").await?.content, "version 1");
+    server.stop().await
+}

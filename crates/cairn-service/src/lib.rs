@@ -13,6 +13,7 @@
 mod cache;
 mod cpu;
 mod error;
+mod records;
 mod time;
 
 use std::sync::Arc;
@@ -24,7 +25,7 @@ use cairn_core::{
     CcrRef, ContentHash, ContentKind, RenderedView, ViewOptions, render_view, sniff, tokens,
 };
 use cairn_store::{
-    BlobInfo, ContextRecord, EncodedBlob, Encoding, GcReport, ListFilter, NewBlob, NewContext,
+    BlobInfo, ContextRecord, ContextWrite, EncodedBlob, Encoding, GcReport, ListFilter, NewBlob,
     Store, StoreError,
 };
 use cairn_types::{
@@ -135,15 +136,28 @@ pub struct Cairn {
     store: Arc<dyn Store>,
     config: Arc<ServiceConfig>,
     originals: OriginalCache,
+    /// Blobs each tenant stored recently, so a re-put skips encoding. Per
+    /// tenant: another tenant's copy must not make a put faster (timing is a
+    /// channel too).
+    known_blobs: Arc<quick_cache::sync::Cache<(TenantId, ContentHash), BlobInfo>>,
+    /// The latest version record of hot keys.
+    records: Arc<records::RecordCache>,
 }
+
+/// How many (tenant, blob) pairs [`Cairn`] remembers as stored.
+const KNOWN_BLOBS: usize = 64 * 1024;
 
 impl Cairn {
     pub fn new(store: Arc<dyn Store>, config: ServiceConfig) -> Cairn {
         let originals = OriginalCache::new(config.cache_bytes);
+        let known_blobs = Arc::new(quick_cache::sync::Cache::new(KNOWN_BLOBS));
+        let records = Arc::new(records::RecordCache::new());
         Cairn {
             store,
             config: Arc::new(config),
             originals,
+            known_blobs,
+            records,
         }
     }
 
@@ -178,34 +192,52 @@ impl Cairn {
         }
         let content = input.content;
         let hash = hash_content(&content).await?;
-        let mut blob = None;
-        if !self.store.blob_exists(&hash).await? {
-            blob = Some(self.encode_blob(hash, content.clone()).await?);
-        }
+        // A blob this tenant stored recently needs no encoding; the store says
+        // so if it was collected since, and then we encode after all.
+        let known = self.known_blobs.get(&(tenant.clone(), hash));
+        let (blob, info) = match known {
+            Some(info) => (None, info),
+            None => {
+                let new = self.encode_blob(hash, content.clone()).await?;
+                let info = new.info();
+                (Some(new), info)
+            }
+        };
         let created_at = now_millis();
         let expires_at = ttl.map(|ttl| {
             created_at.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX))
         });
-        let mut new = NewContext {
-            tenant,
-            key,
+        let write = ContextWrite {
+            tenant: tenant.clone(),
+            key: key.clone(),
             hash,
-            blob: blob.as_ref(),
-            agent: agent.as_deref(),
-            session: session.as_deref(),
-            metadata: metadata.as_deref(),
+            blob,
+            agent,
+            session,
+            metadata,
             created_at,
             expires_at,
         };
-        let outcome = match self.store.put_context(new.clone()).await {
-            Err(StoreError::BlobMissing(_)) => {
-                // Collected between our existence check and the put: store it again.
-                let encoded = self.encode_blob(hash, content.clone()).await?;
-                new.blob = Some(&encoded);
-                self.store.put_context(new).await?
+        let outcome = if write.blob.is_none() {
+            let retry = write.clone();
+            match self.store.put_context(write).await {
+                Err(StoreError::BlobMissing(_)) => {
+                    let blob = self.encode_blob(hash, content.clone()).await?;
+                    self.store
+                        .put_context(ContextWrite {
+                            blob: Some(blob),
+                            ..retry
+                        })
+                        .await?
+                }
+                other => other?,
             }
-            other => other?,
+        } else {
+            self.store.put_context(write).await?
         };
+        self.records.evict(tenant, key);
+        self.known_blobs
+            .insert((tenant.clone(), hash), info.clone());
         self.originals.insert(hash, content);
         tracing::debug!(
             version = outcome.version,
@@ -217,10 +249,10 @@ impl Cairn {
             hash: hash.to_hex(),
             reference: hash.ccr_ref().to_string(),
             version: outcome.version,
-            bytes: outcome.blob.bytes_original,
-            tokens_original: outcome.blob.tokens_original,
-            tokens_compressed: outcome.blob.tokens_compressed,
-            content_type: outcome.blob.content_type,
+            bytes: info.bytes_original,
+            tokens_original: info.tokens_original,
+            tokens_compressed: info.tokens_compressed,
+            content_type: info.content_type,
             deduplicated: outcome.deduplicated,
             expires_at: expires_at.map(format_millis),
         })
@@ -233,35 +265,10 @@ impl Cairn {
         content: Bytes,
     ) -> Result<NewBlob, ServiceError> {
         let level = self.config.zstd_level;
-        spawn_cpu(move || {
-            let kind = sniff(&content);
-            let tokens_original = tokens::count_bytes(&content);
-            let tokens_compressed =
-                match render_view(&content, &hash, kind, &ViewOptions::default()) {
-                    RenderedView::Original => tokens_original,
-                    RenderedView::Rendered { tokens, .. } => tokens,
-                };
-            let compressed = zstd::bulk::compress(&content, level).map_err(|error| {
-                ServiceError::Internal(format!("zstd compression failed: {error}"))
-            })?;
-            // Keep whichever is smaller: incompressible data (already compressed
-            // images, archives) is stored as it is.
-            let (encoding, data) = if compressed.len() < content.len() {
-                (Encoding::Zstd, compressed)
-            } else {
-                (Encoding::Identity, content.to_vec())
-            };
-            Ok(NewBlob {
-                hash,
-                bytes_original: content.len() as u64,
-                content_type: kind.media_type().to_owned(),
-                tokens_original,
-                tokens_compressed,
-                encoding,
-                data,
-            })
-        })
-        .await?
+        if content.len() <= INLINE_ENCODE_BYTES {
+            return encode(hash, &content, level);
+        }
+        spawn_cpu(move || encode(hash, &content, level)).await?
     }
 
     /// Reads a version of `key` (the latest by default) as the view `options` ask for.
@@ -273,8 +280,7 @@ impl Cairn {
         options: GetOptions,
     ) -> Result<ContextContent, ServiceError> {
         let record = self
-            .store
-            .get_context(tenant, key, options.version)
+            .record(tenant, key, options.version)
             .await?
             .ok_or_else(|| match options.version {
                 Some(version) => {
@@ -318,6 +324,31 @@ impl Cairn {
             tokens,
             markers,
         })
+    }
+
+    /// A version of `key`, the latest from the record cache when it has it.
+    async fn record(
+        &self,
+        tenant: &TenantId,
+        key: &ContextKey,
+        version: Option<i64>,
+    ) -> Result<Option<ContextRecord>, ServiceError> {
+        if version.is_some() {
+            return Ok(self.store.get_context(tenant, key, version).await?);
+        }
+        // An expired record is read again: `cairn gc`, in another process,
+        // may have removed it (gc removes nothing that has not expired).
+        if let Some(record) = self.records.get(tenant, key)
+            && !record.is_expired(now_millis())
+        {
+            return Ok(Some(record));
+        }
+        let epoch = self.records.epoch();
+        let record = self.store.get_context(tenant, key, None).await?;
+        if let Some(record) = &record {
+            self.records.insert(tenant, key, record.clone(), epoch);
+        }
+        Ok(record)
     }
 
     /// The original a `ccr:` reference names, if this tenant references it.
@@ -416,7 +447,9 @@ impl Cairn {
 
     /// Deletes every version of `key`.
     pub async fn delete(&self, tenant: &TenantId, key: &ContextKey) -> Result<u64, ServiceError> {
-        let deleted = self.store.delete_context(tenant, key).await?;
+        let deleted = self.store.delete_context(tenant, key).await;
+        self.records.evict(tenant, key);
+        let deleted = deleted?;
         if deleted == 0 {
             return Err(ServiceError::NotFound(format!(
                 "no context under key `{key}`"
@@ -453,6 +486,10 @@ impl Cairn {
         let report = self.store.gc(now_millis()).await?;
         if report.deleted_blobs > 0 {
             self.originals.clear();
+            self.known_blobs.clear();
+        }
+        if report.expired_versions > 0 {
+            self.records.clear();
         }
         Ok(report)
     }
@@ -464,6 +501,57 @@ impl Cairn {
             .await
             .map_err(|error| ServiceError::Unavailable(error.to_string()))
     }
+}
+
+/// Bodies up to this size are encoded on the async worker: their encoding
+/// (about 10 µs a KiB, mostly token counting) costs less than handing them to
+/// the blocking pool and back.
+const INLINE_ENCODE_BYTES: usize = 16 * 1024;
+
+/// Measures and encodes an original for storage.
+fn encode(hash: ContentHash, content: &Bytes, level: i32) -> Result<NewBlob, ServiceError> {
+    let kind = sniff(content);
+    let tokens_original = tokens::count_bytes(content);
+    let tokens_compressed = match render_view(content, &hash, kind, &ViewOptions::default()) {
+        RenderedView::Original => tokens_original,
+        RenderedView::Rendered { tokens, .. } => tokens,
+    };
+    let compressed = compress_zstd(content, level)
+        .map_err(|error| ServiceError::Internal(format!("zstd compression failed: {error}")))?;
+    // Keep whichever is smaller: incompressible data (already compressed
+    // images, archives) is stored as it is.
+    let (encoding, data) = if compressed.len() < content.len() {
+        (Encoding::Zstd, compressed)
+    } else {
+        (Encoding::Identity, content.to_vec())
+    };
+    Ok(NewBlob {
+        hash,
+        bytes_original: content.len() as u64,
+        content_type: kind.media_type().to_owned(),
+        tokens_original,
+        tokens_compressed,
+        encoding,
+        data,
+    })
+}
+
+/// zstd with a compression context kept per thread and level, instead of a
+/// new one (and its allocations) per blob.
+fn compress_zstd(content: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
+    thread_local! {
+        static COMPRESSOR: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    COMPRESSOR.with_borrow_mut(|slot| {
+        if slot.as_ref().is_none_or(|(cached, _)| *cached != level) {
+            *slot = Some((level, zstd::bulk::Compressor::new(level)?));
+        }
+        match slot {
+            Some((_, compressor)) => compressor.compress(content),
+            None => zstd::bulk::compress(content, level),
+        }
+    })
 }
 
 async fn hash_content(content: &Bytes) -> Result<ContentHash, ServiceError> {

@@ -19,6 +19,9 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    /// The store was closed; nothing was written.
+    #[error("the store is closed")]
+    Closed,
     #[error("cannot run the database migrations")]
     Migrate(#[source] sqlx::migrate::MigrateError),
     #[error("database error")]

@@ -24,20 +24,11 @@ pub type Millis = i64;
 /// The backend every surface stores through. Every method is scoped by tenant.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
-    /// The stored facts about a blob this tenant references, without its data.
-    async fn blob_info(
-        &self,
-        tenant: &TenantId,
-        hash: &ContentHash,
-    ) -> Result<Option<BlobInfo>, StoreError>;
-
-    /// Whether any tenant stored these bytes already, so the caller can skip
-    /// encoding them. Never shown to a client (see [`PutOutcome::deduplicated`]).
-    async fn blob_exists(&self, hash: &ContentHash) -> Result<bool, StoreError>;
-
-    /// Stores a new version of `key`: the blob (once, if absent), the tenant's
-    /// reference to it and the context row, in one transaction.
-    async fn put_context(&self, put: NewContext<'_>) -> Result<PutOutcome, StoreError>;
+    /// Stores a new version of a key and returns its number: the blob (once,
+    /// if absent), the tenant's reference to it and the context row, in one
+    /// transaction. Concurrent puts may share a transaction (group commit);
+    /// each is acknowledged only once its transaction is durable.
+    async fn put_context(&self, put: ContextWrite) -> Result<PutOutcome, StoreError>;
 
     /// A version of a key (the latest when `version` is `None`), expired or not.
     async fn get_context(
@@ -98,6 +89,20 @@ pub struct NewBlob {
     pub data: Vec<u8>,
 }
 
+impl NewBlob {
+    /// The facts the store will record for this blob.
+    pub fn info(&self) -> BlobInfo {
+        BlobInfo {
+            hash: self.hash,
+            bytes_original: self.bytes_original,
+            bytes_stored: self.data.len() as u64,
+            content_type: self.content_type.clone(),
+            tokens_original: self.tokens_original,
+            tokens_compressed: self.tokens_compressed,
+        }
+    }
+}
+
 /// How a blob's data is encoded at rest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
@@ -124,28 +129,27 @@ impl Encoding {
     }
 }
 
-/// What [`Store::put_context`] needs. `blob` is `None` when the caller knows the
-/// blob exists already ([`Store::blob_exists`]); if it vanished meanwhile (a
-/// concurrent gc), the put fails with [`StoreError::BlobMissing`] and the
-/// caller retries with the blob.
+/// What [`Store::put_context`] stores. `blob` may be `None` when the caller
+/// knows the blob is stored already; if it is not (collected meanwhile), the
+/// put fails with [`StoreError::BlobMissing`] and the caller retries with it.
 #[derive(Debug, Clone)]
-pub struct NewContext<'a> {
-    pub tenant: &'a TenantId,
-    pub key: &'a ContextKey,
+pub struct ContextWrite {
+    pub tenant: TenantId,
+    pub key: ContextKey,
     pub hash: ContentHash,
-    pub blob: Option<&'a NewBlob>,
-    pub agent: Option<&'a str>,
-    pub session: Option<&'a str>,
+    pub blob: Option<NewBlob>,
+    pub agent: Option<String>,
+    pub session: Option<String>,
     /// A JSON object, already serialized.
-    pub metadata: Option<&'a str>,
+    pub metadata: Option<String>,
     pub created_at: Millis,
     pub expires_at: Option<Millis>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a put did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PutOutcome {
     pub version: i64,
-    pub blob: BlobInfo,
     /// Whether this tenant referenced these bytes before this put. Whether
     /// another tenant did is never reported (SPEC invariant 6).
     pub deduplicated: bool,

@@ -34,8 +34,8 @@ pub struct PutReceipt {
     pub tokens_original: u64,
     pub tokens_compressed: u64,
     pub content_type: String,
-    /// Whether these bytes were already stored (for this tenant or another;
-    /// the answer is only `true` when this tenant already referenced them).
+    /// Whether this tenant already referenced these exact bytes, under any
+    /// key. Whether another tenant stored them is never reported.
     pub deduplicated: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,

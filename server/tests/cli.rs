@@ -1,0 +1,305 @@
+//! The `cairn` binary as a user runs it: `serve` as a child process on a
+//! loopback port, the client commands against it, `--help`, bad settings,
+//! `kill -9` under write load, and a corrupt database file.
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use cairn_client::SharedContext;
+
+const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
+
+fn cairn(args: &[&str]) -> Output {
+    Command::new(CAIRN)
+        .args(args)
+        .env("CAIRN_LOG", "warn")
+        .env_remove("CAIRN_URL")
+        .output()
+        .expect("cairn runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// `cairn serve` over `data_dir` on a free loopback port.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(data_dir: &Path) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(CAIRN)
+            .args([
+                "serve",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .env("CAIRN_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("cairn serve starts");
+        let server = Server {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "cairn serve did not listen within 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    fn kill_9(mut self) {
+        self.child.kill().expect("SIGKILL is delivered");
+        self.child.wait().expect("the killed server is reaped");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn help_is_complete_for_every_command() {
+    let top = cairn(&["--help"]);
+    assert!(top.status.success());
+    for command in ["serve", "put", "get", "stats", "gc"] {
+        assert!(
+            stdout(&top).contains(command),
+            "top-level help lists {command}"
+        );
+        let help = cairn(&[command, "--help"]);
+        assert!(help.status.success(), "{command} --help");
+        assert!(
+            stdout(&help).contains("Usage: cairn"),
+            "{command}: {}",
+            stdout(&help)
+        );
+    }
+    let serve = stdout(&cairn(&["serve", "--help"]));
+    for flag in [
+        "--bind",
+        "--data-dir",
+        "--config",
+        "--body-limit-bytes",
+        "CAIRN_DATA_DIR",
+    ] {
+        assert!(serve.contains(flag), "serve --help mentions {flag}");
+    }
+    let get = stdout(&cairn(&["get", "--help"]));
+    for flag in ["--full", "--query", "--max-tokens", "--version", "--url"] {
+        assert!(get.contains(flag), "get --help mentions {flag}");
+    }
+    assert!(cairn(&["--version"]).status.success());
+}
+
+#[test]
+fn put_get_stats_and_gc_from_the_shell() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(data.path());
+    let file = data.path().join("output.bin");
+    let binary: Vec<u8> = (0..=255u8).rev().cycle().take(3000).collect();
+    std::fs::write(&file, &binary).expect("write the file");
+
+    let put = cairn(&[
+        "put",
+        "shell/bin",
+        file.to_str().expect("utf-8"),
+        "--url",
+        &server.url,
+        "--agent",
+        "sh",
+    ]);
+    assert!(put.status.success(), "{}", stderr(&put));
+    let receipt: serde_json::Value = serde_json::from_str(&stdout(&put)).expect("a JSON receipt");
+    assert_eq!(receipt["version"], 1);
+    assert_eq!(receipt["bytes"], 3000);
+
+    let full = cairn(&["get", "shell/bin", "--full", "--url", &server.url]);
+    assert!(full.status.success(), "{}", stderr(&full));
+    assert_eq!(
+        full.stdout, binary,
+        "--full prints the original byte for byte"
+    );
+    let stub = cairn(&["get", "shell/bin", "--url", &server.url]);
+    assert!(
+        stdout(&stub).contains(receipt["ref"].as_str().expect("a ref")),
+        "{}",
+        stdout(&stub)
+    );
+
+    let mut piped = Command::new(CAIRN)
+        .args([
+            "put",
+            "shell/text",
+            "-",
+            "--url",
+            &server.url,
+            "--ttl",
+            "1h",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("cairn put runs");
+    use std::io::Write as _;
+    piped
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"from a pipe\n")
+        .expect("write");
+    let piped = piped.wait_with_output().expect("cairn put finishes");
+    assert!(piped.status.success());
+    assert!(stdout(&piped).contains("expires_at"), "{}", stdout(&piped));
+    let text = cairn(&["get", "shell/text", "--url", &server.url]);
+    assert_eq!(stdout(&text), "from a pipe\n");
+    let json = cairn(&["get", "shell/text", "--json", "--url", &server.url]);
+    let view: serde_json::Value = serde_json::from_str(&stdout(&json)).expect("JSON view");
+    assert_eq!(view["view"], "compressed");
+
+    let missing = cairn(&["get", "nope", "--url", &server.url]);
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains("not_found"),
+        "{}",
+        stderr(&missing)
+    );
+    assert!(!stderr(&missing).contains("panicked"));
+
+    let stats = cairn(&["stats", "--url", &server.url]);
+    let stats: serde_json::Value = serde_json::from_str(&stdout(&stats)).expect("JSON stats");
+    assert_eq!(stats["contexts"], 2);
+
+    drop(server);
+    let gc = cairn(&["gc", "--data-dir", data.path().to_str().expect("utf-8")]);
+    assert!(gc.status.success(), "{}", stderr(&gc));
+    assert!(stdout(&gc).contains("deleted_blobs"), "{}", stdout(&gc));
+}
+
+#[test]
+fn bad_settings_and_unreachable_servers_get_clear_errors() {
+    let public = cairn(&["serve", "--bind", "0.0.0.0:0"]);
+    assert!(!public.status.success());
+    assert!(
+        stderr(&public).contains("without authentication"),
+        "{}",
+        stderr(&public)
+    );
+
+    let level = cairn(&["serve", "--bind", "127.0.0.1:0", "--zstd-level", "99"]);
+    assert!(stderr(&level).contains("zstd_level"), "{}", stderr(&level));
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("cairn.toml");
+    std::fs::write(&config, "[server]\nbnid = \"x\"\n").expect("write config");
+    let typo = cairn(&["serve", "--config", config.to_str().expect("utf-8")]);
+    assert!(stderr(&typo).contains("bnid"), "{}", stderr(&typo));
+
+    let unreachable = cairn(&["stats", "--url", "http://127.0.0.1:9"]);
+    assert!(
+        stderr(&unreachable).contains("cannot reach the Cairn server"),
+        "{}",
+        stderr(&unreachable)
+    );
+    let bad_url = cairn(&["stats", "--url", "not a url"]);
+    assert!(
+        stderr(&bad_url).contains("invalid server URL"),
+        "{}",
+        stderr(&bad_url)
+    );
+}
+
+#[test]
+fn a_corrupt_database_file_is_a_clear_error_not_a_panic() {
+    let data = tempfile::tempdir().expect("temp dir");
+    std::fs::write(data.path().join("cairn.db"), vec![0x5a; 8192]).expect("write garbage");
+    let serve = cairn(&[
+        "serve",
+        "--bind",
+        "127.0.0.1:0",
+        "--data-dir",
+        data.path().to_str().expect("utf-8"),
+    ]);
+    assert!(!serve.status.success());
+    let message = stderr(&serve);
+    assert!(
+        message.contains("corrupt") || message.contains("not a database"),
+        "{message}"
+    );
+    assert!(!message.contains("panicked"), "{message}");
+}
+
+#[test]
+fn every_acknowledged_put_survives_kill_9_under_write_load() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(data.path());
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let acknowledged = runtime.block_on(async {
+        let mut writers = Vec::new();
+        for writer in 0..8 {
+            let ctx = SharedContext::connect(&server.url).expect("valid URL");
+            writers.push(tokio::spawn(async move {
+                let mut acknowledged = Vec::new();
+                for put in 0.. {
+                    let key = format!("crash/{}", put % 5);
+                    let content = format!("writer {writer} put {put}\n").repeat(50);
+                    match ctx.put(&key, content.clone()).await {
+                        Ok(receipt) => acknowledged.push((key, receipt.version, content)),
+                        Err(_) => break,
+                    }
+                }
+                acknowledged
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        server.kill_9();
+        let mut acknowledged = Vec::new();
+        for writer in writers {
+            acknowledged.extend(writer.await.expect("a writer task"));
+        }
+        acknowledged
+    });
+    assert!(
+        acknowledged.len() > 50,
+        "only {} puts before the kill",
+        acknowledged.len()
+    );
+
+    let server = Server::start(data.path());
+    runtime.block_on(async {
+        let ctx = SharedContext::connect(&server.url).expect("valid URL");
+        for (key, version, content) in &acknowledged {
+            let options = cairn_client::GetOptions {
+                version: Some(*version),
+                ..Default::default()
+            };
+            let view = ctx
+                .get_with(key, options)
+                .await
+                .expect("an acknowledged put survives");
+            assert_eq!(&view.content, content, "{key} version {version}");
+        }
+    });
+}
