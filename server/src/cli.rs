@@ -316,6 +316,12 @@ async fn put(args: PutArgs) -> anyhow::Result<()> {
 }
 
 fn read_stdin() -> anyhow::Result<Vec<u8>> {
+    if std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "no FILE given and standard input is a terminal: pipe the content in \
+             (`cmd | cairn put KEY -`) or name a file (`cairn put KEY FILE`)"
+        );
+    }
     let mut content = Vec::new();
     std::io::stdin()
         .read_to_end(&mut content)

@@ -547,7 +547,7 @@ async fn unknown_routes_methods_and_parameters_get_the_error_shape() -> anyhow::
 }
 
 #[tokio::test]
-async fn health_and_readiness_answer() -> anyhow::Result<()> {
+async fn health_readiness_and_the_openapi_document_answer() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
     for path in ["/healthz", "/readyz"] {
         let response = reqwest::get(format!("{}{path}", server.url())).await?;
@@ -555,6 +555,11 @@ async fn health_and_readiness_answer() -> anyhow::Result<()> {
         let body: serde_json::Value = serde_json::from_slice(&response.bytes().await?)?;
         assert_eq!(body["status"], "ok");
     }
+    let response = reqwest::get(format!("{}/v1/openapi.json", server.url())).await?;
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let document: serde_json::Value = serde_json::from_slice(&response.bytes().await?)?;
+    assert_eq!(document["info"]["title"], "Cairn");
+    assert!(document["paths"]["/v1/contexts/{key}"]["put"].is_object());
     server.stop().await
 }
 

@@ -8,6 +8,7 @@
 
 mod error;
 mod extract;
+mod openapi;
 mod rest;
 mod trace;
 
@@ -16,6 +17,7 @@ use axum::extract::DefaultBodyLimit;
 use cairn_service::Cairn;
 
 pub use error::ApiError;
+pub use openapi::openapi_json;
 
 /// Settings of the HTTP surface.
 #[derive(Debug, Clone)]

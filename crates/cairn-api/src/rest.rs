@@ -1,10 +1,10 @@
 //! The REST surface (`/v1`), one module per resource.
 
-mod ccr;
-mod contexts;
-mod health;
+pub(crate) mod ccr;
+pub(crate) mod contexts;
+pub(crate) mod health;
 mod negotiate;
-mod stats;
+pub(crate) mod stats;
 
 use axum::Router;
 use axum::routing::get;
@@ -28,6 +28,7 @@ pub(crate) fn router() -> Router<ApiState> {
         )
         .route("/v1/ccr/{reference}", get(ccr::retrieve))
         .route("/v1/stats", get(stats::stats))
+        .route("/v1/openapi.json", get(crate::openapi::serve))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
 }

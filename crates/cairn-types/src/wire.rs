@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 /// The JSON form of `PUT /v1/contexts/{key}`. A body that is not JSON is
 /// stored as it is, with agent and session taken from headers.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PutRequest {
     pub content: String,
@@ -16,11 +17,13 @@ pub struct PutRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl_seconds: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub metadata: Option<serde_json::Value>,
 }
 
 /// What a successful put returns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PutReceipt {
     pub key: String,
     /// BLAKE3 of the exact bytes, 64 lowercase hex digits.
@@ -43,6 +46,7 @@ pub struct PutReceipt {
 
 /// Which view of a context to read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum View {
     /// The compressed view, with a marker for every cut.
@@ -63,6 +67,7 @@ impl View {
 
 /// How `content` is encoded in a JSON body: text as it is, binary as base64.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ContentEncoding {
     #[default]
@@ -72,6 +77,7 @@ pub enum ContentEncoding {
 
 /// One cut in a compressed view: where it points and what it left out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Marker {
     /// The `ccr:` reference of the original the cut points into.
     #[serde(rename = "ref")]
@@ -82,6 +88,7 @@ pub struct Marker {
 
 /// `GET /v1/contexts/{key}` as JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ContextView {
     pub key: String,
     pub hash: String,
@@ -104,6 +111,7 @@ pub struct ContextView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub metadata: Option<serde_json::Value>,
     pub created_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -112,6 +120,7 @@ pub struct ContextView {
 
 /// One key in `GET /v1/contexts`: its latest version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ContextSummary {
     pub key: String,
     pub version: i64,
@@ -133,6 +142,7 @@ pub struct ContextSummary {
 
 /// A page of `GET /v1/contexts`; pass `next_cursor` back as `cursor` for the next.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ContextList {
     pub items: Vec<ContextSummary>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -141,6 +151,7 @@ pub struct ContextList {
 
 /// `GET /v1/stats`: what this tenant has stored and what compression saved.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Stats {
     /// Live keys (latest version not expired).
     pub contexts: u64,
@@ -166,6 +177,7 @@ pub struct Stats {
 
 /// `DELETE /v1/contexts/{key}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Deleted {
     pub key: String,
     /// How many versions were deleted.
@@ -174,6 +186,7 @@ pub struct Deleted {
 
 /// `GET /v1/ccr/{ref}` as JSON: the original a reference names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Retrieved {
     #[serde(rename = "ref")]
     pub reference: String,
@@ -188,6 +201,7 @@ pub struct Retrieved {
 
 /// `GET /healthz` and `GET /readyz`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
     pub status: String,
     pub version: String,

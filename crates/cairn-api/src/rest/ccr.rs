@@ -5,13 +5,29 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use cairn_service::encode_for_json;
-use cairn_types::Retrieved;
+use cairn_types::{ErrorBody, Retrieved};
 
 use super::negotiate::{Wanted, raw_response, wanted};
 use crate::extract::{Caller, Path};
 use crate::{ApiError, ApiState};
 
 /// `GET /v1/ccr/{ref}`: the full original, as JSON or (with `Accept`) bare.
+#[utoipa::path(
+    get,
+    path = "/v1/ccr/{reference}",
+    tag = "ccr",
+    summary = "The original a `ccr:` reference names",
+    params(("reference" = String, Path, description = "`ccr:` and 24 lowercase hex digits (the prefix may be left out)")),
+    responses(
+        (status = 200, description = "The original", content(
+            (Retrieved = "application/json"),
+            (String = "text/plain"),
+            (crate::openapi::Binary = "application/octet-stream"),
+        )),
+        (status = 400, description = "Not a reference", body = ErrorBody),
+        (status = 404, description = "Nothing stored under it for this tenant", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn retrieve(
     State(state): State<ApiState>,
     caller: Caller,

@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use cairn_service::{GetOptions, ListQuery, PutInput, format_millis};
 use cairn_types::{
-    ContextKey, ContextList, ContextView, Deleted, ErrorCode, InvalidKey, PutReceipt, PutRequest,
-    View,
+    ContextKey, ContextList, ContextView, Deleted, ErrorBody, ErrorCode, InvalidKey, PutReceipt,
+    PutRequest, View,
 };
 use serde::Deserialize;
 
@@ -31,6 +31,33 @@ pub(crate) async fn empty_key() -> ApiError {
 /// `PUT /v1/contexts/{key}`: the body is the content, or the JSON form
 /// `{"content", "agent", "session", "ttl_seconds", "metadata"}` when the
 /// content type is `application/json`.
+#[utoipa::path(
+    put,
+    path = "/v1/contexts/{key}",
+    tag = "contexts",
+    summary = "Store content under a key as its next version",
+    description = "The body is the content itself (any bytes, any content type but \
+        `application/json`; agent, session and TTL may come from the headers), or, with \
+        `Content-Type: application/json`, the JSON form. To store raw JSON, send it as \
+        `text/plain` or `application/octet-stream`.",
+    params(
+        ("key" = String, Path, description = "1-512 bytes of UTF-8 without control characters; slashes allowed"),
+        ("x-cairn-agent" = Option<String>, Header, description = "Agent recorded with a raw body"),
+        ("x-cairn-session" = Option<String>, Header, description = "Session recorded with a raw body"),
+        ("x-cairn-ttl-seconds" = Option<u64>, Header, description = "Time to live of a raw body, in seconds"),
+    ),
+    request_body(content(
+        (PutRequest = "application/json"),
+        (crate::openapi::Binary = "application/octet-stream"),
+        (String = "text/plain"),
+    )),
+    responses(
+        (status = 200, description = "Stored", body = PutReceipt),
+        (status = 400, description = "Bad key, JSON or field", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 507, description = "Storage full; nothing written", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn put(
     State(state): State<ApiState>,
     caller: Caller,
@@ -87,18 +114,43 @@ fn parse_ttl(text: &str) -> Result<Duration, ApiError> {
         })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct GetParams {
+    /// `compressed` (default) or `full`.
     #[serde(default)]
     view: View,
+    /// Keep everything matching this query in the view.
     query: Option<String>,
+    /// Cap the view at this many tokens.
     max_tokens: Option<u64>,
+    /// Read this version instead of the latest.
     version: Option<i64>,
 }
 
 /// `GET /v1/contexts/{key}`: the compressed view by default; `?view=full` for
 /// the original; JSON unless `Accept` asks for the bare bytes.
+#[utoipa::path(
+    get,
+    path = "/v1/contexts/{key}",
+    tag = "contexts",
+    summary = "Read a context: the compressed view, or the original",
+    description = "JSON by default. With `Accept: text/plain` or `application/octet-stream` \
+        the body is the view's bytes alone (binary originals byte for byte with `view=full`), \
+        and hash, ref, version and tokens come in `x-cairn-*` headers.",
+    params(("key" = String, Path, description = "The key"), GetParams),
+    responses(
+        (status = 200, description = "The view", content(
+            (ContextView = "application/json"),
+            (String = "text/plain"),
+            (crate::openapi::Binary = "application/octet-stream"),
+        )),
+        (status = 400, description = "Bad key or parameter", body = ErrorBody),
+        (status = 404, description = "No such key or version", body = ErrorBody),
+        (status = 410, description = "The version's TTL has passed", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn get(
     State(state): State<ApiState>,
     caller: Caller,
@@ -159,17 +211,34 @@ pub(crate) async fn get(
     .into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListParams {
+    /// Only keys starting with this.
     prefix: Option<String>,
+    /// Only keys whose latest version this agent wrote.
     agent: Option<String>,
+    /// Only keys whose latest version belongs to this session.
     session: Option<String>,
+    /// Page size, 1-1000 (default 100).
     limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
 /// `GET /v1/contexts`: live keys in key order, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/v1/contexts",
+    tag = "contexts",
+    summary = "List live keys, latest versions, in key order",
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page; pass `next_cursor` back as `cursor`", body = ContextList),
+        (status = 400, description = "Bad parameter or cursor", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn list(
     State(state): State<ApiState>,
     caller: Caller,
@@ -186,6 +255,18 @@ pub(crate) async fn list(
 }
 
 /// `DELETE /v1/contexts/{key}`: every version of the key.
+#[utoipa::path(
+    delete,
+    path = "/v1/contexts/{key}",
+    tag = "contexts",
+    summary = "Delete every version of a key",
+    description = "A blob nothing references any more is deleted with it.",
+    params(("key" = String, Path, description = "The key")),
+    responses(
+        (status = 200, description = "Deleted", body = Deleted),
+        (status = 404, description = "No such key", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn delete(
     State(state): State<ApiState>,
     caller: Caller,

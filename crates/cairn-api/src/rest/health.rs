@@ -13,10 +13,27 @@ fn health() -> Health {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    summary = "Liveness: the process answers",
+    responses((status = 200, description = "Alive", body = Health)),
+)]
 pub(crate) async fn healthz() -> Json<Health> {
     Json(health())
 }
 
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    summary = "Readiness: the database answers too",
+    responses(
+        (status = 200, description = "Ready", body = Health),
+        (status = 503, description = "The database does not answer", body = cairn_types::ErrorBody),
+    ),
+)]
 pub(crate) async fn readyz(State(state): State<ApiState>) -> Result<Json<Health>, ApiError> {
     state.cairn.ready().await.map_err(|error| {
         tracing::warn!(%error, "not ready");

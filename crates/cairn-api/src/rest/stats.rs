@@ -7,6 +7,13 @@ use cairn_types::Stats;
 use crate::extract::Caller;
 use crate::{ApiError, ApiState};
 
+#[utoipa::path(
+    get,
+    path = "/v1/stats",
+    tag = "stats",
+    summary = "Counts, bytes, dedup and tokens saved, for the caller's tenant",
+    responses((status = 200, description = "The tenant's stats", body = Stats)),
+)]
 pub(crate) async fn stats(
     State(state): State<ApiState>,
     caller: Caller,

@@ -1,0 +1,72 @@
+//! The REST contract as an OpenAPI document, generated from the handlers'
+//! annotations and the wire types, served at `/v1/openapi.json` and committed
+//! as `schema/openapi.json` (a test fails when the two drift apart).
+
+use std::sync::OnceLock;
+
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use utoipa::OpenApi;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
+
+use crate::rest;
+
+/// Any bytes, as the body of a request or response.
+pub(crate) struct Binary;
+
+impl utoipa::PartialSchema for Binary {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Binary {}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Cairn",
+        description = "A shared, compressed, reversible memory server for AI agents. Errors are \
+            always `{\"error\": {\"code\", \"message\"}}` with a code from `ErrorCode`.",
+        license(name = "Apache-2.0"),
+    ),
+    paths(
+        rest::contexts::put,
+        rest::contexts::get,
+        rest::contexts::list,
+        rest::contexts::delete,
+        rest::ccr::retrieve,
+        rest::stats::stats,
+        rest::health::healthz,
+        rest::health::readyz,
+    ),
+    components(schemas(cairn_types::ErrorCode, cairn_types::ErrorBody, cairn_types::ErrorDetail)),
+    tags(
+        (name = "contexts", description = "Put, read, list and delete contexts"),
+        (name = "ccr", description = "Originals by `ccr:` reference"),
+        (name = "stats", description = "What is stored and what compression saved"),
+        (name = "health", description = "Probes"),
+    ),
+)]
+struct ApiDoc;
+
+/// The OpenAPI document, pretty-printed, exactly as `schema/openapi.json` holds it.
+pub fn openapi_json() -> &'static str {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        let mut json = ApiDoc::openapi()
+            .to_pretty_json()
+            .expect("an OpenAPI document of plain data serializes");
+        json.push('\n');
+        json
+    })
+}
+
+/// `GET /v1/openapi.json`
+pub(crate) async fn serve() -> impl IntoResponse {
+    ([(CONTENT_TYPE, "application/json")], openapi_json())
+}

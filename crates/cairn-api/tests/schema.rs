@@ -1,0 +1,41 @@
+//! `schema/openapi.json` is generated from the code; this test fails when it
+//! drifts. To accept a change to the contract, regenerate it with
+//! `CAIRN_BLESS=1 cargo nextest run -p cairn-api --test schema` and commit it.
+
+use std::path::Path;
+
+#[test]
+fn committed_openapi_matches_the_code() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schema/openapi.json");
+    let generated = cairn_api::openapi_json();
+    if std::env::var_os("CAIRN_BLESS").is_some() {
+        std::fs::write(&path, generated).expect("schema/openapi.json is writable");
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "schema/openapi.json is out of date with the code; regenerate it with \
+         `CAIRN_BLESS=1 cargo nextest run -p cairn-api --test schema` and commit it"
+    );
+}
+
+#[test]
+fn the_document_names_every_route_and_the_error_catalogue() {
+    let document: serde_json::Value =
+        serde_json::from_str(cairn_api::openapi_json()).expect("valid JSON");
+    for path in [
+        "/v1/contexts/{key}",
+        "/v1/contexts",
+        "/v1/ccr/{reference}",
+        "/v1/stats",
+        "/healthz",
+        "/readyz",
+    ] {
+        assert!(document["paths"][path].is_object(), "{path} is documented");
+    }
+    let codes = document["components"]["schemas"]["ErrorCode"]["enum"]
+        .as_array()
+        .expect("ErrorCode lists its values");
+    assert_eq!(codes.len(), cairn_types::ErrorCode::ALL.len());
+}
