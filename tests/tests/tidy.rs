@@ -44,6 +44,7 @@ fn allowed(name: &str) -> Option<&'static [&'static str]> {
     Some(match name {
         "cairn-types" => &[],
         "cairn-core" => &["cairn-types"],
+        "cairn-compress" => &["cairn-types", "cairn-core"],
         "cairn-store" => &["cairn-types", "cairn-core"],
         "cairn-service" => &["cairn-types", "cairn-core", "cairn-store"],
         "cairn-api" => &["cairn-types", "cairn-core", "cairn-service"],

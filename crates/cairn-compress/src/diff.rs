@@ -1,0 +1,180 @@
+//! Unified diffs.
+//!
+//! Kept: file headers, hunk headers and every changed line. Context lines are
+//! trimmed to one on each side of a change. Hunks of lockfiles and generated
+//! files are summarised (their changed-line counts) instead of shown.
+
+use cairn_core::CcrRef;
+
+use crate::QueryMatcher;
+use crate::lines::{Line, Priority, Profile, Selected, select};
+
+/// Context lines kept next to a change.
+const CONTEXT: usize = 1;
+
+/// Whether `text` is a unified diff.
+pub fn looks_like_diff(text: &str) -> bool {
+    let mut headers = 0;
+    let mut hunks = 0;
+    for line in text.lines().take(400) {
+        if line.starts_with("diff --git ") || line.starts_with("--- ") || line.starts_with("+++ ") {
+            headers += 1;
+        } else if line.starts_with("@@ ") {
+            hunks += 1;
+        }
+    }
+    headers >= 2 && hunks >= 1
+}
+
+fn is_generated(path: &str) -> bool {
+    const NAMES: &[&str] = &[
+        "Cargo.lock",
+        "package-lock.json",
+        "yarn.lock",
+        "pnpm-lock.yaml",
+        "go.sum",
+        "poetry.lock",
+        "Gemfile.lock",
+        "composer.lock",
+        "uv.lock",
+        "Pipfile.lock",
+    ];
+    let name = path.rsplit('/').next().unwrap_or(path);
+    NAMES.contains(&name)
+        || name.ends_with(".min.js")
+        || name.ends_with(".min.css")
+        || name.ends_with(".map")
+}
+
+pub fn compress(
+    text: &str,
+    matcher: &QueryMatcher,
+    reference: &CcrRef,
+    max_tokens: Option<u64>,
+) -> Selected {
+    let raw: Vec<&str> = text.lines().collect();
+    let mut generated = false;
+    let mut in_hunk = false;
+    let mut priorities: Vec<Priority> = Vec::with_capacity(raw.len());
+    let mut categories: Vec<Option<String>> = Vec::with_capacity(raw.len());
+    let mut file = String::new();
+    for line in &raw {
+        let header = line.starts_with("diff --git ")
+            || line.starts_with("--- ")
+            || line.starts_with("+++ ")
+            || line.starts_with("index ")
+            || line.starts_with("new file")
+            || line.starts_with("deleted file")
+            || line.starts_with("rename ")
+            || line.starts_with("similarity ");
+        if line.starts_with("diff --git ") || line.starts_with("+++ ") {
+            let path = line
+                .rsplit(' ')
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("b/");
+            if line.starts_with("diff --git ") || path != "/dev/null" {
+                file = path.to_owned();
+                generated = is_generated(path);
+            }
+            in_hunk = false;
+        }
+        if line.starts_with("@@") {
+            in_hunk = true;
+        }
+        let (priority, category) = if matcher.matches(line) && !header {
+            (Priority::Query, None)
+        } else if header || line.starts_with("@@") {
+            (Priority::Important, None)
+        } else if generated && in_hunk {
+            (
+                Priority::Low,
+                Some(format!("changed lines in generated {file}")),
+            )
+        } else if in_hunk && (line.starts_with('+') || line.starts_with('-')) {
+            (Priority::Important, None)
+        } else {
+            (Priority::Low, Some("context".to_owned()))
+        };
+        priorities.push(priority);
+        categories.push(category);
+    }
+    // Keep a line of context on each side of every change.
+    let changed: Vec<bool> = raw
+        .iter()
+        .zip(&categories)
+        .map(|(line, category)| {
+            category.is_none()
+                && (line.starts_with('+') || line.starts_with('-'))
+                && !line.starts_with("+++")
+                && !line.starts_with("---")
+        })
+        .collect();
+    for index in 0..raw.len() {
+        if priorities[index] == Priority::Low && categories[index].as_deref() == Some("context") {
+            let near = (index.saturating_sub(CONTEXT)..=(index + CONTEXT).min(raw.len() - 1))
+                .any(|at| changed[at]);
+            if near {
+                priorities[index] = Priority::Context;
+            }
+        }
+    }
+    let lines: Vec<Line<'_>> = raw
+        .iter()
+        .zip(priorities)
+        .zip(categories)
+        .map(|((text, priority), category)| Line {
+            text,
+            priority,
+            category,
+            rank: 0,
+        })
+        .collect();
+    let profile = Profile {
+        keep_from: Priority::Context,
+        max_tokens,
+        header_lines: 0,
+    };
+    select(&lines, profile, matcher, reference, "lines")
+}
+
+#[cfg(test)]
+mod tests {
+    use cairn_core::ContentHash;
+
+    use super::*;
+
+    #[test]
+    fn keeps_changes_trims_context_and_summarises_lockfiles() {
+        let mut text = String::from(
+            "diff --git a/src/lib.rs b/src/lib.rs\nindex 1..2 100644\n--- a/src/lib.rs\n+++ b/src/lib.rs\n@@ -1,12 +1,12 @@\n",
+        );
+        for i in 0..5 {
+            text.push_str(&format!(" context before {i}\n"));
+        }
+        text.push_str("-old line\n+new line\n");
+        for i in 0..5 {
+            text.push_str(&format!(" context after {i}\n"));
+        }
+        text.push_str("diff --git a/Cargo.lock b/Cargo.lock\n--- a/Cargo.lock\n+++ b/Cargo.lock\n@@ -1,3 +1,3 @@\n");
+        for i in 0..30 {
+            text.push_str(&format!(
+                "-version = \"0.{i}\"\n+version = \"0.{}\"\n",
+                i + 1
+            ));
+        }
+        assert!(looks_like_diff(&text));
+        let reference = ContentHash::of(text.as_bytes()).ccr_ref();
+        let selected = compress(&text, &QueryMatcher::default(), &reference, None);
+        let view = &selected.content;
+        assert!(
+            view.contains(" context before 4\n-old line\n+new line\n context after 0\n"),
+            "{view}"
+        );
+        assert!(!view.contains("context before 0"), "{view}");
+        assert!(
+            view.contains("60 lines omitted: 60 changed lines in generated Cargo.lock"),
+            "{view}"
+        );
+    }
+}

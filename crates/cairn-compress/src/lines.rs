@@ -1,0 +1,419 @@
+//! The line-selection engine the line-oriented compressors share.
+//!
+//! A compressor scores every line ([`Priority`]) and names its category; the
+//! engine keeps what the profile keeps, drops lower priorities first to meet a
+//! token budget (never a query match), and renders the view: kept lines as
+//! they are (over-long ones cut around their query matches), and every run of
+//! dropped lines as one marker saying how many lines of which categories it
+//! left out, and where.
+
+use std::collections::BTreeMap;
+
+use cairn_core::{CcrRef, format_marker, tokens};
+
+use crate::QueryMatcher;
+
+/// How much a line matters. Ordered: higher is kept longer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Priority {
+    /// Repetitive content: the first thing to go.
+    Low,
+    /// Context worth keeping when there is room (first and last lines, rare lines).
+    Context,
+    /// What the default view always keeps (errors, warnings, headers).
+    Important,
+    /// Matches the query: never cut.
+    Query,
+}
+
+/// Lines longer than this many bytes are cut (around their query matches).
+pub const MAX_LINE_BYTES: usize = 2_000;
+/// Bytes of a long line kept at its start and end.
+const LINE_HEAD_BYTES: usize = 300;
+const LINE_TAIL_BYTES: usize = 120;
+/// Bytes kept on each side of a query match in a long line.
+const MATCH_WINDOW_BYTES: usize = 120;
+
+/// One line as the engine sees it.
+#[derive(Debug, Clone)]
+pub struct Line<'a> {
+    pub text: &'a str,
+    pub priority: Priority,
+    /// What the line is, for the summary of a cut ("INFO", "status=ok").
+    pub category: Option<String>,
+    /// Among lines of one priority, a budget drops lower ranks first.
+    pub rank: u32,
+}
+
+/// The outcome of a selection: the view's text and its markers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selected {
+    pub content: String,
+    pub markers: Vec<cairn_types::Marker>,
+    /// Lines left out (whole lines; cuts inside long lines are not counted).
+    pub omitted_lines: usize,
+}
+
+/// What to keep by default and how hard to cut.
+#[derive(Debug, Clone, Copy)]
+pub struct Profile {
+    /// The lowest priority kept with no budget.
+    pub keep_from: Priority,
+    /// Cap on the view's tokens; query matches are kept even past it.
+    pub max_tokens: Option<u64>,
+    /// Leading lines that are not units (a header): markers number units after them.
+    pub header_lines: usize,
+}
+
+/// Selects and renders `lines`. `reference` names the original every marker
+/// points into; `unit` names what a line is ("lines", "rows", "hits").
+pub fn select(
+    lines: &[Line<'_>],
+    profile: Profile,
+    matcher: &QueryMatcher,
+    reference: &CcrRef,
+    unit: &str,
+) -> Selected {
+    let mut keep: Vec<bool> = lines
+        .iter()
+        .map(|line| line.priority >= profile.keep_from)
+        .collect();
+    if let Some(budget) = profile.max_tokens {
+        fit_budget(lines, &mut keep, budget);
+    }
+    render(lines, &keep, matcher, reference, unit, profile.header_lines)
+}
+
+/// Drops the lowest-priority kept lines (later ones first among equals) until
+/// the estimate fits `budget`. Query matches stay.
+fn fit_budget(lines: &[Line<'_>], keep: &mut [bool], budget: u64) {
+    // A marker costs about this many tokens.
+    const MARKER_TOKENS: u64 = 24;
+    let costs: Vec<u64> = lines
+        .iter()
+        .map(|line| tokens::count(clip(line.text)) + 1)
+        .collect();
+    let estimate = |keep: &[bool]| -> u64 {
+        let mut total = 0;
+        let mut in_gap = false;
+        for (kept, cost) in keep.iter().zip(&costs) {
+            if *kept {
+                total += cost;
+                in_gap = false;
+            } else if !in_gap {
+                total += MARKER_TOKENS;
+                in_gap = true;
+            }
+        }
+        total
+    };
+    if estimate(keep) <= budget {
+        return;
+    }
+    let mut candidates: Vec<usize> = (0..lines.len())
+        .filter(|&index| keep[index] && lines[index].priority < Priority::Query)
+        .collect();
+    candidates.sort_by_key(|&index| {
+        (
+            lines[index].priority,
+            lines[index].rank,
+            std::cmp::Reverse(index),
+        )
+    });
+    let mut total = estimate(keep);
+    for index in candidates {
+        if total <= budget {
+            break;
+        }
+        keep[index] = false;
+        // Dropping a line saves its cost, and may open or join a gap.
+        let before = index > 0 && !keep[index - 1];
+        let after = index + 1 < keep.len() && !keep[index + 1];
+        let marker_change: i64 = match (before, after) {
+            (true, true) => -(MARKER_TOKENS as i64),
+            (false, false) => MARKER_TOKENS as i64,
+            _ => 0,
+        };
+        total = (total as i64 - costs[index] as i64 + marker_change).max(0) as u64;
+    }
+}
+
+/// What a line shows at most: its first [`MAX_LINE_BYTES`] (for costing).
+fn clip(text: &str) -> &str {
+    &text[..floor_char_boundary(text, MAX_LINE_BYTES)]
+}
+
+fn render(
+    lines: &[Line<'_>],
+    keep: &[bool],
+    matcher: &QueryMatcher,
+    reference: &CcrRef,
+    unit: &str,
+    header_lines: usize,
+) -> Selected {
+    let mut content = String::new();
+    let mut markers = Vec::new();
+    let mut omitted_lines = 0;
+    let mut index = 0;
+    while index < lines.len() {
+        if keep[index] {
+            push_line(
+                &mut content,
+                lines[index].text,
+                matcher,
+                reference,
+                &mut markers,
+            );
+            index += 1;
+            continue;
+        }
+        let start = index;
+        while index < lines.len() && !keep[index] {
+            index += 1;
+        }
+        let run = &lines[start..index];
+        omitted_lines += run.len();
+        let summary = format!(
+            "{} {unit} omitted{} ({} {}-{})",
+            thousands(run.len() as u64),
+            categories(run.iter().filter_map(|line| line.category.as_deref())),
+            unit,
+            (start + 1).saturating_sub(header_lines),
+            index.saturating_sub(header_lines)
+        );
+        content.push_str(&format_marker(&summary, reference));
+        content.push('\n');
+        markers.push(cairn_types::Marker {
+            reference: reference.to_string(),
+            summary,
+        });
+    }
+    Selected {
+        content,
+        markers,
+        omitted_lines,
+    }
+}
+
+/// Appends `line` and a newline, cutting it if it is over-long.
+fn push_line(
+    content: &mut String,
+    line: &str,
+    matcher: &QueryMatcher,
+    reference: &CcrRef,
+    markers: &mut Vec<cairn_types::Marker>,
+) {
+    if line.len() <= MAX_LINE_BYTES {
+        content.push_str(line);
+        content.push('\n');
+        return;
+    }
+    // Keep the head, the tail and a window around each query match.
+    let mut keep: Vec<std::ops::Range<usize>> = vec![
+        0..floor_char_boundary(line, LINE_HEAD_BYTES),
+        ceil_char_boundary(line, line.len() - LINE_TAIL_BYTES)..line.len(),
+    ];
+    for found in matcher.occurrences(line) {
+        let start = floor_char_boundary(line, found.start.saturating_sub(MATCH_WINDOW_BYTES));
+        let end = ceil_char_boundary(line, (found.end + MATCH_WINDOW_BYTES).min(line.len()));
+        keep.push(start..end);
+    }
+    keep.sort_by_key(|range| range.start);
+    let mut merged: Vec<std::ops::Range<usize>> = Vec::new();
+    for range in keep {
+        match merged.last_mut() {
+            Some(last) if range.start <= last.end => last.end = last.end.max(range.end),
+            _ => merged.push(range),
+        }
+    }
+    let mut at = 0;
+    for range in merged {
+        if range.start > at {
+            let summary = format!(
+                "{} bytes of this line omitted",
+                thousands((range.start - at) as u64)
+            );
+            content.push_str(&format_marker(&summary, reference));
+            markers.push(cairn_types::Marker {
+                reference: reference.to_string(),
+                summary,
+            });
+        }
+        content.push_str(&line[range.start.max(at)..range.end]);
+        at = range.end;
+    }
+    content.push('\n');
+}
+
+/// " (460 INFO, 9 DEBUG)"-style counts, largest first, at most four named.
+pub fn categories<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+    for name in names {
+        *counts.entry(name).or_default() += 1;
+    }
+    if counts.is_empty() {
+        return String::new();
+    }
+    let mut sorted: Vec<(&str, u64)> = counts.into_iter().collect();
+    sorted.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let shown: Vec<String> = sorted
+        .iter()
+        .take(4)
+        .map(|(name, count)| format!("{} {name}", thousands(*count)))
+        .collect();
+    let rest: u64 = sorted.iter().skip(4).map(|(_, count)| count).sum();
+    if rest > 0 {
+        format!(": {}, {} other", shown.join(", "), thousands(rest))
+    } else {
+        format!(": {}", shown.join(", "))
+    }
+}
+
+/// 1204 → "1,204".
+pub fn thousands(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// The largest char boundary of `text` at or below `at`.
+pub fn floor_char_boundary(text: &str, at: usize) -> usize {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+/// The smallest char boundary of `text` at or above `at`.
+pub fn ceil_char_boundary(text: &str, at: usize) -> usize {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at += 1;
+    }
+    at
+}
+
+#[cfg(test)]
+mod tests {
+    use cairn_core::ContentHash;
+
+    use super::*;
+
+    fn line<'a>(text: &'a str, priority: Priority, category: &str) -> Line<'a> {
+        Line {
+            text,
+            priority,
+            category: Some(category.to_owned()),
+            rank: 0,
+        }
+    }
+
+    #[test]
+    fn runs_of_dropped_lines_become_one_marker_each() {
+        let reference = ContentHash::of(b"x").ccr_ref();
+        let lines = vec![
+            line("first", Priority::Context, "INFO"),
+            line("a", Priority::Low, "INFO"),
+            line("b", Priority::Low, "INFO"),
+            line("c", Priority::Low, "DEBUG"),
+            line("ERROR boom", Priority::Important, "ERROR"),
+            line("d", Priority::Low, "INFO"),
+            line("last", Priority::Context, "INFO"),
+        ];
+        let profile = Profile {
+            keep_from: Priority::Context,
+            max_tokens: None,
+            header_lines: 0,
+        };
+        let selected = select(
+            &lines,
+            profile,
+            &QueryMatcher::default(),
+            &reference,
+            "lines",
+        );
+        let expected = format!(
+            "first\n[cairn: 3 lines omitted: 2 INFO, 1 DEBUG (lines 2-4) — {reference}]\nERROR boom\n\
+             [cairn: 1 lines omitted: 1 INFO (lines 6-6) — {reference}]\nlast\n"
+        );
+        assert_eq!(selected.content, expected);
+        assert_eq!(selected.markers.len(), 2);
+        assert_eq!(selected.omitted_lines, 4);
+    }
+
+    #[test]
+    fn a_budget_drops_low_priorities_first_and_never_query_matches() {
+        let reference = ContentHash::of(b"x").ccr_ref();
+        let text: Vec<String> = (0..200)
+            .map(|i| format!("line number {i} with some words"))
+            .collect();
+        let lines: Vec<Line<'_>> = text
+            .iter()
+            .enumerate()
+            .map(|(i, text)| Line {
+                text,
+                priority: if i == 150 {
+                    Priority::Query
+                } else {
+                    Priority::Context
+                },
+                category: None,
+                rank: 0,
+            })
+            .collect();
+        let profile = Profile {
+            keep_from: Priority::Low,
+            max_tokens: Some(100),
+            header_lines: 0,
+        };
+        let selected = select(
+            &lines,
+            profile,
+            &QueryMatcher::default(),
+            &reference,
+            "lines",
+        );
+        assert!(
+            selected.content.contains("line number 150 "),
+            "{}",
+            selected.content
+        );
+        assert!(
+            tokens::count(&selected.content) <= 140,
+            "{}",
+            selected.content
+        );
+    }
+
+    #[test]
+    fn long_lines_keep_head_tail_and_query_windows() {
+        let reference = ContentHash::of(b"x").ccr_ref();
+        let long = format!("{}NEEDLE{}", "a".repeat(50_000), "b".repeat(50_000));
+        let matcher = QueryMatcher::from_terms(vec!["needle".into()]);
+        let lines = vec![line(&long, Priority::Query, "x")];
+        let profile = Profile {
+            keep_from: Priority::Low,
+            max_tokens: None,
+            header_lines: 0,
+        };
+        let selected = select(&lines, profile, &matcher, &reference, "lines");
+        assert!(selected.content.contains("NEEDLE"));
+        assert!(selected.content.len() < 2_000, "{}", selected.content.len());
+        assert_eq!(selected.markers.len(), 2);
+    }
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1204), "1,204");
+        assert_eq!(thousands(1_000_000), "1,000,000");
+    }
+}

@@ -1,0 +1,287 @@
+//! Logs and test output (and any other line-oriented text).
+//!
+//! Lossless stage: every line's template is mined (numbers, hex ids and
+//! timestamps become variables), and consecutive repeats of one line collapse
+//! into the line and a count.
+//! Lossy stage: errors, warnings and their stack traces, the first and last
+//! lines, the first line of every rare template and every query match are
+//! kept; the rest is cut, each run summarised by level ("1,204 lines omitted:
+//! 1,180 INFO, 24 DEBUG").
+
+use std::collections::HashMap;
+
+use cairn_core::CcrRef;
+
+use crate::QueryMatcher;
+use crate::lines::{Line, Priority, Profile, Selected, select};
+
+/// Lines kept at each end of the text.
+const HEAD_LINES: usize = 5;
+const TAIL_LINES: usize = 5;
+/// A template seen at most this often is rare, and its first line is kept.
+const RARE_TEMPLATE: usize = 2;
+/// Continuation lines kept after an error line (a stack trace).
+const TRACE_LINES: usize = 60;
+
+/// Log level of a line, as far as its words say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+    Other,
+}
+
+impl Level {
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Error => "ERROR",
+            Level::Warn => "WARN",
+            Level::Info => "INFO",
+            Level::Debug => "DEBUG",
+            Level::Trace => "TRACE",
+            Level::Other => "other",
+        }
+    }
+}
+
+/// The level of `line`, from its words.
+pub fn level(line: &str) -> Level {
+    const ERROR: &[&str] = &[
+        "ERROR",
+        "FATAL",
+        "CRITICAL",
+        "PANIC",
+        "FAILED",
+        "FAILURE",
+        "FAIL:",
+        "Traceback",
+        "Exception",
+        "panicked",
+        "error:",
+        "error[",
+        "Error:",
+        "ERR ",
+        "[E]",
+        "SEVERE",
+    ];
+    const WARN: &[&str] = &["WARN", "WARNING", "warning:", "Warning:", "DEPRECAT", "[W]"];
+    if ERROR.iter().any(|word| line.contains(word)) {
+        return Level::Error;
+    }
+    if WARN.iter().any(|word| line.contains(word)) {
+        return Level::Warn;
+    }
+    for (word, level) in [
+        ("INFO", Level::Info),
+        ("DEBUG", Level::Debug),
+        ("TRACE", Level::Trace),
+        ("[I]", Level::Info),
+        ("[D]", Level::Debug),
+    ] {
+        if line.contains(word) {
+            return level;
+        }
+    }
+    Level::Other
+}
+
+/// Whether `line` continues a stack trace or an error's detail.
+fn continues_trace(line: &str) -> bool {
+    let trimmed = line.trim_start();
+    line.starts_with([' ', '\t'])
+        || trimmed.starts_with("at ")
+        || trimmed.starts_with("File \"")
+        || trimmed.starts_with("Caused by")
+        || trimmed.starts_with("... ")
+        || trimmed.starts_with('|')
+        || trimmed.starts_with("-->")
+        || trimmed.starts_with("note:")
+        || trimmed.starts_with("help:")
+}
+
+/// The template of a line: runs of digits and long hex or id-like tokens
+/// replaced by placeholders, so lines that differ only in values share one.
+pub fn template(line: &str) -> String {
+    let mut out = String::with_capacity(line.len().min(256));
+    for word in line.split_inclusive(|c: char| c.is_whitespace() || "=:,;()[]{}\"'/".contains(c)) {
+        let (body, tail) = match word.char_indices().last() {
+            Some((at, c)) if c.is_whitespace() || "=:,;()[]{}\"'/".contains(c) => word.split_at(at),
+            _ => (word, ""),
+        };
+        let digits = body.chars().filter(char::is_ascii_digit).count();
+        if digits > 0 && (digits * 2 >= body.len() || body.len() >= 8) {
+            out.push('#');
+        } else {
+            out.push_str(body);
+        }
+        out.push_str(tail);
+        if out.len() > 240 {
+            break;
+        }
+    }
+    out
+}
+
+/// Compresses line-oriented text.
+pub fn compress(
+    text: &str,
+    matcher: &QueryMatcher,
+    reference: &CcrRef,
+    max_tokens: Option<u64>,
+) -> Selected {
+    let raw: Vec<&str> = text.lines().collect();
+    // Lossless: a run of identical lines becomes the line once and a count.
+    let mut collapsed: Vec<(&str, usize)> = Vec::with_capacity(raw.len());
+    for line in &raw {
+        match collapsed.last_mut() {
+            Some((last, count)) if last == line => *count += 1,
+            _ => collapsed.push((line, 1)),
+        }
+    }
+    let repeated: Vec<String> = collapsed
+        .iter()
+        .map(|(line, count)| {
+            if *count > 1 {
+                format!("{line} [×{count}]")
+            } else {
+                String::new()
+            }
+        })
+        .collect();
+
+    let templates: Vec<String> = collapsed.iter().map(|(line, _)| template(line)).collect();
+    let mut template_counts: HashMap<&str, usize> = HashMap::new();
+    for template in &templates {
+        *template_counts.entry(template.as_str()).or_default() += 1;
+    }
+    let mut first_of_template: HashMap<&str, usize> = HashMap::new();
+    let mut lines = Vec::with_capacity(collapsed.len());
+    let mut trace_left = 0usize;
+    let total = collapsed.len();
+    for (index, (line, _)) in collapsed.iter().enumerate() {
+        let level = level(line);
+        let template = templates[index].as_str();
+        let first = *first_of_template.entry(template).or_insert(index) == index;
+        let in_trace = trace_left > 0 && continues_trace(line);
+        trace_left = match level {
+            Level::Error => TRACE_LINES,
+            _ if in_trace => trace_left - 1,
+            _ => 0,
+        };
+        let priority = if matcher.matches(line) {
+            Priority::Query
+        } else if matches!(level, Level::Error | Level::Warn) || in_trace {
+            Priority::Important
+        } else if index < HEAD_LINES
+            || index + TAIL_LINES >= total
+            || (first && template_counts[template] <= RARE_TEMPLATE)
+        {
+            Priority::Context
+        } else {
+            Priority::Low
+        };
+        let text = if repeated[index].is_empty() {
+            *line
+        } else {
+            repeated[index].as_str()
+        };
+        lines.push(Line {
+            text,
+            priority,
+            category: Some(level.name().to_owned()),
+            rank: 0,
+        });
+    }
+    let profile = Profile {
+        keep_from: Priority::Context,
+        max_tokens,
+        header_lines: 0,
+    };
+    select(&lines, profile, matcher, reference, "lines")
+}
+
+#[cfg(test)]
+mod tests {
+    use cairn_core::ContentHash;
+
+    use super::*;
+
+    #[test]
+    fn templates_abstract_values() {
+        assert_eq!(
+            template("2026-11-21T04:36:20Z INFO worker-3 id=00ab34cd ms=4999"),
+            template("2026-11-21T05:01:02Z INFO worker-7 id=77fe0012 ms=12")
+        );
+        assert_ne!(
+            template("INFO request handled"),
+            template("INFO cache miss")
+        );
+    }
+
+    #[test]
+    fn levels_come_from_words() {
+        assert_eq!(level("2026 ERROR db down"), Level::Error);
+        assert_eq!(level("thread 'main' panicked at src/main.rs"), Level::Error);
+        assert_eq!(level("warning: unused variable"), Level::Warn);
+        assert_eq!(level("INFO ok"), Level::Info);
+        assert_eq!(level("test foo ... ok"), Level::Other);
+    }
+
+    #[test]
+    fn keeps_errors_traces_ends_and_rare_lines_and_summarises_the_rest() {
+        let mut log = String::new();
+        for i in 0..300 {
+            log.push_str(&format!(
+                "2026-11-21T04:00:{:02}Z INFO request {i} handled in {}ms\n",
+                i % 60,
+                i % 17
+            ));
+            if i == 150 {
+                log.push_str("2026-11-21T04:02:30Z ERROR upstream timeout after 30s\n");
+                log.push_str("    at client.call (client.js:42)\n");
+                log.push_str("    at main (main.js:7)\n");
+            }
+        }
+        let reference = ContentHash::of(log.as_bytes()).ccr_ref();
+        let selected = compress(&log, &QueryMatcher::default(), &reference, None);
+        assert!(selected.content.contains("ERROR upstream timeout"));
+        assert!(selected.content.contains("at client.call (client.js:42)"));
+        assert!(selected.content.contains("request 0 handled"));
+        assert!(selected.content.contains("request 299 handled"));
+        assert!(!selected.content.contains("request 100 handled"));
+        assert!(
+            selected.content.contains("lines omitted: "),
+            "{}",
+            selected.content
+        );
+        assert!(
+            selected.content.len() < log.len() / 5,
+            "{}",
+            selected.content.len()
+        );
+    }
+
+    #[test]
+    fn repeats_collapse_with_a_count() {
+        let log = "start\nsame\nsame\nsame\nend\n";
+        let reference = ContentHash::of(log.as_bytes()).ccr_ref();
+        let selected = compress(log, &QueryMatcher::default(), &reference, None);
+        assert_eq!(selected.content, "start\nsame [×3]\nend\n");
+    }
+
+    #[test]
+    fn query_matches_are_kept_wherever_they_are() {
+        let log: String = (0..500).map(|i| format!("INFO step {i} done\n")).collect();
+        let reference = ContentHash::of(log.as_bytes()).ccr_ref();
+        let matcher = QueryMatcher::new(Some("step 337"), log.lines());
+        let selected = compress(&log, &matcher, &reference, Some(50));
+        assert!(
+            selected.content.contains("INFO step 337 done"),
+            "{}",
+            selected.content
+        );
+    }
+}
