@@ -179,7 +179,7 @@ impl SharedContext {
                     content: text.to_owned(),
                     agent: agent.clone(),
                     session: session.clone(),
-                    ttl_seconds: options.ttl.map(|ttl| ttl.as_secs().max(1)),
+                    ttl_seconds: options.ttl.map(|ttl| ttl.as_secs()),
                     metadata: Some(metadata),
                 })
                 .map_err(|error| ClientError::Protocol(error.to_string()))?,
@@ -200,14 +200,16 @@ impl SharedContext {
                         .body(body.clone());
                 }
                 request = request.header(CONTENT_TYPE, "application/octet-stream");
-                if let Some(agent) = &agent {
-                    request = request.header("x-cairn-agent", agent.as_str());
-                }
-                if let Some(session) = &session {
-                    request = request.header("x-cairn-session", session.as_str());
+                // Raw bytes, so names need not be ASCII; the server reads UTF-8.
+                for (name, value) in [("x-cairn-agent", &agent), ("x-cairn-session", &session)] {
+                    if let Some(value) = value
+                        && let Ok(value) = HeaderValue::from_bytes(value.as_bytes())
+                    {
+                        request = request.header(name, value);
+                    }
                 }
                 if let Some(ttl) = options.ttl {
-                    request = request.header("x-cairn-ttl-seconds", ttl.as_secs().max(1));
+                    request = request.header("x-cairn-ttl-seconds", ttl.as_secs());
                 }
                 request.body(content.clone())
             })

@@ -51,6 +51,16 @@ CREATE TABLE contexts (
     PRIMARY KEY (tenant, key, version)
 );
 
+-- The highest version each key ever had: version numbers are never reused,
+-- not after a delete and not after gc, so a version a client holds always
+-- means the same bytes.
+CREATE TABLE key_versions (
+    tenant       TEXT    NOT NULL,
+    key          TEXT    NOT NULL,
+    last_version INTEGER NOT NULL,
+    PRIMARY KEY (tenant, key)
+) WITHOUT ROWID;
+
 CREATE INDEX contexts_by_hash ON contexts (hash);
 CREATE INDEX contexts_by_expiry ON contexts (expires_at) WHERE expires_at IS NOT NULL;
 CREATE INDEX tenant_blobs_by_hash ON tenant_blobs (hash);

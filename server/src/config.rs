@@ -99,6 +99,13 @@ impl Config {
                 self.storage.zstd_level
             );
         }
+        if self.storage.default_ttl_seconds > cairn_service::MAX_TTL_SECONDS {
+            bail!(
+                "storage.default_ttl_seconds must be at most {} (100 years), got {}",
+                cairn_service::MAX_TTL_SECONDS,
+                self.storage.default_ttl_seconds
+            );
+        }
         if self.server.body_limit_bytes == 0 {
             bail!("server.body_limit_bytes must be at least 1");
         }
@@ -156,5 +163,14 @@ mod tests {
         let mut config = Config::default();
         config.storage.zstd_level = 40;
         assert!(config.validate().is_err());
+        let mut config = Config::default();
+        config.storage.default_ttl_seconds = u64::MAX;
+        assert!(
+            config
+                .validate()
+                .expect_err("refused")
+                .to_string()
+                .contains("100 years")
+        );
     }
 }

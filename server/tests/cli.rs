@@ -149,6 +149,16 @@ fn put_get_stats_and_gc_from_the_shell() {
         stdout(&stub)
     );
 
+    let expiring = cairn(&[
+        "put",
+        "shell/expiring",
+        file.to_str().expect("utf-8"),
+        "--url",
+        &server.url,
+        "--ttl",
+        "1s",
+    ]);
+    assert!(expiring.status.success(), "{}", stderr(&expiring));
     let mut piped = Command::new(CAIRN)
         .args([
             "put",
@@ -188,14 +198,27 @@ fn put_get_stats_and_gc_from_the_shell() {
     );
     assert!(!stderr(&missing).contains("panicked"));
 
+    std::thread::sleep(Duration::from_millis(1100));
     let stats = cairn(&["stats", "--url", &server.url]);
     let stats: serde_json::Value = serde_json::from_str(&stdout(&stats)).expect("JSON stats");
-    assert_eq!(stats["contexts"], 2);
+    assert_eq!(
+        stats["contexts"], 2,
+        "the expired key is not counted: {stats}"
+    );
+    assert_eq!(stats["versions"], 3);
 
     drop(server);
     let gc = cairn(&["gc", "--data-dir", data.path().to_str().expect("utf-8")]);
     assert!(gc.status.success(), "{}", stderr(&gc));
-    assert!(stdout(&gc).contains("deleted_blobs"), "{}", stdout(&gc));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&gc)).expect("a JSON report");
+    assert_eq!(report["expired_versions"], 1, "{report}");
+    // The expired key shared its bytes with shell/bin, so no blob goes.
+    assert_eq!(report["deleted_blobs"], 0, "{report}");
+    let server = Server::start(data.path());
+    let gone = cairn(&["get", "shell/expiring", "--url", &server.url]);
+    assert!(stderr(&gone).contains("not_found"), "{}", stderr(&gone));
+    let kept = cairn(&["get", "shell/bin", "--full", "--url", &server.url]);
+    assert_eq!(kept.stdout, binary);
 }
 
 #[test]

@@ -207,10 +207,103 @@ async fn expired_keys_answer_410_until_gc_removes_them() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
-async fn a_default_ttl_applies_to_puts_that_name_none() -> anyhow::Result<()> {
-    let server = TestServer::start_with(|config| config.storage.default_ttl_seconds = 60).await?;
-    let receipt = server.client().put("k", "v").await?;
-    assert!(receipt.expires_at.is_some(), "{receipt:?}");
+async fn a_default_ttl_applies_to_puts_that_name_none_and_an_explicit_one_wins()
+-> anyhow::Result<()> {
+    let server = TestServer::start_with(|config| config.storage.default_ttl_seconds = 1).await?;
+    let ctx = server.client();
+    let defaulted = ctx.put("defaulted", "v").await?;
+    let explicit = PutOptions {
+        ttl: Some(Duration::from_secs(3600)),
+        ..PutOptions::default()
+    };
+    let kept = ctx.put_with("explicit", "v", explicit).await?;
+    let (Some(short), Some(long)) = (&defaulted.expires_at, &kept.expires_at) else {
+        panic!("both expire: {defaulted:?} {kept:?}");
+    };
+    assert!(short < long, "{short} < {long}");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(api_code(ctx.get("defaulted").await), ErrorCode::Expired);
+    assert_eq!(ctx.get("explicit").await?.content, "v");
+    server.stop().await
+}
+
+#[tokio::test]
+async fn ttls_beyond_a_century_and_over_long_queries_are_refused() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let http = reqwest::Client::new();
+    let response = http
+        .put(format!("{}/v1/contexts/far", server.url()))
+        .header("x-cairn-ttl-seconds", "300000000000")
+        .body("x")
+        .send()
+        .await?;
+    assert_eq!(response.status().as_u16(), 400);
+    let body: ErrorBody = serde_json::from_slice(&response.bytes().await?)?;
+    assert!(
+        body.error.message.contains("100 years"),
+        "{}",
+        body.error.message
+    );
+    assert_eq!(
+        api_code(server.client().get("far").await),
+        ErrorCode::NotFound
+    );
+
+    server.client().put("q", "text").await?;
+    let long = GetOptions {
+        query: Some("x".repeat(5000)),
+        ..GetOptions::default()
+    };
+    assert_eq!(
+        api_code(server.client().get_with("q", long).await),
+        ErrorCode::InvalidRequest
+    );
+    server.stop().await
+}
+
+#[tokio::test]
+async fn agent_and_session_names_need_not_be_ascii() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let ctx = server
+        .client()
+        .with_agent("Jürgen's agent")
+        .with_session("セッション");
+    ctx.put("unicode-labels", vec![0xffu8, 0x00]).await?;
+    let view = ctx.get("unicode-labels").await?;
+    assert_eq!(view.agent.as_deref(), Some("Jürgen's agent"));
+    assert_eq!(view.session.as_deref(), Some("セッション"));
+    server.stop().await
+}
+
+#[tokio::test]
+async fn gc_removes_a_key_whose_latest_version_expired_and_never_resurrects_older_ones()
+-> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let ctx = server.client();
+    ctx.put("layered", "permanent first version").await?;
+    let short = PutOptions {
+        ttl: Some(Duration::from_secs(1)),
+        ..PutOptions::default()
+    };
+    ctx.put_with("layered", "short-lived second version", short)
+        .await?;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(api_code(ctx.get("layered").await), ErrorCode::Expired);
+
+    let store = cairn_server::open_store(&cairn_tests::test_config(server.data_dir())).await?;
+    let report = store.gc(cairn_service::now_millis()).await?;
+    store.close().await;
+    assert_eq!(report.expired_versions, 2, "{report:?}");
+    assert_eq!(api_code(ctx.get("layered").await), ErrorCode::NotFound);
+    let first = GetOptions {
+        version: Some(1),
+        ..GetOptions::default()
+    };
+    assert_eq!(
+        api_code(ctx.get_with("layered", first).await),
+        ErrorCode::NotFound
+    );
+    assert_eq!(ctx.put("layered", "third").await?.version, 3);
     server.stop().await
 }
 
@@ -473,8 +566,8 @@ async fn delete_removes_every_version_and_the_blob_nothing_else_references() -> 
         b"shared content"
     );
     assert_eq!(count_rows(&server, "blobs").await?, 1);
-    // A put after delete starts a fresh history.
-    assert_eq!(ctx.put("doomed", "again").await?.version, 1);
+    // Version numbers are never reused: a put after delete goes on from 2.
+    assert_eq!(ctx.put("doomed", "again").await?.version, 3);
     server.stop().await
 }
 
@@ -614,13 +707,14 @@ async fn reads_see_every_acknowledged_write_while_readers_hammer_the_key() -> an
             "a read after an acknowledged put sees it"
         );
     }
-    ctx.delete("hot").await?;
-    assert_eq!(api_code(ctx.get("hot").await), ErrorCode::NotFound);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for reader in readers {
-        reader.await?.ok();
+        let last = reader.await??;
+        assert!(last >= 1, "every reader read");
     }
-    assert_eq!(ctx.put("hot", "version 1").await?.version, 1);
-    assert_eq!(ctx.get("hot").await?.content, "version 1");
+    ctx.delete("hot").await?;
+    assert_eq!(api_code(ctx.get("hot").await), ErrorCode::NotFound);
+    assert_eq!(ctx.put("hot", "version 61").await?.version, 61);
+    assert_eq!(ctx.get("hot").await?.content, "version 61");
     server.stop().await
 }

@@ -67,13 +67,13 @@ pub fn body_error(rejection: BytesRejection, limit: usize) -> ApiError {
     }
 }
 
-/// A header's value as UTF-8 text, or a clear error naming the header.
+/// A header's value as UTF-8 text (agent names need not be ASCII), or a
+/// clear error naming the header.
 pub fn header_text(parts: &axum::http::HeaderMap, name: &str) -> Result<Option<String>, ApiError> {
     match parts.get(name) {
         None => Ok(None),
-        Some(value) => value
-            .to_str()
+        Some(value) => std::str::from_utf8(value.as_bytes())
             .map(|text| Some(text.to_owned()))
-            .map_err(|_| ApiError::invalid_request(format!("header {name} is not visible ASCII"))),
+            .map_err(|_| ApiError::invalid_request(format!("header {name} is not UTF-8"))),
     }
 }

@@ -37,5 +37,10 @@ fn the_document_names_every_route_and_the_error_catalogue() {
     let codes = document["components"]["schemas"]["ErrorCode"]["enum"]
         .as_array()
         .expect("ErrorCode lists its values");
-    assert_eq!(codes.len(), cairn_types::ErrorCode::ALL.len());
+    for code in cairn_types::ErrorCode::ALL {
+        assert!(
+            codes.iter().any(|listed| listed == code.as_str()),
+            "{code} is documented"
+        );
+    }
 }

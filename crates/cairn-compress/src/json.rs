@@ -711,7 +711,11 @@ mod tests {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-        assert!(parse(&deep).expect_err("too deep").contains("nested deeper"));
+        assert!(
+            parse(&deep)
+                .expect_err("too deep")
+                .contains("nested deeper")
+        );
     }
 
     fn table(rows: usize) -> String {

@@ -1,12 +1,14 @@
 //! In-memory caches of decoded originals and rendered views, bounded by
 //! bytes. Both are keyed by content hash, so they never go stale: the bytes
 //! behind a hash cannot change. They are cleared only to give memory back
-//! after gc.
+//! after gc. Keys carry the tenant too: one tenant's reads must not make
+//! another's faster (timing would tell that the other stored the same bytes).
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use cairn_core::{ContentHash, RenderedView, ViewOptions};
+use cairn_types::TenantId;
 use quick_cache::Weighter;
 use quick_cache::sync::Cache;
 
@@ -16,26 +18,34 @@ const ENTRY_OVERHEAD: u64 = 128;
 #[derive(Clone)]
 struct ByteWeighter;
 
-impl Weighter<ContentHash, Bytes> for ByteWeighter {
-    fn weight(&self, _key: &ContentHash, value: &Bytes) -> u64 {
-        value.len() as u64 + ENTRY_OVERHEAD
+type OriginalKey = (TenantId, ContentHash);
+type ViewKey = (TenantId, ContentHash, ViewOptions);
+
+impl Weighter<OriginalKey, Bytes> for ByteWeighter {
+    fn weight(&self, key: &OriginalKey, value: &Bytes) -> u64 {
+        (key.0.as_str().len() + value.len()) as u64 + ENTRY_OVERHEAD
     }
 }
 
-impl Weighter<(ContentHash, ViewOptions), Arc<RenderedView>> for ByteWeighter {
-    fn weight(&self, _key: &(ContentHash, ViewOptions), value: &Arc<RenderedView>) -> u64 {
-        match value.as_ref() {
-            RenderedView::Original => ENTRY_OVERHEAD,
-            RenderedView::Rendered { content, .. } => content.len() as u64 + ENTRY_OVERHEAD,
-        }
+impl Weighter<ViewKey, Arc<RenderedView>> for ByteWeighter {
+    fn weight(&self, key: &ViewKey, value: &Arc<RenderedView>) -> u64 {
+        // The key counts too: a query can be kilobytes long.
+        let key_bytes = key.0.as_str().len() + key.2.query.as_ref().map_or(0, String::len);
+        let value_bytes = match value.as_ref() {
+            RenderedView::Original => 0,
+            RenderedView::Rendered {
+                content, markers, ..
+            } => content.len() + markers.iter().map(|m| m.summary.len() + 32).sum::<usize>(),
+        };
+        (key_bytes + value_bytes) as u64 + ENTRY_OVERHEAD
     }
 }
 
 /// Decoded originals and rendered views, sharing one byte budget half and half.
 #[derive(Clone)]
 pub struct OriginalCache {
-    originals: Arc<Cache<ContentHash, Bytes, ByteWeighter>>,
-    views: Arc<Cache<(ContentHash, ViewOptions), Arc<RenderedView>, ByteWeighter>>,
+    originals: Arc<Cache<OriginalKey, Bytes, ByteWeighter>>,
+    views: Arc<Cache<ViewKey, Arc<RenderedView>, ByteWeighter>>,
     /// Originals larger than this are not cached: one would evict many.
     max_entry: u64,
 }
@@ -60,22 +70,33 @@ impl OriginalCache {
         }
     }
 
-    pub fn get(&self, hash: &ContentHash) -> Option<Bytes> {
-        self.originals.get(hash)
+    pub fn get(&self, tenant: &TenantId, hash: &ContentHash) -> Option<Bytes> {
+        self.originals.get(&(tenant.clone(), *hash))
     }
 
-    pub fn insert(&self, hash: ContentHash, original: Bytes) {
+    pub fn insert(&self, tenant: &TenantId, hash: ContentHash, original: Bytes) {
         if (original.len() as u64) <= self.max_entry {
-            self.originals.insert(hash, original);
+            self.originals.insert((tenant.clone(), hash), original);
         }
     }
 
-    pub fn view(&self, hash: ContentHash, options: &ViewOptions) -> Option<Arc<RenderedView>> {
-        self.views.get(&(hash, options.clone()))
+    pub fn view(
+        &self,
+        tenant: &TenantId,
+        hash: ContentHash,
+        options: &ViewOptions,
+    ) -> Option<Arc<RenderedView>> {
+        self.views.get(&(tenant.clone(), hash, options.clone()))
     }
 
-    pub fn insert_view(&self, hash: ContentHash, options: ViewOptions, view: Arc<RenderedView>) {
-        self.views.insert((hash, options), view);
+    pub fn insert_view(
+        &self,
+        tenant: &TenantId,
+        hash: ContentHash,
+        options: ViewOptions,
+        view: Arc<RenderedView>,
+    ) {
+        self.views.insert((tenant.clone(), hash, options), view);
     }
 
     pub fn clear(&self) {
@@ -91,11 +112,16 @@ mod tests {
     #[test]
     fn caches_small_originals_and_skips_huge_ones() {
         let cache = OriginalCache::new(1024 * 1024);
+        let tenant = TenantId::local();
         let small = Bytes::from_static(b"small");
-        cache.insert(ContentHash::of(&small), small.clone());
-        assert_eq!(cache.get(&ContentHash::of(&small)), Some(small));
+        cache.insert(&tenant, ContentHash::of(&small), small.clone());
+        assert_eq!(cache.get(&tenant, &ContentHash::of(&small)), Some(small));
+        assert_eq!(
+            cache.get(&TenantId::new("other"), &ContentHash::of(b"small")),
+            None
+        );
         let huge = Bytes::from(vec![7u8; 600 * 1024]);
-        cache.insert(ContentHash::of(&huge), huge.clone());
-        assert_eq!(cache.get(&ContentHash::of(&huge)), None);
+        cache.insert(&tenant, ContentHash::of(&huge), huge.clone());
+        assert_eq!(cache.get(&tenant, &ContentHash::of(&huge)), None);
     }
 }

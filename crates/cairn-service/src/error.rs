@@ -27,7 +27,7 @@ pub enum ServiceError {
 impl From<StoreError> for ServiceError {
     fn from(error: StoreError) -> ServiceError {
         match error {
-            StoreError::Full(_) => ServiceError::StorageFull(error),
+            StoreError::Full => ServiceError::StorageFull(error),
             other => ServiceError::Store(other),
         }
     }

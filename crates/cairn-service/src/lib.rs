@@ -26,17 +26,39 @@ use cairn_core::{
 };
 use cairn_store::{
     BlobInfo, ContextRecord, ContextWrite, EncodedBlob, Encoding, GcReport, ListFilter, NewBlob,
-    Store, StoreError,
+    PutOutcome, Store, StoreError,
 };
 use cairn_types::{
     ContentEncoding, ContextKey, ContextList, ContextSummary, Marker, PutReceipt, Stats, TenantId,
     View,
 };
+use tracing::Instrument as _;
 
 pub use cache::OriginalCache;
 pub use cpu::spawn_cpu;
 pub use error::ServiceError;
 pub use time::{format_millis, now_millis};
+
+/// The longest time to live accepted: 100 years.
+pub const MAX_TTL_SECONDS: u64 = 100 * 365 * 24 * 3600 + 25 * 24 * 3600;
+
+/// Longest query accepted in a view, in bytes.
+pub const MAX_QUERY_BYTES: usize = 4096;
+
+/// Checks a time to live is between one second and [`MAX_TTL_SECONDS`].
+pub fn check_ttl(ttl: Duration) -> Result<(), ServiceError> {
+    if ttl.is_zero() {
+        return Err(ServiceError::InvalidRequest(
+            "ttl_seconds must be at least 1".into(),
+        ));
+    }
+    if ttl.as_secs() > MAX_TTL_SECONDS {
+        return Err(ServiceError::InvalidRequest(format!(
+            "ttl_seconds must be at most {MAX_TTL_SECONDS} (100 years)"
+        )));
+    }
+    Ok(())
+}
 
 /// Longest agent or session name, in bytes.
 pub const MAX_LABEL_BYTES: usize = 256;
@@ -185,10 +207,8 @@ impl Cairn {
             }
         };
         let ttl = input.ttl.or(self.config.default_ttl);
-        if ttl.is_some_and(|ttl| ttl.is_zero()) {
-            return Err(ServiceError::InvalidRequest(
-                "ttl_seconds must be at least 1".into(),
-            ));
+        if let Some(ttl) = ttl {
+            check_ttl(ttl)?;
         }
         let content = input.content;
         let hash = hash_content(&content).await?;
@@ -218,27 +238,17 @@ impl Cairn {
             created_at,
             expires_at,
         };
-        let outcome = if write.blob.is_none() {
-            let retry = write.clone();
-            match self.store.put_context(write).await {
-                Err(StoreError::BlobMissing(_)) => {
-                    let blob = self.encode_blob(hash, content.clone()).await?;
-                    self.store
-                        .put_context(ContextWrite {
-                            blob: Some(blob),
-                            ..retry
-                        })
-                        .await?
-                }
-                other => other?,
-            }
-        } else {
-            self.store.put_context(write).await?
-        };
-        self.records.evict(tenant, key);
-        self.known_blobs
-            .insert((tenant.clone(), hash), info.clone());
-        self.originals.insert(hash, content);
+        // The write and the cache updates that follow it run on their own task:
+        // if the client goes away, its request is dropped, but a write that
+        // commits must still evict the key's cached record.
+        let this = self.clone();
+        let committed_info = info.clone();
+        let outcome = tokio::spawn(
+            async move { this.commit_put(write, content, committed_info).await }
+                .instrument(tracing::Span::current()),
+        )
+        .await
+        .map_err(|error| ServiceError::Internal(format!("the write task failed: {error}")))??;
         tracing::debug!(
             version = outcome.version,
             deduplicated = outcome.deduplicated,
@@ -256,6 +266,41 @@ impl Cairn {
             deduplicated: outcome.deduplicated,
             expires_at: expires_at.map(format_millis),
         })
+    }
+
+    /// Writes `write` (encoding the blob after all if the store no longer has
+    /// it), then brings the caches in line with what committed.
+    async fn commit_put(
+        &self,
+        write: ContextWrite,
+        content: Bytes,
+        info: BlobInfo,
+    ) -> Result<PutOutcome, ServiceError> {
+        let (tenant, key, hash) = (write.tenant.clone(), write.key.clone(), write.hash);
+        let outcome = if write.blob.is_none() {
+            let retry = write.clone();
+            match self.store.put_context(write).await {
+                Err(StoreError::BlobMissing(_)) => {
+                    let blob = self.encode_blob(hash, content.clone()).await?;
+                    self.store
+                        .put_context(ContextWrite {
+                            blob: Some(blob),
+                            ..retry
+                        })
+                        .await
+                }
+                other => other,
+            }
+        } else {
+            self.store.put_context(write).await
+        };
+        // Evicted whatever the outcome: a failed batch may still have committed
+        // nothing, and a needless eviction only costs a read.
+        self.records.evict(&tenant, &key);
+        let outcome = outcome?;
+        self.known_blobs.insert((tenant.clone(), hash), info);
+        self.originals.insert(&tenant, hash, content);
+        Ok(outcome)
     }
 
     /// Hashes are already known; measures and encodes the original for storage.
@@ -293,6 +338,14 @@ impl Cairn {
                 "key `{key}` version {} expired at {}",
                 record.version,
                 format_millis(record.expires_at.unwrap_or_default())
+            )));
+        }
+        if let Some(query) = &options.query
+            && query.len() > MAX_QUERY_BYTES
+        {
+            return Err(ServiceError::InvalidRequest(format!(
+                "the query is {} bytes long; the limit is {MAX_QUERY_BYTES}",
+                query.len()
             )));
         }
         let view_options = ViewOptions {
@@ -377,7 +430,7 @@ impl Cairn {
         if options.view == View::Full {
             return Ok(Arc::new(RenderedView::Original));
         }
-        if let Some(view) = self.originals.view(blob.hash, &options) {
+        if let Some(view) = self.originals.view(tenant, blob.hash, &options) {
             return Ok(view);
         }
         let original = self.original(tenant, blob).await?;
@@ -387,13 +440,14 @@ impl Cairn {
         let view = Arc::new(
             spawn_cpu(move || render_view(&original, &hash, kind, &render_options)).await?,
         );
-        self.originals.insert_view(hash, options, view.clone());
+        self.originals
+            .insert_view(tenant, hash, options, view.clone());
         Ok(view)
     }
 
     /// The decoded original of a blob, from the cache or the store.
     async fn original(&self, tenant: &TenantId, blob: &BlobInfo) -> Result<Bytes, ServiceError> {
-        if let Some(bytes) = self.originals.get(&blob.hash) {
+        if let Some(bytes) = self.originals.get(tenant, &blob.hash) {
             return Ok(bytes);
         }
         let encoded = self
@@ -407,7 +461,7 @@ impl Cairn {
             })?;
         let hash = blob.hash;
         let bytes = spawn_cpu(move || decode_blob(encoded)).await??;
-        self.originals.insert(hash, bytes.clone());
+        self.originals.insert(tenant, hash, bytes.clone());
         Ok(bytes)
     }
 
@@ -447,15 +501,27 @@ impl Cairn {
 
     /// Deletes every version of `key`.
     pub async fn delete(&self, tenant: &TenantId, key: &ContextKey) -> Result<u64, ServiceError> {
-        let deleted = self.store.delete_context(tenant, key).await;
-        self.records.evict(tenant, key);
-        let deleted = deleted?;
-        if deleted == 0 {
-            return Err(ServiceError::NotFound(format!(
-                "no context under key `{key}`"
-            )));
-        }
-        Ok(deleted)
+        // On its own task for the same reason as a put's write: a delete that
+        // commits must evict, whether or not its client is still there.
+        let this = self.clone();
+        let (tenant, key) = (tenant.clone(), key.clone());
+        tokio::spawn(
+            async move {
+                let deleted = this.store.delete_context(&tenant, &key).await;
+                this.records.evict(&tenant, &key);
+                // Blobs the delete released must not look stored to this tenant.
+                this.known_blobs.retain(|(owner, _), _| *owner != tenant);
+                match deleted? {
+                    0 => Err(ServiceError::NotFound(format!(
+                        "no context under key `{key}`"
+                    ))),
+                    versions => Ok(versions),
+                }
+            }
+            .instrument(tracing::Span::current()),
+        )
+        .await
+        .map_err(|error| ServiceError::Internal(format!("the delete task failed: {error}")))?
     }
 
     pub async fn stats(&self, tenant: &TenantId) -> Result<Stats, ServiceError> {
@@ -566,23 +632,18 @@ async fn hash_content(content: &Bytes) -> Result<ContentHash, ServiceError> {
 }
 
 fn decode_blob(encoded: EncodedBlob) -> Result<Bytes, ServiceError> {
-    let expected = encoded.info.bytes_original;
+    let hash = encoded.info.hash;
     let bytes = match encoded.encoding {
         Encoding::Identity => encoded.data,
-        Encoding::Zstd => {
-            let capacity = usize::try_from(expected).unwrap_or(usize::MAX);
-            zstd::bulk::decompress(&encoded.data, capacity).map_err(|error| {
-                ServiceError::Internal(format!(
-                    "blob {} does not decode: {error}",
-                    encoded.info.hash
-                ))
-            })?
-        }
+        // Streaming, so a damaged size in the row or the frame cannot make us
+        // allocate more than the data really decodes to.
+        Encoding::Zstd => zstd::stream::decode_all(encoded.data.as_slice()).map_err(|error| {
+            ServiceError::Internal(format!("blob {hash} does not decode: {error}"))
+        })?,
     };
-    if ContentHash::of(&bytes) != encoded.info.hash {
+    if bytes.len() as u64 != encoded.info.bytes_original || ContentHash::of(&bytes) != hash {
         return Err(ServiceError::Internal(format!(
-            "blob {} does not match its hash; the database is damaged",
-            encoded.info.hash
+            "blob {hash} does not match its hash; the database is damaged"
         )));
     }
     Ok(Bytes::from(bytes))

@@ -12,9 +12,13 @@ pub fn now_millis() -> i64 {
         })
 }
 
+/// The last instant RFC 3339 can show: 9999-12-31T23:59:59.999Z.
+const MAX_MILLIS: i64 = 253_402_300_799_999;
+
 /// RFC 3339 with milliseconds, for example `2026-11-21T04:36:20.123Z`.
+/// Instants outside the years 1970–9999 are shown as the nearest of those.
 pub fn format_millis(millis: i64) -> String {
-    let at = UNIX_EPOCH + Duration::from_millis(millis.max(0).unsigned_abs());
+    let at = UNIX_EPOCH + Duration::from_millis(millis.clamp(0, MAX_MILLIS).unsigned_abs());
     humantime::format_rfc3339_millis(at).to_string()
 }
 
@@ -26,5 +30,7 @@ mod tests {
     fn formats_rfc3339_utc() {
         assert_eq!(format_millis(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(format_millis(1_795_000_000_123), "2026-11-18T11:06:40.123Z");
+        assert_eq!(format_millis(i64::MAX), "9999-12-31T23:59:59.999Z");
+        assert_eq!(format_millis(-5), "1970-01-01T00:00:00.000Z");
     }
 }

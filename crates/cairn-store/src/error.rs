@@ -5,7 +5,10 @@
 pub enum StoreError {
     /// The database is out of space; nothing was written.
     #[error("the database is full")]
-    Full(#[source] sqlx::Error),
+    Full,
+    /// A write failed for a reason shared by every put of its batch.
+    #[error("the write failed: {0}")]
+    Write(String),
     /// The database file is not a database, or a row does not decode.
     #[error("the database is corrupt: {0}")]
     Corrupt(String),
@@ -38,7 +41,7 @@ impl From<sqlx::Error> for StoreError {
                 .and_then(|code| code.parse::<i64>().ok())
                 .map(|c| c & 0xff);
             match primary {
-                Some(13) => return StoreError::Full(error),
+                Some(13) => return StoreError::Full,
                 Some(11 | 26) => return StoreError::Corrupt(db.message().to_owned()),
                 _ => {}
             }

@@ -385,15 +385,28 @@ impl Store for SqliteStore {
 
     async fn gc(&self, now: Millis) -> Result<GcReport, StoreError> {
         let mut tx = self.begin_write().await?;
-        let expired: Vec<(String, String)> = sqlx::query_as(
-            "DELETE FROM contexts WHERE expires_at IS NOT NULL AND expires_at <= ?1 \
-             RETURNING tenant, hash",
+        // A key whose latest version expired goes whole: its older versions
+        // must not come back as its value.
+        let expired_keys = sqlx::query(
+            "DELETE FROM contexts WHERE (tenant, key) IN ( \
+                SELECT c.tenant, c.key FROM contexts c \
+                WHERE c.expires_at IS NOT NULL AND c.expires_at <= ?1 \
+                AND c.version = (SELECT MAX(m.version) FROM contexts m \
+                                 WHERE m.tenant = c.tenant AND m.key = c.key))",
         )
         .bind(now)
-        .fetch_all(&mut *tx)
-        .await?;
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        // Older versions that expired on their own.
+        let expired_versions =
+            sqlx::query("DELETE FROM contexts WHERE expires_at IS NOT NULL AND expires_at <= ?1")
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         let mut report = GcReport {
-            expired_versions: expired.len() as u64,
+            expired_versions: expired_keys + expired_versions,
             ..GcReport::default()
         };
         // References no context holds any more: from expiry just now, or left

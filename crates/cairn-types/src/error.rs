@@ -39,10 +39,13 @@ pub enum ErrorCode {
     StorageFull,
     /// Something went wrong on our side; the details are in the server log.
     Internal,
+    /// A code this build does not know (sent by a newer server). Never sent.
+    #[serde(other)]
+    Unknown,
 }
 
 impl ErrorCode {
-    /// All codes, for documentation and drift tests.
+    /// Every code a server sends, for documentation and drift tests.
     pub const ALL: &'static [ErrorCode] = &[
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidKey,
@@ -77,6 +80,7 @@ impl ErrorCode {
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::StorageFull => "storage_full",
             ErrorCode::Internal => "internal",
+            ErrorCode::Unknown => "unknown",
         }
     }
 
@@ -94,7 +98,7 @@ impl ErrorCode {
             ErrorCode::Expired => 410,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
-            ErrorCode::Internal => 500,
+            ErrorCode::Internal | ErrorCode::Unknown => 500,
             ErrorCode::Unavailable => 503,
             ErrorCode::StorageFull => 507,
         }
@@ -155,6 +159,12 @@ mod tests {
                 "{code} has an error status"
             );
         }
+    }
+
+    #[test]
+    fn a_code_from_a_newer_server_is_unknown_not_an_error() {
+        let code: ErrorCode = serde_json::from_str("\"rate_limited\"").expect("parses");
+        assert_eq!(code, ErrorCode::Unknown);
     }
 
     #[test]

@@ -121,15 +121,16 @@ async fn commit(pool: &SqlitePool, batch: Vec<(Box<ContextWrite>, Reply)>) {
 
 /// Writes `puts` in one transaction; outcomes in the same order.
 async fn write(pool: &SqlitePool, puts: &[&ContextWrite]) -> Result<Vec<PutOutcome>, StoreError> {
-    let result = write_transaction(pool, puts).await;
-    match result {
-        Err(StoreError::Database(sqlx::Error::Database(error)))
-            if error.is_foreign_key_violation() && puts.len() == 1 =>
-        {
+    match write_transaction(pool, puts).await {
+        Err(error) if puts.len() == 1 && is_foreign_key_violation(&error) => {
             Err(StoreError::BlobMissing(puts[0].hash.to_hex()))
         }
         other => other,
     }
+}
+
+fn is_foreign_key_violation(error: &StoreError) -> bool {
+    matches!(error, StoreError::Database(sqlx::Error::Database(error)) if error.is_foreign_key_violation())
 }
 
 async fn write_transaction(
@@ -145,7 +146,7 @@ async fn write_transaction(
     );
     let mut latest: HashMap<(String, String), i64> = HashMap::new();
     let mut query = QueryBuilder::<Sqlite>::new(
-        "SELECT tenant, key, MAX(version) AS version FROM contexts WHERE (tenant, key) IN (",
+        "SELECT tenant, key, last_version AS version FROM key_versions WHERE (tenant, key) IN (",
     );
     let mut separated = query.separated(", ");
     for (tenant, key) in &keys {
@@ -155,7 +156,7 @@ async fn write_transaction(
             .push_unseparated(", ");
         separated.push_bind_unseparated(*key).push_unseparated(")");
     }
-    query.push(") GROUP BY tenant, key");
+    query.push(")");
     for row in query.build().fetch_all(&mut *tx).await? {
         latest.insert(
             (row.try_get("tenant")?, row.try_get("key")?),
@@ -243,6 +244,17 @@ async fn write_transaction(
             .push_bind(put.expires_at);
     });
     insert.build().execute(&mut *tx).await?;
+
+    // The new high-water mark of every key.
+    let mut upsert =
+        QueryBuilder::<Sqlite>::new("INSERT INTO key_versions (tenant, key, last_version) ");
+    upsert.push_values(&latest, |mut row, ((tenant, key), version)| {
+        row.push_bind(tenant.as_str())
+            .push_bind(key.as_str())
+            .push_bind(*version);
+    });
+    upsert.push(" ON CONFLICT (tenant, key) DO UPDATE SET last_version = excluded.last_version");
+    upsert.build().execute(&mut *tx).await?;
     tx.commit().await?;
     Ok(outcomes)
 }

@@ -1,0 +1,190 @@
+//! The SQLite store on its own: tenants that never see each other, the
+//! per-tenant dedup flag, group commit of mixed batches, version numbers that
+//! are never reused, and gc.
+
+use std::sync::Arc;
+
+use cairn_core::ContentHash;
+use cairn_store::{ContextWrite, Encoding, ListFilter, NewBlob, SqliteOptions, SqliteStore, Store};
+use cairn_types::{ContextKey, TenantId};
+
+async fn open() -> (tempfile::TempDir, Arc<SqliteStore>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(&SqliteOptions::new(dir.path().join("cairn.db")))
+        .await
+        .expect("the store opens");
+    (dir, Arc::new(store))
+}
+
+fn write(tenant: &str, key: &str, content: &[u8], expires_at: Option<i64>) -> ContextWrite {
+    let hash = ContentHash::of(content);
+    ContextWrite {
+        tenant: TenantId::new(tenant),
+        key: ContextKey::parse(key).expect("valid key"),
+        hash,
+        blob: Some(NewBlob {
+            hash,
+            bytes_original: content.len() as u64,
+            content_type: "text/plain".into(),
+            tokens_original: 1,
+            tokens_compressed: 1,
+            encoding: Encoding::Identity,
+            data: content.to_vec(),
+        }),
+        agent: None,
+        session: None,
+        metadata: None,
+        created_at: 1_000,
+        expires_at,
+    }
+}
+
+#[tokio::test]
+async fn tenants_never_see_each_others_keys_refs_blobs_or_dedup() {
+    let (_dir, store) = open().await;
+    let (alice, bob) = (TenantId::new("alice"), TenantId::new("bob"));
+    let secret = b"alice's secret tool output";
+    let hash = ContentHash::of(secret);
+    let first = store
+        .put_context(write("alice", "k", secret, None))
+        .await
+        .expect("put");
+    assert!(!first.deduplicated);
+
+    let key = ContextKey::parse("k").expect("valid");
+    assert!(
+        store
+            .get_context(&bob, &key, None)
+            .await
+            .expect("read")
+            .is_none()
+    );
+    assert!(
+        store
+            .resolve_ref(&bob, &hash.ccr_ref())
+            .await
+            .expect("read")
+            .is_none()
+    );
+    assert!(store.blob_data(&bob, &hash).await.expect("read").is_none());
+    let filter = ListFilter {
+        limit: 10,
+        ..ListFilter::default()
+    };
+    assert!(
+        store
+            .list_contexts(&bob, &filter, 0)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert_eq!(store.stats(&bob, 0).await.expect("stats").blobs, 0);
+
+    // Bob storing the same bytes is not told Alice has them.
+    let bobs = store
+        .put_context(write("bob", "other", secret, None))
+        .await
+        .expect("put");
+    assert!(!bobs.deduplicated, "dedup across tenants is invisible");
+    assert_eq!(bobs.version, 1);
+    // Alice deleting hers leaves Bob's intact.
+    assert_eq!(store.delete_context(&alice, &key).await.expect("delete"), 1);
+    assert!(
+        store
+            .resolve_ref(&alice, &hash.ccr_ref())
+            .await
+            .expect("read")
+            .is_none()
+    );
+    assert!(store.blob_data(&bob, &hash).await.expect("read").is_some());
+}
+
+#[tokio::test]
+async fn concurrent_puts_batch_together_with_exact_versions_and_dedup_flags() {
+    let (_dir, store) = open().await;
+    let mut tasks = Vec::new();
+    for index in 0..60 {
+        let store = store.clone();
+        // Three keys, two tenants, and only four distinct contents.
+        let tenant = if index % 2 == 0 { "even" } else { "odd" };
+        let key = format!("key-{}", index % 3);
+        let content = format!("content {}", index % 4);
+        tasks.push(tokio::spawn(async move {
+            let outcome = store
+                .put_context(write(tenant, &key, content.as_bytes(), None))
+                .await;
+            (tenant, key, content, outcome.expect("put"))
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.expect("task"));
+    }
+    for tenant in ["even", "odd"] {
+        for key in ["key-0", "key-1", "key-2"] {
+            let mut versions: Vec<i64> = outcomes
+                .iter()
+                .filter(|(t, k, _, _)| *t == tenant && k == key)
+                .map(|(_, _, _, outcome)| outcome.version)
+                .collect();
+            versions.sort_unstable();
+            assert_eq!(
+                versions,
+                (1..=versions.len() as i64).collect::<Vec<_>>(),
+                "{tenant}/{key}"
+            );
+        }
+        // Each (tenant, content) pair was new exactly once.
+        let fresh = outcomes
+            .iter()
+            .filter(|(t, _, _, outcome)| *t == tenant && !outcome.deduplicated)
+            .count();
+        let distinct: std::collections::BTreeSet<&str> = outcomes
+            .iter()
+            .filter(|(t, _, _, _)| *t == tenant)
+            .map(|(_, _, content, _)| content.as_str())
+            .collect();
+        assert_eq!(fresh, distinct.len(), "{tenant}");
+    }
+}
+
+#[tokio::test]
+async fn a_put_without_its_blob_fails_alone_as_blob_missing() {
+    let (_dir, store) = open().await;
+    let mut orphan = write("t", "orphan", b"never stored", None);
+    orphan.blob = None;
+    let good = write("t", "good", b"stored", None);
+    let (orphan, good) = tokio::join!(store.put_context(orphan), store.put_context(good));
+    assert!(
+        matches!(orphan, Err(cairn_store::StoreError::BlobMissing(_))),
+        "{orphan:?}"
+    );
+    assert_eq!(good.expect("the other put is unaffected").version, 1);
+}
+
+#[tokio::test]
+async fn version_numbers_survive_delete_and_gc() {
+    let (_dir, store) = open().await;
+    let tenant = TenantId::new("t");
+    let key = ContextKey::parse("k").expect("valid");
+    for round in 0..3 {
+        store
+            .put_context(write("t", "k", format!("v{round}").as_bytes(), None))
+            .await
+            .expect("put");
+    }
+    store.delete_context(&tenant, &key).await.expect("delete");
+    let after_delete = store
+        .put_context(write("t", "k", b"again", Some(2_000)))
+        .await
+        .expect("put");
+    assert_eq!(after_delete.version, 4);
+    let report = store.gc(3_000).await.expect("gc");
+    assert_eq!(report.expired_versions, 1);
+    assert_eq!(report.deleted_blobs, 1, "{report:?}");
+    let after_gc = store
+        .put_context(write("t", "k", b"and again", None))
+        .await
+        .expect("put");
+    assert_eq!(after_gc.version, 5);
+}
