@@ -316,6 +316,7 @@ fn every_acknowledged_put_survives_kill_9_under_write_load() {
         for (key, version, content) in &acknowledged {
             let options = cairn_client::GetOptions {
                 version: Some(*version),
+                view: cairn_types::View::Full,
                 ..Default::default()
             };
             let view = ctx

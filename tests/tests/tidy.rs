@@ -46,7 +46,7 @@ fn allowed(name: &str) -> Option<&'static [&'static str]> {
         "cairn-core" => &["cairn-types"],
         "cairn-compress" => &["cairn-types", "cairn-core"],
         "cairn-store" => &["cairn-types", "cairn-core"],
-        "cairn-service" => &["cairn-types", "cairn-core", "cairn-store"],
+        "cairn-service" => &["cairn-types", "cairn-core", "cairn-compress", "cairn-store"],
         "cairn-api" => &["cairn-types", "cairn-core", "cairn-service"],
         "cairn-client" => &["cairn-types"],
         "cairn-server" => return None,

@@ -149,7 +149,7 @@ mod tests {
         let mut text = String::from(
             "diff --git a/src/lib.rs b/src/lib.rs\nindex 1..2 100644\n--- a/src/lib.rs\n+++ b/src/lib.rs\n@@ -1,12 +1,12 @@\n",
         );
-        for i in 0..5 {
+        for i in 0..30 {
             text.push_str(&format!(" context before {i}\n"));
         }
         text.push_str("-old line\n+new line\n");
@@ -168,7 +168,7 @@ mod tests {
         let selected = compress(&text, &QueryMatcher::default(), &reference, None);
         let view = &selected.content;
         assert!(
-            view.contains(" context before 4\n-old line\n+new line\n context after 0\n"),
+            view.contains(" context before 29\n-old line\n+new line\n context after 0\n"),
             "{view}"
         );
         assert!(!view.contains("context before 0"), "{view}");

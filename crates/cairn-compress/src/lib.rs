@@ -13,8 +13,212 @@ pub mod diff;
 pub mod json;
 pub mod lines;
 pub mod log;
+pub mod prose;
 mod query;
+mod router;
 pub mod search;
 pub mod table;
 
+use cairn_core::{ContentHash, ContentKind, RenderedView, ViewOptions, format_marker, tokens};
+use cairn_types::{Marker, View};
+
 pub use query::{QueryMatcher, query_terms};
+pub use router::{Kind, detect};
+
+/// Texts smaller than this pass through unchanged: too small to gain.
+pub const MIN_BYTES: usize = 512;
+
+/// What to compress for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options<'a> {
+    /// Keep everything matching this; rank by it under a budget.
+    pub query: Option<&'a str>,
+    /// Cap the view at this many tokens (query matches are kept past it).
+    pub max_tokens: Option<u64>,
+    /// What the caller says the content is; detected when `None`.
+    pub hint: Option<Kind>,
+    /// The original's token count, when the caller knows it already.
+    pub tokens_original: Option<u64>,
+}
+
+/// A compressed view and what the router took the content for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compressed {
+    pub kind: Kind,
+    pub view: RenderedView,
+}
+
+/// Compresses `original` (whose hash is `hash`: every marker points at it).
+pub fn compress(original: &[u8], hash: &ContentHash, options: &Options<'_>) -> Compressed {
+    let reference = hash.ccr_ref();
+    let text = match std::str::from_utf8(original) {
+        Ok(text) if !text.contains('\0') => text,
+        _ => {
+            let media_type = cairn_core::sniff(original).media_type();
+            let summary = format!(
+                "binary {media_type}, {} bytes",
+                lines::thousands(original.len() as u64)
+            );
+            let content = format_marker(&summary, &reference);
+            let tokens = tokens::count(&content);
+            let markers = vec![Marker {
+                reference: reference.to_string(),
+                summary,
+            }];
+            return Compressed {
+                kind: Kind::Binary,
+                view: RenderedView::Rendered {
+                    content,
+                    tokens,
+                    markers,
+                },
+            };
+        }
+    };
+    let kind = options
+        .hint
+        .filter(|kind| *kind != Kind::Binary)
+        .unwrap_or_else(|| detect(text));
+    let forced = options.query.is_some() || options.max_tokens.is_some();
+    if text.len() < MIN_BYTES && !forced {
+        return Compressed {
+            kind,
+            view: RenderedView::Original,
+        };
+    }
+    let tokens_original = options
+        .tokens_original
+        .unwrap_or_else(|| tokens::count(text));
+    if options
+        .max_tokens
+        .is_some_and(|budget| tokens_original <= budget)
+        && options.query.is_none()
+    {
+        return Compressed {
+            kind,
+            view: RenderedView::Original,
+        };
+    }
+    let (content, markers) = render(kind, text, &reference, options);
+    let view_tokens = tokens::count(&content);
+    // A view that saves nothing is not worth its markers.
+    if view_tokens >= tokens_original {
+        return Compressed {
+            kind,
+            view: RenderedView::Original,
+        };
+    }
+    Compressed {
+        kind,
+        view: RenderedView::Rendered {
+            content,
+            tokens: view_tokens,
+            markers,
+        },
+    }
+}
+
+fn render(
+    kind: Kind,
+    text: &str,
+    reference: &cairn_core::CcrRef,
+    options: &Options<'_>,
+) -> (String, Vec<Marker>) {
+    let line_matcher = || QueryMatcher::new(options.query, text.lines());
+    let selected = match kind {
+        Kind::JsonRows | Kind::Json => match json::parse(text) {
+            Ok(json::Json::Array(rows))
+                if rows.len() >= 2
+                    && rows.iter().all(|row| matches!(row, json::Json::Object(_))) =>
+            {
+                let texts: Vec<String> = rows.iter().map(json::Json::compact).collect();
+                let matcher = QueryMatcher::new(options.query, texts.iter().map(String::as_str));
+                json::compress_rows(&rows, &matcher, reference, options.max_tokens)
+            }
+            Ok(value) => return json::compress_nested(&value, &line_matcher(), reference),
+            // Not JSON after all (a wrong hint, or nested too deep): as text.
+            Err(_) => log::compress(
+                text,
+                log::Mode::Outline,
+                &line_matcher(),
+                reference,
+                options.max_tokens,
+            ),
+        },
+        Kind::Search => search::compress(text, &line_matcher(), reference, options.max_tokens),
+        Kind::Diff => diff::compress(text, &line_matcher(), reference, options.max_tokens),
+        Kind::Csv | Kind::Tsv => {
+            let delimiter = if kind == Kind::Tsv { '\t' } else { ',' };
+            table::compress(
+                text,
+                delimiter,
+                &line_matcher(),
+                reference,
+                options.max_tokens,
+            )
+        }
+        Kind::Html => {
+            let (converted, markup) = prose::html_to_text(text);
+            let mut selected =
+                prose::compress(&converted, options.query, reference, options.max_tokens);
+            let summary = format!(
+                "HTML converted to text; {} bytes of markup omitted",
+                lines::thousands(markup as u64)
+            );
+            selected.content = format!(
+                "{}\n{}",
+                format_marker(&summary, reference),
+                selected.content
+            );
+            selected.markers.insert(
+                0,
+                Marker {
+                    reference: reference.to_string(),
+                    summary,
+                },
+            );
+            selected
+        }
+        Kind::Prose => prose::compress(text, options.query, reference, options.max_tokens),
+        Kind::Log => log::compress(
+            text,
+            log::Mode::Log,
+            &line_matcher(),
+            reference,
+            options.max_tokens,
+        ),
+        // Until code has its tree-sitter compressor, an outline: the first
+        // line of every block is usually a signature.
+        Kind::Text | Kind::Code | Kind::Binary => log::compress(
+            text,
+            log::Mode::Outline,
+            &line_matcher(),
+            reference,
+            options.max_tokens,
+        ),
+    };
+    (selected.content, selected.markers)
+}
+
+/// The view `options` ask for of an original stored as `media_type`.
+pub fn render_view(
+    original: &[u8],
+    hash: &ContentHash,
+    media_type: &str,
+    options: &ViewOptions,
+    tokens_original: Option<u64>,
+) -> RenderedView {
+    if options.view == View::Full {
+        return RenderedView::Original;
+    }
+    let hint = ContentKind::from_media_type(media_type)
+        .is_binary()
+        .then_some(Kind::Binary);
+    let options = Options {
+        query: options.query.as_deref(),
+        max_tokens: options.max_tokens,
+        hint,
+        tokens_original,
+    };
+    compress(original, hash, &options).view
+}

@@ -74,34 +74,85 @@ pub fn select(
     reference: &CcrRef,
     unit: &str,
 ) -> Selected {
-    let mut keep: Vec<bool> = lines
-        .iter()
-        .map(|line| line.priority >= profile.keep_from)
-        .collect();
-    if let Some(budget) = profile.max_tokens {
-        fit_budget(lines, &mut keep, budget);
-    }
-    render(lines, &keep, matcher, reference, unit, profile.header_lines)
-}
-
-/// Drops the lowest-priority kept lines (later ones first among equals) until
-/// the estimate fits `budget`. Query matches stay.
-fn fit_budget(lines: &[Line<'_>], keep: &mut [bool], budget: u64) {
-    // A marker costs about this many tokens.
-    const MARKER_TOKENS: u64 = 24;
     let costs: Vec<u64> = lines
         .iter()
         .map(|line| tokens::count(clip(line.text)) + 1)
         .collect();
+    // What one marker costs: a cut that saves less is not worth making.
+    let marker = tokens::count(&format_marker(
+        &format!("1,234 {unit} omitted: 1,234 lines, 56 other ({unit} 1,234-5,678)"),
+        reference,
+    )) + 1;
+    let mut keep: Vec<bool> = lines
+        .iter()
+        .map(|line| line.priority >= profile.keep_from)
+        .collect();
+    keep_cheap_runs(&mut keep, &costs, marker);
+    if let Some(budget) = profile.max_tokens {
+        fit_budget(lines, &mut keep, &costs, marker, budget);
+        merge_cuts(lines, &mut keep, &costs, marker);
+        // Whatever the budget cut that costs less than its marker comes back:
+        // that only saves tokens.
+        keep_cheap_runs(&mut keep, &costs, marker);
+    }
+    render(lines, &keep, matcher, reference, unit, profile.header_lines)
+}
+
+/// The maximal runs of `false` in `keep`.
+fn runs(keep: &[bool], of: bool) -> Vec<std::ops::Range<usize>> {
+    let mut found = Vec::new();
+    let mut index = 0;
+    while index < keep.len() {
+        if keep[index] != of {
+            index += 1;
+            continue;
+        }
+        let start = index;
+        while index < keep.len() && keep[index] == of {
+            index += 1;
+        }
+        found.push(start..index);
+    }
+    found
+}
+
+/// Keeps every dropped run that costs no more than the marker replacing it.
+fn keep_cheap_runs(keep: &mut [bool], costs: &[u64], marker: u64) {
+    for run in runs(keep, false) {
+        if costs[run.clone()].iter().sum::<u64>() <= marker {
+            keep[run].fill(true);
+        }
+    }
+}
+
+/// Drops a kept stretch between two cuts when it costs less than a marker and
+/// holds no query match: the two markers become one.
+fn merge_cuts(lines: &[Line<'_>], keep: &mut [bool], costs: &[u64], marker: u64) {
+    for run in runs(keep, true) {
+        let inside = run.start > 0 && run.end < keep.len();
+        if inside
+            && costs[run.clone()].iter().sum::<u64>() < marker
+            && lines[run.clone()]
+                .iter()
+                .all(|line| line.priority < Priority::Query)
+        {
+            keep[run].fill(false);
+        }
+    }
+}
+
+/// Drops the lowest-priority kept lines (lower ranks first, then later ones)
+/// until the estimate fits `budget`. Query matches stay.
+fn fit_budget(lines: &[Line<'_>], keep: &mut [bool], costs: &[u64], marker: u64, budget: u64) {
     let estimate = |keep: &[bool]| -> u64 {
         let mut total = 0;
         let mut in_gap = false;
-        for (kept, cost) in keep.iter().zip(&costs) {
+        for (kept, cost) in keep.iter().zip(costs) {
             if *kept {
                 total += cost;
                 in_gap = false;
             } else if !in_gap {
-                total += MARKER_TOKENS;
+                total += marker;
                 in_gap = true;
             }
         }
@@ -130,8 +181,8 @@ fn fit_budget(lines: &[Line<'_>], keep: &mut [bool], budget: u64) {
         let before = index > 0 && !keep[index - 1];
         let after = index + 1 < keep.len() && !keep[index + 1];
         let marker_change: i64 = match (before, after) {
-            (true, true) => -(MARKER_TOKENS as i64),
-            (false, false) => MARKER_TOKENS as i64,
+            (true, true) => -(marker as i64),
+            (false, false) => marker as i64,
             _ => 0,
         };
         total = (total as i64 - costs[index] as i64 + marker_change).max(0) as u64;
@@ -318,14 +369,24 @@ mod tests {
     #[test]
     fn runs_of_dropped_lines_become_one_marker_each() {
         let reference = ContentHash::of(b"x").ccr_ref();
+        let long = |word: &str| format!("{word} {}", "lorem ipsum dolor sit amet ".repeat(8));
+        let texts = [
+            long("first"),
+            long("a"),
+            long("b"),
+            long("c"),
+            long("ERROR boom"),
+            long("d"),
+            long("last"),
+        ];
         let lines = vec![
-            line("first", Priority::Context, "INFO"),
-            line("a", Priority::Low, "INFO"),
-            line("b", Priority::Low, "INFO"),
-            line("c", Priority::Low, "DEBUG"),
-            line("ERROR boom", Priority::Important, "ERROR"),
-            line("d", Priority::Low, "INFO"),
-            line("last", Priority::Context, "INFO"),
+            line(&texts[0], Priority::Context, "INFO"),
+            line(&texts[1], Priority::Low, "INFO"),
+            line(&texts[2], Priority::Low, "INFO"),
+            line(&texts[3], Priority::Low, "DEBUG"),
+            line(&texts[4], Priority::Important, "ERROR"),
+            line(&texts[5], Priority::Low, "INFO"),
+            line(&texts[6], Priority::Context, "INFO"),
         ];
         let profile = Profile {
             keep_from: Priority::Context,
@@ -340,12 +401,40 @@ mod tests {
             "lines",
         );
         let expected = format!(
-            "first\n[cairn: 3 lines omitted: 2 INFO, 1 DEBUG (lines 2-4) — {reference}]\nERROR boom\n\
-             [cairn: 1 lines omitted: 1 INFO (lines 6-6) — {reference}]\nlast\n"
+            "{}\n[cairn: 3 lines omitted: 2 INFO, 1 DEBUG (lines 2-4) — {reference}]\n{}\n\
+             {}\n{}\n",
+            texts[0], texts[4], texts[5], texts[6]
         );
-        assert_eq!(selected.content, expected);
-        assert_eq!(selected.markers.len(), 2);
-        assert_eq!(selected.omitted_lines, 4);
+        assert_eq!(
+            selected.content, expected,
+            "the one-line run costs less than a marker and stays"
+        );
+        assert_eq!(selected.markers.len(), 1);
+        assert_eq!(selected.omitted_lines, 3);
+    }
+
+    #[test]
+    fn a_cut_that_saves_less_than_its_marker_is_not_made() {
+        let reference = ContentHash::of(b"x").ccr_ref();
+        let lines = vec![
+            line("a", Priority::Context, "x"),
+            line("b", Priority::Low, "x"),
+            line("c", Priority::Context, "x"),
+        ];
+        let profile = Profile {
+            keep_from: Priority::Context,
+            max_tokens: None,
+            header_lines: 0,
+        };
+        let selected = select(
+            &lines,
+            profile,
+            &QueryMatcher::default(),
+            &reference,
+            "lines",
+        );
+        assert_eq!(selected.content, "a\nb\nc\n");
+        assert!(selected.markers.is_empty());
     }
 
     #[test]

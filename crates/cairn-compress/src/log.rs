@@ -102,6 +102,20 @@ fn continues_trace(line: &str) -> bool {
         || trimmed.starts_with("help:")
 }
 
+/// Whether line `index` opens a block: the first non-blank line after a blank
+/// one (or a less indented line after an indented one, for code).
+fn opens_block(lines: &[(&str, usize)], index: usize) -> bool {
+    let line = lines[index].0;
+    if line.trim().is_empty() {
+        return false;
+    }
+    let Some(previous) = index.checked_sub(1).map(|at| lines[at].0) else {
+        return true;
+    };
+    let indent = |line: &str| line.len() - line.trim_start().len();
+    previous.trim().is_empty() || indent(line) < indent(previous) && indent(line) == 0
+}
+
 /// The template of a line: runs of digits and long hex or id-like tokens
 /// replaced by placeholders, so lines that differ only in values share one.
 pub fn template(line: &str) -> String {
@@ -125,9 +139,20 @@ pub fn template(line: &str) -> String {
     out
 }
 
+/// How to read the lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Records: repetitive templates are cut, rare ones kept.
+    Log,
+    /// Free text or code: an outline, the first line of every block (headers,
+    /// signatures, entries) kept and the rest of each block cut.
+    Outline,
+}
+
 /// Compresses line-oriented text.
 pub fn compress(
     text: &str,
+    mode: Mode,
     matcher: &QueryMatcher,
     reference: &CcrRef,
     max_tokens: Option<u64>,
@@ -158,6 +183,12 @@ pub fn compress(
         *template_counts.entry(template.as_str()).or_default() += 1;
     }
     let mut first_of_template: HashMap<&str, usize> = HashMap::new();
+    // Where most lines are one of a kind, rarity says nothing.
+    let rare_lines = template_counts
+        .values()
+        .filter(|count| **count <= RARE_TEMPLATE)
+        .count();
+    let rarity_tells = mode == Mode::Log && rare_lines * 10 <= collapsed.len() * 3;
     let mut lines = Vec::with_capacity(collapsed.len());
     let mut trace_left = 0usize;
     let total = collapsed.len();
@@ -177,7 +208,8 @@ pub fn compress(
             Priority::Important
         } else if index < HEAD_LINES
             || index + TAIL_LINES >= total
-            || (first && template_counts[template] <= RARE_TEMPLATE)
+            || (rarity_tells && first && template_counts[template] <= RARE_TEMPLATE)
+            || (mode == Mode::Outline && opens_block(&collapsed, index))
         {
             Priority::Context
         } else {
@@ -188,10 +220,13 @@ pub fn compress(
         } else {
             repeated[index].as_str()
         };
+        // An outline's lines are mostly of no level: naming that says nothing.
+        let category =
+            (mode == Mode::Log || level != Level::Other).then(|| level.name().to_owned());
         lines.push(Line {
             text,
             priority,
-            category: Some(level.name().to_owned()),
+            category,
             rank: 0,
         });
     }
@@ -246,7 +281,7 @@ mod tests {
             }
         }
         let reference = ContentHash::of(log.as_bytes()).ccr_ref();
-        let selected = compress(&log, &QueryMatcher::default(), &reference, None);
+        let selected = compress(&log, Mode::Log, &QueryMatcher::default(), &reference, None);
         assert!(selected.content.contains("ERROR upstream timeout"));
         assert!(selected.content.contains("at client.call (client.js:42)"));
         assert!(selected.content.contains("request 0 handled"));
@@ -268,8 +303,47 @@ mod tests {
     fn repeats_collapse_with_a_count() {
         let log = "start\nsame\nsame\nsame\nend\n";
         let reference = ContentHash::of(log.as_bytes()).ccr_ref();
-        let selected = compress(log, &QueryMatcher::default(), &reference, None);
+        let selected = compress(log, Mode::Log, &QueryMatcher::default(), &reference, None);
         assert_eq!(selected.content, "start\nsame [×3]\nend\n");
+    }
+
+    #[test]
+    fn outlines_keep_the_first_line_of_every_block() {
+        let mut text = String::new();
+        for entry in 0..30 {
+            text.push_str(&format!("pkg (1.{entry}-1) unstable; urgency=medium\n\n"));
+            for bullet in 0..6 {
+                text.push_str(&format!(
+                    "  * Change number {bullet} of release {entry}, described at some length.\n"
+                ));
+            }
+            text.push_str(&format!(
+                "\n -- Maintainer <m@example.org>  Mon, {entry:02} Aug 2022\n\n"
+            ));
+        }
+        let reference = ContentHash::of(text.as_bytes()).ccr_ref();
+        let selected = compress(
+            &text,
+            Mode::Outline,
+            &QueryMatcher::default(),
+            &reference,
+            None,
+        );
+        let view = &selected.content;
+        assert!(
+            view.contains("pkg (1.17-1) unstable; urgency=medium"),
+            "{view}"
+        );
+        assert!(view.contains("  * Change number 0 of release 17"), "{view}");
+        assert!(
+            !view.contains("  * Change number 3 of release 17"),
+            "{view}"
+        );
+        assert!(view.contains("6 lines omitted (lines 15-20)"), "{view}");
+        assert!(
+            cairn_core::tokens::count(view) * 4 < cairn_core::tokens::count(&text) * 3,
+            "{view}"
+        );
     }
 
     #[test]
@@ -277,7 +351,7 @@ mod tests {
         let log: String = (0..500).map(|i| format!("INFO step {i} done\n")).collect();
         let reference = ContentHash::of(log.as_bytes()).ccr_ref();
         let matcher = QueryMatcher::new(Some("step 337"), log.lines());
-        let selected = compress(&log, &matcher, &reference, Some(50));
+        let selected = compress(&log, Mode::Log, &matcher, &reference, Some(50));
         assert!(
             selected.content.contains("INFO step 337 done"),
             "{}",

@@ -59,8 +59,36 @@ fn push_words(text: &str, terms: &mut Vec<String>) {
         if word.is_empty() || STOP_WORDS.contains(&word.as_str()) || terms.contains(&word) {
             continue;
         }
+        let stem = stem(&word);
         terms.push(word);
+        if let Some(stem) = stem
+            && !terms.contains(&stem)
+        {
+            terms.push(stem);
+        }
     }
+}
+
+/// A crude English stem, so "retried" also finds "retry" and "failing" "fail".
+fn stem(word: &str) -> Option<String> {
+    if word.len() < 4 || !word.bytes().all(|b| b.is_ascii_lowercase()) {
+        return None;
+    }
+    for (suffix, replacement) in [
+        ("ies", "y"),
+        ("ied", "y"),
+        ("ing", ""),
+        ("ed", ""),
+        ("es", ""),
+        ("s", ""),
+    ] {
+        if let Some(base) = word.strip_suffix(suffix)
+            && base.len() >= 3
+        {
+            return Some(format!("{base}{replacement}"));
+        }
+    }
+    None
 }
 
 impl QueryMatcher {
@@ -152,7 +180,7 @@ mod tests {
     fn terms_drop_stop_words_and_keep_phrases() {
         assert_eq!(
             query_terms("Which service had retries?"),
-            ["service", "retries"]
+            ["service", "retries", "retry"]
         );
         assert_eq!(
             query_terms("error \"connection reset\" id 4999"),
@@ -161,6 +189,10 @@ mod tests {
         assert_eq!(
             query_terms("parse_config in src/config.rs"),
             ["parse_config", "src", "config.rs"]
+        );
+        assert_eq!(
+            query_terms("failed jobs"),
+            ["failed", "fail", "jobs", "job"]
         );
         assert!(query_terms("the a of").is_empty());
     }

@@ -21,9 +21,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use cairn_core::{
-    CcrRef, ContentHash, ContentKind, RenderedView, ViewOptions, render_view, sniff, tokens,
-};
+use cairn_compress::render_view;
+use cairn_core::{CcrRef, ContentHash, RenderedView, ViewOptions, sniff, tokens};
 use cairn_store::{
     BlobInfo, ContextRecord, ContextWrite, EncodedBlob, Encoding, GcReport, ListFilter, NewBlob,
     PutOutcome, Store, StoreError,
@@ -434,11 +433,20 @@ impl Cairn {
             return Ok(view);
         }
         let original = self.original(tenant, blob).await?;
-        let kind = ContentKind::from_media_type(&blob.content_type);
-        let hash = blob.hash;
+        let (hash, media_type, tokens_original) =
+            (blob.hash, blob.content_type.clone(), blob.tokens_original);
         let render_options = options.clone();
         let view = Arc::new(
-            spawn_cpu(move || render_view(&original, &hash, kind, &render_options)).await?,
+            spawn_cpu(move || {
+                render_view(
+                    &original,
+                    &hash,
+                    &media_type,
+                    &render_options,
+                    Some(tokens_original),
+                )
+            })
+            .await?,
         );
         self.originals
             .insert_view(tenant, hash, options, view.clone());
@@ -578,7 +586,14 @@ const INLINE_ENCODE_BYTES: usize = 16 * 1024;
 fn encode(hash: ContentHash, content: &Bytes, level: i32) -> Result<NewBlob, ServiceError> {
     let kind = sniff(content);
     let tokens_original = tokens::count_bytes(content);
-    let tokens_compressed = match render_view(content, &hash, kind, &ViewOptions::default()) {
+    let default_view = render_view(
+        content,
+        &hash,
+        kind.media_type(),
+        &ViewOptions::default(),
+        Some(tokens_original),
+    );
+    let tokens_compressed = match default_view {
         RenderedView::Original => tokens_original,
         RenderedView::Rendered { tokens, .. } => tokens,
     };
