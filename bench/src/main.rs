@@ -173,6 +173,13 @@ fn stages(args: &StagesArgs) {
             cairn_core::tokens::count(payload)
         );
     }
+    time("default view (compression engine)", &|bytes| {
+        let hash = cairn_core::ContentHash::of(bytes);
+        match cairn_compress::compress(bytes, &hash, &cairn_compress::Options::default()).view {
+            cairn_core::RenderedView::Original => 0,
+            cairn_core::RenderedView::Rendered { tokens, .. } => tokens,
+        }
+    });
     time("zstd level 3", &|bytes| {
         zstd::bulk::compress(bytes, 3).map_or(0, |out| out.len() as u64)
     });

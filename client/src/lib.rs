@@ -277,6 +277,36 @@ impl SharedContext {
         json(response).await
     }
 
+    /// Lines `start..=end` (1-based) of the original a reference names, or
+    /// those items of a JSON array: what a view's marker left out.
+    pub async fn retrieve_lines(
+        &self,
+        reference: &str,
+        start: u64,
+        end: u64,
+    ) -> Result<Retrieved, ClientError> {
+        let url = format!("{}/v1/ccr/{}", self.base, encode_path_segment(reference));
+        let lines = format!("{start}-{end}");
+        let response = self
+            .send(|| self.request(Method::GET, &url).query(&[("lines", &lines)]))
+            .await?;
+        json(response).await
+    }
+
+    /// The lines (or JSON array items) of an original that match `query`,
+    /// each with its position.
+    pub async fn retrieve_matching(
+        &self,
+        reference: &str,
+        query: &str,
+    ) -> Result<Retrieved, ClientError> {
+        let url = format!("{}/v1/ccr/{}", self.base, encode_path_segment(reference));
+        let response = self
+            .send(|| self.request(Method::GET, &url).query(&[("query", query)]))
+            .await?;
+        json(response).await
+    }
+
     /// One page of live keys.
     pub async fn list(&self, options: &ListOptions) -> Result<ContextList, ClientError> {
         let url = format!("{}/v1/contexts", self.base);

@@ -718,3 +718,179 @@ async fn reads_see_every_acknowledged_write_while_readers_hammer_the_key() -> an
     assert_eq!(ctx.get("hot").await?.content, "version 61");
     server.stop().await
 }
+
+/// The first `(rows A-B)` or `(lines A-B)` range a marker names.
+fn marker_range(summary: &str) -> Option<(u64, u64)> {
+    let start = summary
+        .find("(rows ")
+        .map(|at| at + 6)
+        .or_else(|| summary.find("(lines ").map(|at| at + 7))?;
+    let rest = &summary[start..];
+    let (a, rest) = rest.split_once('-')?;
+    let b = rest.split(')').next()?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+fn table(rows: usize) -> String {
+    let items: Vec<String> = (0..rows)
+        .map(|id| {
+            let status = if id % 50 == 7 { "retry" } else { "ok" };
+            format!(
+                r#"{{"id": {id}, "service": "svc-{}", "status": "{status}", "latency_ms": {}}}"#,
+                id % 7,
+                20 + (id * 37) % 180
+            )
+        })
+        .collect();
+    format!("[\n  {}\n]\n", items.join(",\n  "))
+}
+
+#[tokio::test]
+async fn compressed_views_mark_every_cut_and_each_marker_retrieves_the_original()
+-> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let ctx = server.client();
+    let original = table(500);
+    let receipt = ctx.put("rows", original.clone()).await?;
+    assert!(
+        receipt.tokens_compressed * 10 < receipt.tokens_original,
+        "{receipt:?}"
+    );
+
+    let view = ctx.get("rows").await?;
+    assert_eq!(view.view, View::Compressed);
+    assert!(!view.markers.is_empty());
+    assert_eq!(view.tokens, receipt.tokens_compressed);
+    for marker in &view.markers {
+        assert_eq!(marker.reference, receipt.reference);
+        assert!(view.content.contains(&format!(
+            "[cairn: {} — {}]",
+            marker.summary, marker.reference
+        )));
+        assert_eq!(
+            ctx.retrieve(&marker.reference).await?.as_ref(),
+            original.as_bytes()
+        );
+        // The range a marker names fetches exactly the rows it left out.
+        let (start, end) = marker_range(&marker.summary).expect("a row range");
+        let part = ctx.retrieve_lines(&marker.reference, start, end).await?;
+        assert_eq!(
+            part.content.lines().count() as u64,
+            end - start + 1,
+            "{}",
+            marker.summary
+        );
+        assert_eq!(part.total, Some(500));
+        assert!(
+            !view
+                .content
+                .contains(part.content.lines().next().unwrap_or("-")),
+            "omitted rows are not in the view"
+        );
+    }
+    // Same original, same options: the same bytes, under any key.
+    ctx.put("rows-again", original.clone()).await?;
+    assert_eq!(ctx.get("rows-again").await?.content, view.content);
+    assert_eq!(ctx.get_full("rows").await?.as_ref(), original.as_bytes());
+    server.stop().await
+}
+
+#[tokio::test]
+async fn query_aware_views_keep_every_needle_and_budgets_cap_the_rest() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let ctx = server.client();
+    let mut log = String::new();
+    for i in 0..2000 {
+        log.push_str(&format!(
+            "2026-11-21T04:{:02}:{:02}Z INFO worker-{} request {i} handled in {}ms\n",
+            (i / 60) % 60,
+            i % 60,
+            i % 8,
+            i % 97
+        ));
+    }
+    log.push_str("2026-11-21T05:00:00Z INFO payment gateway answered with code PX-4471\n");
+    for i in 2000..4000 {
+        log.push_str(&format!(
+            "2026-11-21T05:{:02}:{:02}Z INFO worker-{} request {i} handled in {}ms\n",
+            (i / 60) % 60,
+            i % 60,
+            i % 8,
+            i % 97
+        ));
+    }
+    ctx.put("big-log", log.clone()).await?;
+    let ask = |query: &str, max_tokens: Option<u64>| GetOptions {
+        query: Some(query.to_owned()),
+        max_tokens,
+        ..GetOptions::default()
+    };
+    let default = ctx.get("big-log").await?;
+    assert!(
+        default.content.contains("code PX-4471"),
+        "a one-of-a-kind line is kept by default"
+    );
+    assert!(
+        !default.content.contains(" request 3137 handled"),
+        "a line like the rest is cut"
+    );
+    let answered = ctx
+        .get_with("big-log", ask("how long did request 3137 take?", None))
+        .await?;
+    assert!(
+        answered.content.contains(" request 3137 handled in "),
+        "{}",
+        answered.content
+    );
+    let answered = ctx
+        .get_with(
+            "big-log",
+            ask("what code did the payment gateway answer with?", None),
+        )
+        .await?;
+    assert!(
+        answered.content.contains("code PX-4471"),
+        "{}",
+        answered.content
+    );
+    let tight = ctx
+        .get_with("big-log", ask("payment gateway code", Some(200)))
+        .await?;
+    assert!(tight.content.contains("code PX-4471"));
+    assert!(
+        tight.tokens <= 260,
+        "{} tokens: {}",
+        tight.tokens,
+        tight.content
+    );
+
+    let budget = GetOptions {
+        max_tokens: Some(300),
+        ..GetOptions::default()
+    };
+    let capped = ctx.get_with("big-log", budget).await?;
+    assert!(capped.tokens <= 360, "{} tokens", capped.tokens);
+
+    let reference = default.reference.clone();
+    let found = ctx.retrieve_matching(&reference, "PX-4471").await?;
+    let matches = found.matches.expect("matches");
+    assert_eq!(matches.len(), 1);
+    assert_eq!(matches[0].position, 2001);
+    assert!(matches[0].text.contains("PX-4471"));
+
+    let http = reqwest::Client::new();
+    for bad in [
+        "lines=0-3",
+        "lines=9-2",
+        "lines=x",
+        "lines=1-2&query=a",
+        "query=the",
+    ] {
+        let response = http
+            .get(format!("{}/v1/ccr/{reference}?{bad}", server.url()))
+            .send()
+            .await?;
+        assert_eq!(response.status().as_u16(), 400, "{bad}");
+    }
+    server.stop().await
+}

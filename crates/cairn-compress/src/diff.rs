@@ -123,17 +123,18 @@ pub fn compress(
         .iter()
         .zip(priorities)
         .zip(categories)
-        .map(|((text, priority), category)| Line {
+        .enumerate()
+        .map(|(index, ((text, priority), category))| Line {
             text,
             priority,
             category,
             rank: 0,
+            origin: Some((index + 1, index + 1)),
         })
         .collect();
     let profile = Profile {
         keep_from: Priority::Context,
         max_tokens,
-        header_lines: 0,
     };
     select(&lines, profile, matcher, reference, "lines")
 }

@@ -397,6 +397,7 @@ pub fn compress_rows(
         priority: Priority::Query,
         category: None,
         rank: 0,
+        origin: None,
     });
     for (row, text) in texts.iter().enumerate() {
         let first_of_value = summary_column.is_some_and(|column| sampled.insert(cell(row, column)));
@@ -422,12 +423,12 @@ pub fn compress_rows(
             priority,
             category,
             rank: 0,
+            origin: Some((row + 1, row + 1)),
         });
     }
     let profile = Profile {
         keep_from: Priority::Context,
         max_tokens,
-        header_lines: 1,
     };
     select(&lines, profile, matcher, reference, "rows")
 }

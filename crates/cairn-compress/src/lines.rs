@@ -43,6 +43,9 @@ pub struct Line<'a> {
     pub category: Option<String>,
     /// Among lines of one priority, a budget drops lower ranks first.
     pub rank: u32,
+    /// Which units of the original this line stands for (1-based, inclusive):
+    /// markers name these ranges, so `?lines=A-B` fetches what a cut left out.
+    pub origin: Option<(usize, usize)>,
 }
 
 /// The outcome of a selection: the view's text and its markers.
@@ -61,8 +64,6 @@ pub struct Profile {
     pub keep_from: Priority,
     /// Cap on the view's tokens; query matches are kept even past it.
     pub max_tokens: Option<u64>,
-    /// Leading lines that are not units (a header): markers number units after them.
-    pub header_lines: usize,
 }
 
 /// Selects and renders `lines`. `reference` names the original every marker
@@ -74,10 +75,6 @@ pub fn select(
     reference: &CcrRef,
     unit: &str,
 ) -> Selected {
-    let costs: Vec<u64> = lines
-        .iter()
-        .map(|line| tokens::count(clip(line.text)) + 1)
-        .collect();
     // What one marker costs: a cut that saves less is not worth making.
     let marker = tokens::count(&format_marker(
         &format!("1,234 {unit} omitted: 1,234 lines, 56 other ({unit} 1,234-5,678)"),
@@ -87,15 +84,47 @@ pub fn select(
         .iter()
         .map(|line| line.priority >= profile.keep_from)
         .collect();
-    keep_cheap_runs(&mut keep, &costs, marker);
+    // Token costs, counted only where needed: every line under a budget,
+    // otherwise just the runs short enough that their cut is in doubt.
+    let mut costs: Vec<Option<u64>> = vec![None; lines.len()];
+    let cost = |index: usize, costs: &mut Vec<Option<u64>>| -> u64 {
+        *costs[index].get_or_insert_with(|| tokens::count(clip(lines[index].text)) + 1)
+    };
+    if profile.max_tokens.is_some() {
+        for index in 0..lines.len() {
+            cost(index, &mut costs);
+        }
+    }
+    for run in runs(&keep, false) {
+        let bytes: usize = lines[run.clone()]
+            .iter()
+            .map(|line| line.text.len().min(MAX_LINE_BYTES) + 1)
+            .sum();
+        // Text runs one to about six bytes a token. Far from the marker's cost
+        // either way, bytes decide; near it, the run is counted.
+        let cheap = if bytes <= marker as usize {
+            true
+        } else if bytes > marker as usize * 8 {
+            false
+        } else {
+            run.clone()
+                .map(|index| cost(index, &mut costs))
+                .sum::<u64>()
+                <= marker
+        };
+        if cheap {
+            keep[run].fill(true);
+        }
+    }
     if let Some(budget) = profile.max_tokens {
+        let costs: Vec<u64> = costs.into_iter().map(Option::unwrap_or_default).collect();
         fit_budget(lines, &mut keep, &costs, marker, budget);
         merge_cuts(lines, &mut keep, &costs, marker);
         // Whatever the budget cut that costs less than its marker comes back:
         // that only saves tokens.
         keep_cheap_runs(&mut keep, &costs, marker);
     }
-    render(lines, &keep, matcher, reference, unit, profile.header_lines)
+    render(lines, &keep, matcher, reference, unit)
 }
 
 /// The maximal runs of `false` in `keep`.
@@ -200,7 +229,6 @@ fn render(
     matcher: &QueryMatcher,
     reference: &CcrRef,
     unit: &str,
-    header_lines: usize,
 ) -> Selected {
     let mut content = String::new();
     let mut markers = Vec::new();
@@ -224,13 +252,21 @@ fn render(
         }
         let run = &lines[start..index];
         omitted_lines += run.len();
+        let counted: usize = run
+            .iter()
+            .map(|line| line.origin.map_or(1, |(a, b)| b + 1 - a))
+            .sum();
+        let range = match (
+            run.first().and_then(|l| l.origin),
+            run.last().and_then(|l| l.origin),
+        ) {
+            (Some((first, _)), Some((_, last))) => format!(" ({unit} {first}-{last})"),
+            _ => String::new(),
+        };
         let summary = format!(
-            "{} {unit} omitted{} ({} {}-{})",
-            thousands(run.len() as u64),
+            "{} {unit} omitted{}{range}",
+            thousands(counted as u64),
             categories(run.iter().filter_map(|line| line.category.as_deref())),
-            unit,
-            (start + 1).saturating_sub(header_lines),
-            index.saturating_sub(header_lines)
         );
         content.push_str(&format_marker(&summary, reference));
         content.push('\n');
@@ -363,6 +399,7 @@ mod tests {
             priority,
             category: Some(category.to_owned()),
             rank: 0,
+            origin: None,
         }
     }
 
@@ -379,7 +416,7 @@ mod tests {
             long("d"),
             long("last"),
         ];
-        let lines = vec![
+        let mut lines = vec![
             line(&texts[0], Priority::Context, "INFO"),
             line(&texts[1], Priority::Low, "INFO"),
             line(&texts[2], Priority::Low, "INFO"),
@@ -388,10 +425,12 @@ mod tests {
             line(&texts[5], Priority::Low, "INFO"),
             line(&texts[6], Priority::Context, "INFO"),
         ];
+        for (index, line) in lines.iter_mut().enumerate() {
+            line.origin = Some((index + 1, index + 1));
+        }
         let profile = Profile {
             keep_from: Priority::Context,
             max_tokens: None,
-            header_lines: 0,
         };
         let selected = select(
             &lines,
@@ -424,7 +463,6 @@ mod tests {
         let profile = Profile {
             keep_from: Priority::Context,
             max_tokens: None,
-            header_lines: 0,
         };
         let selected = select(
             &lines,
@@ -455,12 +493,12 @@ mod tests {
                 },
                 category: None,
                 rank: 0,
+                origin: None,
             })
             .collect();
         let profile = Profile {
             keep_from: Priority::Low,
             max_tokens: Some(100),
-            header_lines: 0,
         };
         let selected = select(
             &lines,
@@ -490,7 +528,6 @@ mod tests {
         let profile = Profile {
             keep_from: Priority::Low,
             max_tokens: None,
-            header_lines: 0,
         };
         let selected = select(&lines, profile, &matcher, &reference, "lines");
         assert!(selected.content.contains("NEEDLE"));

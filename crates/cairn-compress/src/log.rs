@@ -160,10 +160,15 @@ pub fn compress(
     let raw: Vec<&str> = text.lines().collect();
     // Lossless: a run of identical lines becomes the line once and a count.
     let mut collapsed: Vec<(&str, usize)> = Vec::with_capacity(raw.len());
-    for line in &raw {
+    // The original line (0-based) each collapsed line starts at.
+    let mut starts: Vec<usize> = Vec::with_capacity(raw.len());
+    for (index, line) in raw.iter().enumerate() {
         match collapsed.last_mut() {
             Some((last, count)) if last == line => *count += 1,
-            _ => collapsed.push((line, 1)),
+            _ => {
+                collapsed.push((line, 1));
+                starts.push(index);
+            }
         }
     }
     let repeated: Vec<String> = collapsed
@@ -223,17 +228,18 @@ pub fn compress(
         // An outline's lines are mostly of no level: naming that says nothing.
         let category =
             (mode == Mode::Log || level != Level::Other).then(|| level.name().to_owned());
+        let origin = Some((starts[index] + 1, starts[index] + collapsed[index].1));
         lines.push(Line {
             text,
             priority,
             category,
             rank: 0,
+            origin,
         });
     }
     let profile = Profile {
         keep_from: Priority::Context,
         max_tokens,
-        header_lines: 0,
     };
     select(&lines, profile, matcher, reference, "lines")
 }

@@ -380,13 +380,13 @@ pub fn compress(
                 priority,
                 category: Some(category.to_owned()),
                 rank,
+                origin: None,
             }
         })
         .collect();
     let profile = Profile {
         keep_from: Priority::Context,
         max_tokens,
-        header_lines: 0,
     };
     select(&lines, profile, &matcher, reference, "units")
 }

@@ -69,7 +69,8 @@ fn push_words(text: &str, terms: &mut Vec<String>) {
     }
 }
 
-/// A crude English stem, so "retried" also finds "retry" and "failing" "fail".
+/// A crude English stem, so "retried" also finds "retry", "retry" finds
+/// "retried" and "failing" finds "fail".
 fn stem(word: &str) -> Option<String> {
     if word.len() < 4 || !word.bytes().all(|b| b.is_ascii_lowercase()) {
         return None;
@@ -77,6 +78,7 @@ fn stem(word: &str) -> Option<String> {
     for (suffix, replacement) in [
         ("ies", "y"),
         ("ied", "y"),
+        ("y", "i"),
         ("ing", ""),
         ("ed", ""),
         ("es", ""),
@@ -203,7 +205,7 @@ mod tests {
             .map(|i| format!("status={}", if i == 42 { "retry" } else { "ok" }))
             .collect();
         let matcher = QueryMatcher::new(Some("status retry"), units.iter().map(String::as_str));
-        assert_eq!(matcher.terms(), ["retry"]);
+        assert_eq!(matcher.terms(), ["retry", "retri"]);
         assert!(matcher.matches("status=retry"));
         assert!(!matcher.matches("status=ok"));
     }

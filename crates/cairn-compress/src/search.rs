@@ -94,7 +94,6 @@ pub fn compress(
         rendered.push(format!("(every path below is under {prefix})"));
         meta.push((Priority::Query, None));
     }
-    let header_lines = rendered.len();
     let mut files_shown = 0usize;
     for (path, indices) in &files {
         let short = &path[prefix.len()..];
@@ -146,12 +145,12 @@ pub fn compress(
             priority,
             category,
             rank: 0,
+            origin: None,
         })
         .collect();
     let profile = Profile {
         keep_from: Priority::Context,
         max_tokens,
-        header_lines,
     };
     select(&lines, profile, matcher, reference, "lines")
 }

@@ -82,6 +82,7 @@ pub fn compress(
                     priority: Priority::Query,
                     category: None,
                     rank: 0,
+                    origin: None,
                 };
             }
             let record = &records[index];
@@ -119,15 +120,15 @@ pub fn compress(
                 priority,
                 category,
                 rank: 0,
+                origin: Some((index + 1, index + 1)),
             }
         })
         .collect();
     let profile = Profile {
         keep_from: Priority::Context,
         max_tokens,
-        header_lines: 1,
     };
-    select(&lines, profile, matcher, reference, "rows")
+    select(&lines, profile, matcher, reference, "lines")
 }
 
 #[cfg(test)]

@@ -45,9 +45,12 @@ pub fn count(text: &str) -> u64 {
 const MAX_MEMO_PIECES: usize = 64 * 1024;
 const MAX_MEMO_PIECE_BYTES: usize = 32;
 
+type PieceMemo = std::collections::HashMap<Box<[u8]>, u32, foldhash::fast::FixedState>;
+
 thread_local! {
-    static PIECE_COUNTS: std::cell::RefCell<std::collections::HashMap<Box<[u8]>, u32>> =
-        std::cell::RefCell::new(std::collections::HashMap::new());
+    static PIECE_COUNTS: std::cell::RefCell<PieceMemo> = const {
+        std::cell::RefCell::new(PieceMemo::with_hasher(foldhash::fast::FixedState::with_seed(0)))
+    };
 }
 
 /// The number of tokens in `bytes` read as text; invalid UTF-8 is replaced

@@ -14,6 +14,7 @@ mod cache;
 mod cpu;
 mod error;
 mod records;
+mod select;
 mod time;
 
 use std::sync::Arc;
@@ -36,6 +37,7 @@ use tracing::Instrument as _;
 pub use cache::OriginalCache;
 pub use cpu::spawn_cpu;
 pub use error::ServiceError;
+pub use select::{Part, Selection};
 pub use time::{format_millis, now_millis};
 
 /// The longest time to live accepted: 100 years.
@@ -214,12 +216,12 @@ impl Cairn {
         // A blob this tenant stored recently needs no encoding; the store says
         // so if it was collected since, and then we encode after all.
         let known = self.known_blobs.get(&(tenant.clone(), hash));
-        let (blob, info) = match known {
-            Some(info) => (None, info),
+        let (blob, info, default_view) = match known {
+            Some(info) => (None, info, None),
             None => {
-                let new = self.encode_blob(hash, content.clone()).await?;
+                let (new, view) = self.encode_blob(hash, content.clone()).await?;
                 let info = new.info();
-                (Some(new), info)
+                (Some(new), info, Some(view))
             }
         };
         let created_at = now_millis();
@@ -243,8 +245,11 @@ impl Cairn {
         let this = self.clone();
         let committed_info = info.clone();
         let outcome = tokio::spawn(
-            async move { this.commit_put(write, content, committed_info).await }
-                .instrument(tracing::Span::current()),
+            async move {
+                this.commit_put(write, content, committed_info, default_view)
+                    .await
+            }
+            .instrument(tracing::Span::current()),
         )
         .await
         .map_err(|error| ServiceError::Internal(format!("the write task failed: {error}")))??;
@@ -274,13 +279,14 @@ impl Cairn {
         write: ContextWrite,
         content: Bytes,
         info: BlobInfo,
+        default_view: Option<RenderedView>,
     ) -> Result<PutOutcome, ServiceError> {
         let (tenant, key, hash) = (write.tenant.clone(), write.key.clone(), write.hash);
         let outcome = if write.blob.is_none() {
             let retry = write.clone();
             match self.store.put_context(write).await {
                 Err(StoreError::BlobMissing(_)) => {
-                    let blob = self.encode_blob(hash, content.clone()).await?;
+                    let (blob, _) = self.encode_blob(hash, content.clone()).await?;
                     self.store
                         .put_context(ContextWrite {
                             blob: Some(blob),
@@ -299,15 +305,21 @@ impl Cairn {
         let outcome = outcome?;
         self.known_blobs.insert((tenant.clone(), hash), info);
         self.originals.insert(&tenant, hash, content);
+        if let Some(view) = default_view {
+            // The first GET of a fresh put finds its view ready.
+            self.originals
+                .insert_view(&tenant, hash, ViewOptions::default(), Arc::new(view));
+        }
         Ok(outcome)
     }
 
-    /// Hashes are already known; measures and encodes the original for storage.
+    /// Measures and encodes an original for storage; its default view comes
+    /// along (computed anyway for its token count).
     async fn encode_blob(
         &self,
         hash: ContentHash,
         content: Bytes,
-    ) -> Result<NewBlob, ServiceError> {
+    ) -> Result<(NewBlob, RenderedView), ServiceError> {
         let level = self.config.zstd_level;
         if content.len() <= INLINE_ENCODE_BYTES {
             return encode(hash, &content, level);
@@ -376,6 +388,28 @@ impl Cairn {
             tokens,
             markers,
         })
+    }
+
+    /// A part of the original a `ccr:` reference names: lines (or JSON array
+    /// items) by position, or those matching a query.
+    pub async fn retrieve_part(
+        &self,
+        tenant: &TenantId,
+        reference: &str,
+        selection: Selection,
+    ) -> Result<(Retrieved, Part), ServiceError> {
+        if let Selection::Query(query) = &selection
+            && query.len() > MAX_QUERY_BYTES
+        {
+            return Err(ServiceError::InvalidRequest(format!(
+                "the query is {} bytes long; the limit is {MAX_QUERY_BYTES}",
+                query.len()
+            )));
+        }
+        let retrieved = self.retrieve(tenant, reference).await?;
+        let content = retrieved.content.clone();
+        let part = spawn_cpu(move || select::select(&content, &selection)).await??;
+        Ok((retrieved, part))
     }
 
     /// A version of `key`, the latest from the record cache when it has it.
@@ -583,7 +617,11 @@ impl Cairn {
 const INLINE_ENCODE_BYTES: usize = 16 * 1024;
 
 /// Measures and encodes an original for storage.
-fn encode(hash: ContentHash, content: &Bytes, level: i32) -> Result<NewBlob, ServiceError> {
+fn encode(
+    hash: ContentHash,
+    content: &Bytes,
+    level: i32,
+) -> Result<(NewBlob, RenderedView), ServiceError> {
     let kind = sniff(content);
     let tokens_original = tokens::count_bytes(content);
     let default_view = render_view(
@@ -593,9 +631,9 @@ fn encode(hash: ContentHash, content: &Bytes, level: i32) -> Result<NewBlob, Ser
         &ViewOptions::default(),
         Some(tokens_original),
     );
-    let tokens_compressed = match default_view {
+    let tokens_compressed = match &default_view {
         RenderedView::Original => tokens_original,
-        RenderedView::Rendered { tokens, .. } => tokens,
+        RenderedView::Rendered { tokens, .. } => *tokens,
     };
     let compressed = compress_zstd(content, level)
         .map_err(|error| ServiceError::Internal(format!("zstd compression failed: {error}")))?;
@@ -606,7 +644,7 @@ fn encode(hash: ContentHash, content: &Bytes, level: i32) -> Result<NewBlob, Ser
     } else {
         (Encoding::Identity, content.to_vec())
     };
-    Ok(NewBlob {
+    let blob = NewBlob {
         hash,
         bytes_original: content.len() as u64,
         content_type: kind.media_type().to_owned(),
@@ -614,7 +652,8 @@ fn encode(hash: ContentHash, content: &Bytes, level: i32) -> Result<NewBlob, Ser
         tokens_compressed,
         encoding,
         data,
-    })
+    };
+    Ok((blob, default_view))
 }
 
 /// zstd with a compression context kept per thread and level, instead of a

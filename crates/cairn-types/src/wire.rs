@@ -184,7 +184,8 @@ pub struct Deleted {
     pub versions: u64,
 }
 
-/// `GET /v1/ccr/{ref}` as JSON: the original a reference names.
+/// `GET /v1/ccr/{ref}` as JSON: the original a reference names, or the part
+/// of it `?lines=` or `?query=` selected.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Retrieved {
@@ -193,10 +194,29 @@ pub struct Retrieved {
     pub hash: String,
     pub bytes: u64,
     pub content_type: String,
+    /// Tokens of the original.
     pub tokens: u64,
+    /// The original, or the selected lines (or items of a JSON array).
     pub content: String,
     #[serde(default)]
     pub encoding: ContentEncoding,
+    /// What was selected: `lines 3-9`, `items 3-9` or `query`; absent for the whole original.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<String>,
+    /// Lines (or items) in the whole original, when a part was selected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    /// With `?query=`: each matching line or item and its 1-based position.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matches: Option<Vec<Match>>,
+}
+
+/// A line (or JSON array item) of an original that matched a query.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Match {
+    pub position: u64,
+    pub text: String,
 }
 
 /// `GET /healthz` and `GET /readyz`.

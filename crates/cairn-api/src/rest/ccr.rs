@@ -1,30 +1,46 @@
-//! `/v1/ccr/{ref}`: the original a `ccr:` reference names.
+//! `/v1/ccr/{ref}`: the original a `ccr:` reference names, or a part of it.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use cairn_service::encode_for_json;
-use cairn_types::{ErrorBody, Retrieved};
+use cairn_service::{Selection, encode_for_json};
+use cairn_types::{ContentEncoding, ErrorBody, Retrieved};
+use serde::Deserialize;
 
 use super::negotiate::{Wanted, raw_response, wanted};
-use crate::extract::{Caller, Path};
+use crate::extract::{Caller, Path, Query};
 use crate::{ApiError, ApiState};
 
-/// `GET /v1/ccr/{ref}`: the full original, as JSON or (with `Accept`) bare.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CcrParams {
+    /// `A-B` or `A`, 1-based: those lines of a text original, or those items
+    /// of a JSON array (what a view's markers count).
+    lines: Option<String>,
+    /// Only the lines (or items) matching these words, each with its position.
+    query: Option<String>,
+}
+
+/// `GET /v1/ccr/{ref}`: the full original, or `?lines=` / `?query=` of it, as
+/// JSON or (with `Accept`) bare.
 #[utoipa::path(
     get,
     path = "/v1/ccr/{reference}",
     tag = "ccr",
-    summary = "The original a `ccr:` reference names",
-    params(("reference" = String, Path, description = "`ccr:` and 24 lowercase hex digits (the prefix may be left out)")),
+    summary = "The original a `ccr:` reference names, or part of it",
+    params(
+        ("reference" = String, Path, description = "`ccr:` and 24 lowercase hex digits (the prefix may be left out)"),
+        CcrParams,
+    ),
     responses(
-        (status = 200, description = "The original", content(
+        (status = 200, description = "The original or the part selected", content(
             (Retrieved = "application/json"),
             (String = "text/plain"),
             (crate::openapi::Binary = "application/octet-stream"),
         )),
-        (status = 400, description = "Not a reference", body = ErrorBody),
+        (status = 400, description = "Not a reference, a bad range, or a binary original asked for lines", body = ErrorBody),
         (status = 404, description = "Nothing stored under it for this tenant", body = ErrorBody),
     ),
 )]
@@ -32,20 +48,59 @@ pub(crate) async fn retrieve(
     State(state): State<ApiState>,
     caller: Caller,
     Path(reference): Path<String>,
+    Query(params): Query<CcrParams>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let retrieved = state.cairn.retrieve(&caller.tenant, &reference).await?;
-    let blob = retrieved.blob;
+    let selection = match (params.lines, params.query) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid_request(
+                "ask for lines or for a query, not both",
+            ));
+        }
+        (Some(lines), None) => Some(Selection::parse_lines(&lines)?),
+        (None, Some(query)) => Some(Selection::Query(query)),
+        (None, None) => None,
+    };
     let wanted = wanted(&headers);
+    let (retrieved, part) = match selection {
+        None => (
+            state.cairn.retrieve(&caller.tenant, &reference).await?,
+            None,
+        ),
+        Some(selection) => {
+            let (retrieved, part) = state
+                .cairn
+                .retrieve_part(&caller.tenant, &reference, selection)
+                .await?;
+            (retrieved, Some(part))
+        }
+    };
+    let blob = retrieved.blob;
     if wanted != Wanted::Json {
         let facts = [
             ("x-cairn-hash", blob.hash.to_hex()),
             ("x-cairn-ref", blob.hash.ccr_ref().to_string()),
             ("x-cairn-tokens", blob.tokens_original.to_string()),
         ];
-        return Ok(raw_response(wanted, retrieved.content, &facts));
+        let content = match &part {
+            Some(part) => bytes::Bytes::from(part.content.clone()),
+            None => retrieved.content,
+        };
+        return Ok(raw_response(wanted, content, &facts));
     }
-    let (content, encoding) = encode_for_json(&retrieved.content);
+    let (content, encoding, selection, total, matches) = match part {
+        Some(part) => (
+            part.content,
+            ContentEncoding::Utf8,
+            Some(part.selection),
+            Some(part.total),
+            part.matches,
+        ),
+        None => {
+            let (content, encoding) = encode_for_json(&retrieved.content);
+            (content, encoding, None, None, None)
+        }
+    };
     Ok(Json(Retrieved {
         reference: blob.hash.ccr_ref().to_string(),
         hash: blob.hash.to_hex(),
@@ -54,6 +109,9 @@ pub(crate) async fn retrieve(
         tokens: blob.tokens_original,
         content,
         encoding,
+        selection,
+        total,
+        matches,
     })
     .into_response())
 }
