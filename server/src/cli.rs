@@ -43,6 +43,9 @@ pub enum Command {
     Get(GetArgs),
     /// Print what a running server holds and what compression saved.
     Stats(ClientArgs),
+    /// Compress a file (or standard input) locally, with no server: print the
+    /// view, and its stats on standard error.
+    Compress(CompressArgs),
     /// Remove expired versions and data nothing references, in the data directory.
     Gc(GcArgs),
 }
@@ -157,6 +160,36 @@ pub struct GetArgs {
     pub client: ClientArgs,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct CompressArgs {
+    /// File to compress; `-` or nothing reads standard input.
+    #[arg(value_name = "FILE|-")]
+    pub file: Option<PathBuf>,
+    /// Keep everything matching this query in the view.
+    #[arg(long)]
+    pub query: Option<String>,
+    /// Cap the view at this many tokens (query matches are kept past it).
+    #[arg(long)]
+    pub max_tokens: Option<u64>,
+    /// What the content is, instead of detecting it: json_rows, json, log, search, diff, csv,
+    /// tsv, html, prose, code, text.
+    #[arg(long, value_parser = parse_kind)]
+    pub kind: Option<cairn_compress::Kind>,
+    /// Print one JSON object (content, kind, tokens, markers) instead of the bare view.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_kind(name: &str) -> Result<cairn_compress::Kind, String> {
+    cairn_compress::Kind::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = cairn_compress::Kind::ALL
+            .iter()
+            .map(|kind| kind.as_str())
+            .collect();
+        format!("unknown kind {name:?}; one of: {}", names.join(", "))
+    })
+}
+
 fn parse_json_object(text: &str) -> Result<serde_json::Value, String> {
     match serde_json::from_str::<serde_json::Value>(text) {
         Ok(value @ serde_json::Value::Object(_)) => Ok(value),
@@ -210,6 +243,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             print_json(&stats)
         }
         Command::Gc(args) => gc(args).await,
+        Command::Compress(args) => compress(args),
     }
 }
 
@@ -358,6 +392,65 @@ async fn get(args: GetArgs) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(&content)?;
     stdout.flush()?;
+    Ok(())
+}
+
+fn compress(args: CompressArgs) -> anyhow::Result<()> {
+    let original = match args.file.as_deref() {
+        None => read_stdin()?,
+        Some(path) if path.as_os_str() == "-" => read_stdin()?,
+        Some(path) => {
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?
+        }
+    };
+    if args.max_tokens == Some(0) {
+        anyhow::bail!("--max-tokens must be at least 1");
+    }
+    let hash = cairn_core::ContentHash::of(&original);
+    let options = cairn_compress::Options {
+        query: args.query.as_deref(),
+        max_tokens: args.max_tokens,
+        hint: args.kind,
+        tokens_original: None,
+    };
+    let started = std::time::Instant::now();
+    let compressed = cairn_compress::compress(&original, &hash, &options);
+    let elapsed = started.elapsed();
+    let tokens_before = cairn_core::tokens::count_bytes(&original);
+    let (content, tokens_after, markers) = match compressed.view {
+        cairn_core::RenderedView::Original => (
+            String::from_utf8_lossy(&original).into_owned(),
+            tokens_before,
+            Vec::new(),
+        ),
+        cairn_core::RenderedView::Rendered {
+            content,
+            tokens,
+            markers,
+        } => (content, tokens, markers),
+    };
+    if args.json {
+        return print_json(&serde_json::json!({
+            "content": content,
+            "kind": compressed.kind.as_str(),
+            "ref": hash.ccr_ref().to_string(),
+            "tokens_before": tokens_before,
+            "tokens_after": tokens_after,
+            "markers": markers,
+        }));
+    }
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(content.as_bytes())?;
+    stdout.flush()?;
+    let saved = 100.0 * (1.0 - tokens_after as f64 / tokens_before.max(1) as f64);
+    eprintln!(
+        "{}: {tokens_before} → {tokens_after} tokens ({saved:.1}% saved), {} markers, {:.1} ms; \
+         the original is {} (put it in Cairn to make its markers retrievable)",
+        compressed.kind,
+        markers.len(),
+        elapsed.as_secs_f64() * 1000.0,
+        hash.ccr_ref()
+    );
     Ok(())
 }
 

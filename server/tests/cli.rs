@@ -84,7 +84,7 @@ impl Drop for Server {
 fn help_is_complete_for_every_command() {
     let top = cairn(&["--help"]);
     assert!(top.status.success());
-    for command in ["serve", "put", "get", "stats", "gc"] {
+    for command in ["serve", "put", "get", "stats", "gc", "compress"] {
         assert!(
             stdout(&top).contains(command),
             "top-level help lists {command}"
@@ -326,4 +326,58 @@ fn every_acknowledged_put_survives_kill_9_under_write_load() {
             assert_eq!(&view.content, content, "{key} version {version}");
         }
     });
+}
+
+#[test]
+fn compress_works_locally_without_a_server() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("build.log");
+    let mut log = String::new();
+    for i in 0..3000 {
+        log.push_str(&format!(
+            "2026-11-21T04:00:00Z INFO compiling crate-{i} v0.{i}.0\n"
+        ));
+        if i == 1234 {
+            log.push_str("2026-11-21T04:00:00Z INFO compiling needle-crate v9.9.9\n");
+        }
+    }
+    std::fs::write(&file, &log).expect("write");
+    let path = file.to_str().expect("utf-8");
+
+    let output = cairn(&["compress", path, "--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON");
+    assert_eq!(report["kind"], "log");
+    let (before, after) = (
+        report["tokens_before"].as_u64(),
+        report["tokens_after"].as_u64(),
+    );
+    assert!(
+        after
+            .zip(before)
+            .is_some_and(|(after, before)| after * 10 < before),
+        "{report}"
+    );
+    let reference = report["ref"].as_str().expect("a ref");
+    assert!(report["markers"][0]["ref"] == reference, "{report}");
+
+    let queried = cairn(&[
+        "compress",
+        path,
+        "--query",
+        "which version of needle-crate?",
+    ]);
+    assert!(
+        stdout(&queried).contains("needle-crate v9.9.9"),
+        "{}",
+        stdout(&queried)
+    );
+    assert!(
+        stderr(&queried).contains("tokens"),
+        "stats go to standard error"
+    );
+
+    let bad = cairn(&["compress", path, "--kind", "spreadsheet"]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("unknown kind"), "{}", stderr(&bad));
 }

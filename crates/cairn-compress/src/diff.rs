@@ -87,10 +87,7 @@ pub fn compress(
         } else if header || line.starts_with("@@") {
             (Priority::Important, None)
         } else if generated && in_hunk {
-            (
-                Priority::Low,
-                Some(format!("changed lines in generated {file}")),
-            )
+            (Priority::Low, Some(format!("{file} (generated)")))
         } else if in_hunk && (line.starts_with('+') || line.starts_with('-')) {
             (Priority::Important, None)
         } else {
@@ -174,7 +171,7 @@ mod tests {
         );
         assert!(!view.contains("context before 0"), "{view}");
         assert!(
-            view.contains("60 lines omitted: 60 changed lines in generated Cargo.lock"),
+            view.contains("60 lines omitted: 60 Cargo.lock (generated)"),
             "{view}"
         );
     }

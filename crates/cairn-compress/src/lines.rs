@@ -346,7 +346,7 @@ pub fn categories<'a>(names: impl Iterator<Item = &'a str>) -> String {
     let shown: Vec<String> = sorted
         .iter()
         .take(4)
-        .map(|(name, count)| format!("{} {name}", thousands(*count)))
+        .map(|(name, count)| format!("{} {}", thousands(*count), shorten(name)))
         .collect();
     let rest: u64 = sorted.iter().skip(4).map(|(_, count)| count).sum();
     if rest > 0 {
@@ -354,6 +354,24 @@ pub fn categories<'a>(names: impl Iterator<Item = &'a str>) -> String {
     } else {
         format!(": {}", shown.join(", "))
     }
+}
+
+/// A category name cut to its last 32 characters ("…/moto/wafv2/responses.py"):
+/// markers are read in a context window, and every token counts.
+fn shorten(name: &str) -> String {
+    const KEEP: usize = 32;
+    if name.chars().count() <= KEEP {
+        return name.to_owned();
+    }
+    let tail: String = name
+        .chars()
+        .rev()
+        .take(KEEP)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("…{tail}")
 }
 
 /// 1204 → "1,204".

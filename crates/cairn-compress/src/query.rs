@@ -17,6 +17,11 @@ const STOP_WORDS: &[&str] = &[
 
 /// Terms occurring in more than this share of the units are not selective.
 const MAX_SELECTIVE_SHARE: f64 = 0.3;
+/// Terms occurring this many times more often than the query's rarest term
+/// are not selective either (but any term found at most
+/// [`MIN_RELATIVE_LIMIT`] times is).
+const RELATIVE_SPREAD: usize = 10;
+const MIN_RELATIVE_LIMIT: usize = 20;
 
 /// A query prepared against a set of units.
 #[derive(Debug, Clone, Default)]
@@ -118,10 +123,19 @@ impl QueryMatcher {
             }
         }
         let limit = ((total as f64) * MAX_SELECTIVE_SHARE).max(3.0);
+        // Beside a rare term, a common one only adds noise: "libssl" singles
+        // out a few lines, "installed" a thousand.
+        let rarest = counts
+            .iter()
+            .copied()
+            .filter(|count| *count > 0)
+            .min()
+            .unwrap_or(0);
+        let relative_limit = (rarest * RELATIVE_SPREAD).max(MIN_RELATIVE_LIMIT);
         let terms = candidates
             .into_iter()
             .zip(counts)
-            .filter(|(_, count)| (*count as f64) <= limit)
+            .filter(|(_, count)| *count > 0 && (*count as f64) <= limit && *count <= relative_limit)
             .map(|(term, _)| term)
             .collect();
         QueryMatcher { terms }
@@ -205,9 +219,26 @@ mod tests {
             .map(|i| format!("status={}", if i == 42 { "retry" } else { "ok" }))
             .collect();
         let matcher = QueryMatcher::new(Some("status retry"), units.iter().map(String::as_str));
-        assert_eq!(matcher.terms(), ["retry", "retri"]);
+        assert_eq!(
+            matcher.terms(),
+            ["retry"],
+            "a stem found nowhere is no term"
+        );
         assert!(matcher.matches("status=retry"));
         assert!(!matcher.matches("status=ok"));
+    }
+
+    #[test]
+    fn a_common_term_beside_a_rare_one_is_dropped() {
+        let mut units: Vec<String> = (0..1000)
+            .map(|i| format!("status installed pkg{i}"))
+            .collect();
+        units.push("status installed libssl3 3.0.15".to_owned());
+        let matcher = QueryMatcher::new(
+            Some("which version of libssl was installed"),
+            units.iter().map(String::as_str),
+        );
+        assert_eq!(matcher.terms(), ["libssl"]);
     }
 
     #[test]

@@ -26,10 +26,16 @@ pub struct Hit<'a> {
 /// Parses `path:line:text` or `path:line:col:text`; `None` for anything else.
 pub fn parse_hit(line: &str) -> Option<Hit<'_>> {
     let (path, rest) = line.split_once(':')?;
-    if path.is_empty()
-        || path.len() > 400
-        || path.contains(|c: char| c == ' ' && !path.contains('/'))
-    {
+    // A path: no whitespace, and a directory or an extension in it (so a
+    // timestamp such as `2026-11-21T04:00:00Z` is not taken for one).
+    let path_like = !path.is_empty()
+        && path.len() <= 400
+        && !path.contains(char::is_whitespace)
+        && (path.contains('/')
+            || path
+                .rsplit_once('.')
+                .is_some_and(|(_, ext)| ext.chars().any(char::is_alphabetic)));
+    if !path_like {
         return None;
     }
     let (number, mut text) = rest.split_once(':')?;
@@ -190,6 +196,8 @@ mod tests {
             Some("let x = 1;")
         );
         assert_eq!(parse_hit("2026-11-21 04:36:20 INFO x"), None);
+        assert_eq!(parse_hit("2026-11-21T04:00:00Z INFO compiling"), None);
+        assert!(parse_hit("setup.py:3:import os").is_some());
         assert_eq!(parse_hit("no colon"), None);
     }
 
