@@ -61,6 +61,18 @@ CREATE TABLE key_versions (
     PRIMARY KEY (tenant, key)
 ) WITHOUT ROWID;
 
+-- Originals kept because a compressed view points at them rather than a key:
+-- `POST /v1/compress` (and later the proxy) store the original of every cut
+-- here, for a while.
+CREATE TABLE retained_blobs (
+    tenant     TEXT    NOT NULL,
+    hash       TEXT    NOT NULL REFERENCES blobs (hash),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant, hash)
+) WITHOUT ROWID;
+
+CREATE INDEX retained_blobs_by_expiry ON retained_blobs (expires_at);
 CREATE INDEX contexts_by_hash ON contexts (hash);
 CREATE INDEX contexts_by_expiry ON contexts (expires_at) WHERE expires_at IS NOT NULL;
 CREATE INDEX tenant_blobs_by_hash ON tenant_blobs (hash);

@@ -93,6 +93,9 @@ pub struct ServeArgs {
     /// Memory for cached originals and views, in MiB [default: 64].
     #[arg(long, env = "CAIRN_CACHE_MIB", value_name = "MIB")]
     pub cache_mib: Option<u64>,
+    /// How long the originals of POST /v1/compress cuts are kept, in seconds [default: 2592000].
+    #[arg(long, env = "CAIRN_COMPRESS_RETENTION_SECONDS", value_name = "SECONDS")]
+    pub compress_retention_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -280,6 +283,9 @@ pub fn serve_config(args: &ServeArgs) -> anyhow::Result<Config> {
     if let Some(cache) = args.cache_mib {
         config.storage.cache_mib = cache;
     }
+    if let Some(retention) = args.compress_retention_seconds {
+        config.storage.compress_retention_seconds = retention;
+    }
     config.validate()?;
     Ok(config)
 }
@@ -463,6 +469,7 @@ async fn gc(args: GcArgs) -> anyhow::Result<()> {
     let report = report?;
     print_json(&serde_json::json!({
         "expired_versions": report.expired_versions,
+        "expired_retentions": report.expired_retentions,
         "released_references": report.released_references,
         "deleted_blobs": report.deleted_blobs,
         "bytes_freed": report.bytes_freed,

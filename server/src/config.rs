@@ -40,6 +40,8 @@ pub struct StorageConfig {
     pub cache_mib: u64,
     /// fsync every commit: survives power loss, not just `kill -9`.
     pub fsync_every_commit: bool,
+    /// How long the originals of `POST /v1/compress` cuts are kept, in seconds.
+    pub compress_retention_seconds: u64,
 }
 
 impl Default for ServerConfig {
@@ -60,6 +62,7 @@ impl Default for StorageConfig {
             zstd_level: 3,
             cache_mib: 64,
             fsync_every_commit: false,
+            compress_retention_seconds: 30 * 24 * 3600,
         }
     }
 }
@@ -105,6 +108,9 @@ impl Config {
                 cairn_service::MAX_TTL_SECONDS,
                 self.storage.default_ttl_seconds
             );
+        }
+        if self.storage.compress_retention_seconds == 0 {
+            bail!("storage.compress_retention_seconds must be at least 1");
         }
         if self.server.body_limit_bytes == 0 {
             bail!("server.body_limit_bytes must be at least 1");

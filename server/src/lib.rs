@@ -46,6 +46,7 @@ pub fn service(config: &Config, store: Arc<dyn Store>) -> Cairn {
             default_ttl: config.default_ttl(),
             zstd_level: config.storage.zstd_level,
             cache_bytes: config.storage.cache_mib.saturating_mul(1024 * 1024),
+            retention: std::time::Duration::from_secs(config.storage.compress_retention_seconds),
         },
     )
 }

@@ -894,3 +894,155 @@ async fn query_aware_views_keep_every_needle_and_budgets_cap_the_rest() -> anyho
     }
     server.stop().await
 }
+
+async fn post_compress(
+    server: &TestServer,
+    body: serde_json::Value,
+) -> anyhow::Result<(u16, serde_json::Value)> {
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/compress", server.url()))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    Ok((status, serde_json::from_slice(&response.bytes().await?)?))
+}
+
+#[tokio::test]
+async fn stateless_compress_stores_the_original_of_every_cut() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let original = table(300);
+    let (status, body) = post_compress(
+        &server,
+        serde_json::json!({"content": original, "query": "id 123"}),
+    )
+    .await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["kind"], "json_rows");
+    assert!(
+        body["tokens_after"].as_u64() < body["tokens_before"].as_u64().map(|t| t / 5),
+        "{body}"
+    );
+    assert!(
+        body["content"].as_str().expect("content").contains("[123,"),
+        "the queried row is kept"
+    );
+    let markers = body["markers"].as_array().expect("markers");
+    assert!(!markers.is_empty());
+    for marker in markers {
+        let reference = marker["ref"].as_str().expect("a ref");
+        assert_eq!(
+            server.client().retrieve(reference).await?.as_ref(),
+            original.as_bytes()
+        );
+    }
+    // Nothing under a key: compressing stores no context.
+    assert_eq!(server.client().stats().await?.contexts, 0);
+
+    for (bad, code) in [
+        (serde_json::json!({}), "invalid_request"),
+        (
+            serde_json::json!({"content": "x", "messages": []}),
+            "invalid_request",
+        ),
+        (
+            serde_json::json!({"content": "x", "kind": "spreadsheet"}),
+            "invalid_request",
+        ),
+        (
+            serde_json::json!({"content": "x", "max_tokens": 0}),
+            "invalid_request",
+        ),
+        (serde_json::json!({"content": 5}), "invalid_json"),
+        (
+            serde_json::json!({"messages": [], "query": "q"}),
+            "invalid_request",
+        ),
+        (
+            serde_json::json!({"messages": ["not an object"]}),
+            "invalid_request",
+        ),
+    ] {
+        let (status, body) = post_compress(&server, bad.clone()).await?;
+        assert_eq!(status, 400, "{bad}");
+        assert_eq!(body["error"]["code"], code, "{bad}: {body}");
+    }
+    server.stop().await
+}
+
+#[tokio::test]
+async fn compressing_messages_keeps_everything_but_tool_results_and_is_stable_as_turns_are_added()
+-> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let mut log = String::new();
+    for i in 0..3000 {
+        log.push_str(&format!(
+            "2026-11-21T04:00:00Z INFO job {i} finished with status ok\n"
+        ));
+        if i == 2222 {
+            log.push_str("2026-11-21T04:00:00Z INFO job 2222 finished with status quarantined\n");
+        }
+    }
+    let system = "You are a careful assistant. ".repeat(40);
+    let mut openai = serde_json::json!([
+        {"role": "system", "content": system},
+        {"role": "user", "content": "Which job was quarantined?"},
+        {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "read_log", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": log},
+    ]);
+    let (status, first) = post_compress(&server, serde_json::json!({"messages": openai})).await?;
+    assert_eq!(status, 200, "{first}");
+    let compressed = &first["messages"];
+    assert_eq!(
+        compressed[0]["content"], system,
+        "the system prompt is untouched"
+    );
+    assert_eq!(
+        compressed[2], openai[2],
+        "assistant tool calls are untouched"
+    );
+    let tool = compressed[3]["content"].as_str().expect("tool content");
+    assert!(
+        tool.contains("job 2222 finished with status quarantined"),
+        "the needle is kept"
+    );
+    assert!(
+        first["tokens_after"].as_u64() < first["tokens_before"].as_u64().map(|t| t / 5),
+        "{}",
+        first["tokens_after"]
+    );
+    for marker in first["markers"].as_array().expect("markers") {
+        let reference = marker["ref"].as_str().expect("a ref");
+        assert_eq!(
+            server.client().retrieve(reference).await?.as_ref(),
+            log.as_bytes()
+        );
+    }
+
+    // One more turn: everything before it compresses to the same bytes.
+    if let Some(list) = openai.as_array_mut() {
+        list.push(serde_json::json!({"role": "assistant", "content": "Job 2222."}));
+        list.push(serde_json::json!({"role": "user", "content": "And which finished first?"}));
+    }
+    let (_, second) = post_compress(&server, serde_json::json!({"messages": openai})).await?;
+    assert_eq!(
+        second["messages"][3], first["messages"][3],
+        "earlier tool results are byte-stable"
+    );
+
+    // Anthropic shape: tool results are blocks of a user message.
+    let anthropic = serde_json::json!([
+        {"role": "user", "content": [{"type": "text", "text": "Which job was quarantined?"}]},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "read_log", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": log}]}]},
+    ]);
+    let (status, body) = post_compress(&server, serde_json::json!({"messages": anthropic})).await?;
+    assert_eq!(status, 200, "{body}");
+    let text = body["messages"][2]["content"][0]["content"][0]["text"]
+        .as_str()
+        .expect("text");
+    assert!(text.contains("status quarantined") && text.len() * 5 < log.len());
+    assert_eq!(body["messages"][1], anthropic[1]);
+    server.stop().await
+}

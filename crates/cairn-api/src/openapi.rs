@@ -40,6 +40,7 @@ impl utoipa::ToSchema for Binary {}
         rest::contexts::list,
         rest::contexts::delete,
         rest::ccr::retrieve,
+        rest::compress::compress,
         rest::stats::stats,
         rest::health::healthz,
         rest::health::readyz,
@@ -48,6 +49,7 @@ impl utoipa::ToSchema for Binary {}
     tags(
         (name = "contexts", description = "Put, read, list and delete contexts"),
         (name = "ccr", description = "Originals by `ccr:` reference"),
+        (name = "compress", description = "Stateless compression"),
         (name = "stats", description = "What is stored and what compression saved"),
         (name = "health", description = "Probes"),
     ),

@@ -1,6 +1,7 @@
 //! The REST surface (`/v1`), one module per resource.
 
 pub(crate) mod ccr;
+pub(crate) mod compress;
 pub(crate) mod contexts;
 pub(crate) mod health;
 mod negotiate;
@@ -28,6 +29,7 @@ pub(crate) fn router() -> Router<ApiState> {
         )
         .route("/v1/ccr/{reference}", get(ccr::retrieve))
         .route("/v1/stats", get(stats::stats))
+        .route("/v1/compress", axum::routing::post(compress::compress))
         .route("/v1/openapi.json", get(crate::openapi::serve))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

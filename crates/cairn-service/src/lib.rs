@@ -11,6 +11,7 @@
 //! environment: the server hands it a [`ServiceConfig`].
 
 mod cache;
+mod compress;
 mod cpu;
 mod error;
 mod records;
@@ -35,6 +36,8 @@ use cairn_types::{
 use tracing::Instrument as _;
 
 pub use cache::OriginalCache;
+pub use cairn_compress::Kind;
+pub use compress::{CompressInput, CompressOutput, DEFAULT_RETENTION, MessagesOutput};
 pub use cpu::spawn_cpu;
 pub use error::ServiceError;
 pub use select::{Part, Selection};
@@ -73,6 +76,8 @@ pub struct ServiceConfig {
     pub zstd_level: i32,
     /// Bytes of decoded originals kept in memory for fast reads.
     pub cache_bytes: u64,
+    /// How long `compress` keeps the originals of its cuts.
+    pub retention: Duration,
 }
 
 impl Default for ServiceConfig {
@@ -81,6 +86,7 @@ impl Default for ServiceConfig {
             default_ttl: None,
             zstd_level: 3,
             cache_bytes: 64 * 1024 * 1024,
+            retention: DEFAULT_RETENTION,
         }
     }
 }
@@ -617,7 +623,7 @@ impl Cairn {
 const INLINE_ENCODE_BYTES: usize = 16 * 1024;
 
 /// Measures and encodes an original for storage.
-fn encode(
+pub(crate) fn encode(
     hash: ContentHash,
     content: &Bytes,
     level: i32,

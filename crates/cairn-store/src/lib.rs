@@ -30,6 +30,17 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// each is acknowledged only once its transaction is durable.
     async fn put_context(&self, put: ContextWrite) -> Result<PutOutcome, StoreError>;
 
+    /// Keeps `blob` for `tenant` until `expires_at` without a key: the
+    /// original of a cut made outside a context (stateless compression).
+    /// Retaining it again extends its time.
+    async fn retain_blob(
+        &self,
+        tenant: &TenantId,
+        blob: &NewBlob,
+        created_at: Millis,
+        expires_at: Millis,
+    ) -> Result<(), StoreError>;
+
     /// A version of a key (the latest when `version` is `None`), expired or not.
     async fn get_context(
         &self,
@@ -67,7 +78,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     async fn stats(&self, tenant: &TenantId, now: Millis) -> Result<StoreStats, StoreError>;
 
-    /// Removes versions expired at `now`, then references and blobs nothing uses.
+    /// Removes versions and retentions expired at `now`, then references and
+    /// blobs nothing uses.
     async fn gc(&self, now: Millis) -> Result<GcReport, StoreError>;
 
     /// Checks the database answers.
@@ -219,6 +231,8 @@ pub struct StoreStats {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GcReport {
     pub expired_versions: u64,
+    /// Retained originals whose time ran out.
+    pub expired_retentions: u64,
     pub released_references: u64,
     pub deleted_blobs: u64,
     pub bytes_freed: u64,

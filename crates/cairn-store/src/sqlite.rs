@@ -194,7 +194,8 @@ async fn release_if_unreferenced(
 ) -> Result<(u64, u64, u64), StoreError> {
     let released = sqlx::query(
         "DELETE FROM tenant_blobs WHERE tenant = ?1 AND hash = ?2 \
-         AND NOT EXISTS (SELECT 1 FROM contexts WHERE tenant = ?1 AND hash = ?2)",
+         AND NOT EXISTS (SELECT 1 FROM contexts WHERE tenant = ?1 AND hash = ?2) \
+         AND NOT EXISTS (SELECT 1 FROM retained_blobs WHERE tenant = ?1 AND hash = ?2)",
     )
     .bind(tenant)
     .bind(hash)
@@ -222,6 +223,55 @@ async fn release_if_unreferenced(
 impl Store for SqliteStore {
     async fn put_context(&self, put: ContextWrite) -> Result<PutOutcome, StoreError> {
         self.writer.put(put).await
+    }
+
+    async fn retain_blob(
+        &self,
+        tenant: &TenantId,
+        blob: &crate::NewBlob,
+        created_at: Millis,
+        expires_at: Millis,
+    ) -> Result<(), StoreError> {
+        let hash = blob.hash.to_hex();
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO blobs (hash, bytes_original, bytes_stored, encoding, content_type, \
+             tokens_original, tokens_compressed, created_at, data) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (hash) DO NOTHING",
+        )
+        .bind(&hash)
+        .bind(to_i64(blob.bytes_original))
+        .bind(to_i64(blob.data.len() as u64))
+        .bind(blob.encoding.as_str())
+        .bind(&blob.content_type)
+        .bind(to_i64(blob.tokens_original))
+        .bind(to_i64(blob.tokens_compressed))
+        .bind(created_at)
+        .bind(blob.data.as_slice())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO tenant_blobs (tenant, hash, created_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (tenant, hash) DO NOTHING",
+        )
+        .bind(tenant.as_str())
+        .bind(&hash)
+        .bind(created_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO retained_blobs (tenant, hash, created_at, expires_at) \
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (tenant, hash) \
+             DO UPDATE SET expires_at = MAX(expires_at, excluded.expires_at)",
+        )
+        .bind(tenant.as_str())
+        .bind(&hash)
+        .bind(created_at)
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn get_context(
@@ -405,15 +455,23 @@ impl Store for SqliteStore {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+        let expired_retentions = sqlx::query("DELETE FROM retained_blobs WHERE expires_at <= ?1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         let mut report = GcReport {
             expired_versions: expired_keys + expired_versions,
+            expired_retentions,
             ..GcReport::default()
         };
         // References no context holds any more: from expiry just now, or left
         // over by an interrupted delete.
         let orphans: Vec<(String, String)> = sqlx::query_as(
             "SELECT t.tenant, t.hash FROM tenant_blobs t WHERE NOT EXISTS \
-             (SELECT 1 FROM contexts c WHERE c.tenant = t.tenant AND c.hash = t.hash)",
+             (SELECT 1 FROM contexts c WHERE c.tenant = t.tenant AND c.hash = t.hash) \
+             AND NOT EXISTS \
+             (SELECT 1 FROM retained_blobs r WHERE r.tenant = t.tenant AND r.hash = t.hash)",
         )
         .fetch_all(&mut *tx)
         .await?;

@@ -188,3 +188,48 @@ async fn version_numbers_survive_delete_and_gc() {
         .expect("put");
     assert_eq!(after_gc.version, 5);
 }
+
+#[tokio::test]
+async fn retained_originals_live_until_their_time_then_gc_takes_them() {
+    let (_dir, store) = open().await;
+    let tenant = TenantId::new("t");
+    let blob = write("t", "unused", b"original of a cut", None)
+        .blob
+        .expect("a blob");
+    store
+        .retain_blob(&tenant, &blob, 1_000, 5_000)
+        .await
+        .expect("retain");
+    let reference = blob.hash.ccr_ref();
+    assert!(
+        store
+            .resolve_ref(&tenant, &reference)
+            .await
+            .expect("read")
+            .is_some()
+    );
+    assert!(
+        store
+            .resolve_ref(&TenantId::new("other"), &reference)
+            .await
+            .expect("read")
+            .is_none()
+    );
+    let early = store.gc(4_000).await.expect("gc");
+    assert_eq!((early.expired_retentions, early.deleted_blobs), (0, 0));
+    // Retaining again extends; it never shortens.
+    store
+        .retain_blob(&tenant, &blob, 2_000, 3_000)
+        .await
+        .expect("retain");
+    assert_eq!(store.gc(4_999).await.expect("gc").deleted_blobs, 0);
+    let late = store.gc(5_000).await.expect("gc");
+    assert_eq!((late.expired_retentions, late.deleted_blobs), (1, 1));
+    assert!(
+        store
+            .resolve_ref(&tenant, &reference)
+            .await
+            .expect("read")
+            .is_none()
+    );
+}

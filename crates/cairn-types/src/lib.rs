@@ -11,6 +11,6 @@ mod wire;
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use ids::{ContextKey, InvalidKey, MAX_KEY_BYTES, TenantId};
 pub use wire::{
-    ContentEncoding, ContextList, ContextSummary, ContextView, Deleted, Health, Marker, Match,
-    PutReceipt, PutRequest, Retrieved, Stats, View,
+    CompressRequest, CompressResponse, ContentEncoding, ContextList, ContextSummary, ContextView,
+    Deleted, Health, Marker, Match, PutReceipt, PutRequest, Retrieved, Stats, View,
 };

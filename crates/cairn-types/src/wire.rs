@@ -219,6 +219,52 @@ pub struct Match {
     pub text: String,
 }
 
+/// `POST /v1/compress`: one text (`content`), or the `messages` of an OpenAI
+/// Chat or Anthropic Messages request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CompressRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<Object>>))]
+    pub messages: Option<Vec<serde_json::Value>>,
+    /// Keep everything matching this (for `content`; `messages` take each tool
+    /// result's question from the user turn before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
+    /// What `content` is (json_rows, json, log, search, diff, csv, tsv, html,
+    /// prose, code, text); detected when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+/// What `POST /v1/compress` returns. The original of every cut is stored, so
+/// each marker's `ref` resolves at `GET /v1/ccr/{ref}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CompressResponse {
+    /// The compressed text (for a `content` request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// The messages with their tool results compressed (for a `messages` request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<Object>>))]
+    pub messages: Option<Vec<serde_json::Value>>,
+    /// What the content was taken for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// The `ccr:` reference of the original `content`.
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    pub tokens_before: u64,
+    pub tokens_after: u64,
+    pub markers: Vec<Marker>,
+}
+
 /// `GET /healthz` and `GET /readyz`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
