@@ -14,6 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+
+mod compression;
 use clap::{Args, Parser, Subcommand};
 
 /// Benchmarks of a real Cairn server over HTTP on loopback.
@@ -30,6 +32,25 @@ enum Command {
     Http(HttpArgs),
     /// Time each stage of a put on one core: hash, sniff, tokens, zstd.
     Stages(StagesArgs),
+    /// Compression against headroom-ai on a corpus of real tool outputs.
+    Compression(CompressionArgs),
+}
+
+#[derive(Debug, Args)]
+struct CompressionArgs {
+    /// Folder of corpus cases (`bench/peer/build_corpus.py DIR` makes one).
+    #[arg(long)]
+    corpus: PathBuf,
+    /// Python of a venv with headroom-ai (`scripts/install-peer.sh` makes one);
+    /// without it only Cairn is measured.
+    #[arg(long)]
+    python: Option<PathBuf>,
+    /// The peer worker script.
+    #[arg(long, default_value = "bench/peer/headroom_worker.py")]
+    worker: PathBuf,
+    /// Print every case as JSON instead of the Markdown tables.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -219,6 +240,19 @@ struct HttpArgs {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Compression(args) => {
+            let peer = args
+                .python
+                .as_deref()
+                .map(|python| (python, args.worker.as_path()));
+            let results = compression::compare(&args.corpus, peer)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&results)?);
+            } else {
+                compression::print_report(&results);
+            }
+            Ok(())
+        }
         Command::Stages(args) => {
             stages(&args);
             let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -187,9 +187,16 @@ fn render(
             reference,
             options.max_tokens,
         ),
-        // Until code has its tree-sitter compressor, an outline: the first
-        // line of every block is usually a signature.
-        Kind::Text | Kind::Code | Kind::Binary => log::compress(
+        // Until code has its tree-sitter compressor: an outline with every
+        // declaration in it.
+        Kind::Code => log::compress(
+            text,
+            log::Mode::Code,
+            &line_matcher(),
+            reference,
+            options.max_tokens,
+        ),
+        Kind::Text | Kind::Binary => log::compress(
             text,
             log::Mode::Outline,
             &line_matcher(),

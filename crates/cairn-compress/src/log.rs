@@ -47,7 +47,8 @@ impl Level {
     }
 }
 
-/// The level of `line`, from its words.
+/// The level of `line`, from its words: upper-case level names, and the
+/// bracketed or `level=` forms in any case (`[warning]`, `level=error`).
 pub fn level(line: &str) -> Level {
     const ERROR: &[&str] = &[
         "ERROR",
@@ -85,6 +86,44 @@ pub fn level(line: &str) -> Level {
             return level;
         }
     }
+    // Lower-case forms only where they are marked as a level, so prose that
+    // mentions an error is not one.
+    let head = &line[..crate::lines::floor_char_boundary(line, 120)];
+    let lower = head.to_ascii_lowercase();
+    for (forms, level) in [
+        (
+            &[
+                "[error]",
+                "[err]",
+                "[fatal]",
+                "[critical]",
+                "[crit]",
+                "[alert]",
+                "[emerg]",
+                "level=error",
+                "level=fatal",
+                "\"level\":\"error\"",
+            ][..],
+            Level::Error,
+        ),
+        (
+            &["[warning]", "[warn]", "level=warn", "\"level\":\"warn"][..],
+            Level::Warn,
+        ),
+        (
+            &["[info]", "[notice]", "level=info", "\"level\":\"info\""][..],
+            Level::Info,
+        ),
+        (
+            &["[debug]", "level=debug", "\"level\":\"debug\""][..],
+            Level::Debug,
+        ),
+        (&["[trace]", "level=trace"][..], Level::Trace),
+    ] {
+        if forms.iter().any(|form| lower.contains(form)) {
+            return level;
+        }
+    }
     Level::Other
 }
 
@@ -116,6 +155,58 @@ fn opens_block(lines: &[(&str, usize)], index: usize) -> bool {
     previous.trim().is_empty() || indent(line) < indent(previous) && indent(line) == 0
 }
 
+/// Whether a line of code declares something: a function, a type, an import.
+fn declares(line: &str) -> bool {
+    const DECLARATIONS: &[&str] = &[
+        "fn ",
+        "pub fn ",
+        "pub(crate) fn ",
+        "async fn ",
+        "pub async fn ",
+        "const fn ",
+        "unsafe fn ",
+        "def ",
+        "async def ",
+        "class ",
+        "func ",
+        "function ",
+        "export ",
+        "impl",
+        "struct ",
+        "pub struct ",
+        "enum ",
+        "pub enum ",
+        "trait ",
+        "pub trait ",
+        "interface ",
+        "type ",
+        "pub type ",
+        "mod ",
+        "pub mod ",
+        "use ",
+        "pub use ",
+        "import ",
+        "from ",
+        "package ",
+        "#include",
+        "public ",
+        "private ",
+        "protected ",
+        "static ",
+        "template",
+        "namespace ",
+        "var ",
+        "let ",
+        "const ",
+    ];
+    let trimmed = line.trim_start();
+    DECLARATIONS.iter().any(|start| trimmed.starts_with(start))
+        && (trimmed.contains('(')
+            || trimmed.ends_with('{')
+            || trimmed.ends_with(':')
+            || trimmed.ends_with(';'))
+}
+
 /// The template of a line: runs of digits and long hex or id-like tokens
 /// replaced by placeholders, so lines that differ only in values share one.
 pub fn template(line: &str) -> String {
@@ -144,9 +235,12 @@ pub fn template(line: &str) -> String {
 pub enum Mode {
     /// Records: repetitive templates are cut, rare ones kept.
     Log,
-    /// Free text or code: an outline, the first line of every block (headers,
-    /// signatures, entries) kept and the rest of each block cut.
+    /// Free text: an outline, the first line of every block (headers,
+    /// entries) kept and the rest of each block cut.
     Outline,
+    /// Source code, until its tree-sitter compressor: the outline and every
+    /// line that declares something (functions, types, imports).
+    Code,
 }
 
 /// Compresses line-oriented text.
@@ -214,7 +308,8 @@ pub fn compress(
         } else if index < HEAD_LINES
             || index + TAIL_LINES >= total
             || (rarity_tells && first && template_counts[template] <= RARE_TEMPLATE)
-            || (mode == Mode::Outline && opens_block(&collapsed, index))
+            || (mode != Mode::Log && opens_block(&collapsed, index))
+            || (mode == Mode::Code && declares(line))
         {
             Priority::Context
         } else {
@@ -269,6 +364,16 @@ mod tests {
         assert_eq!(level("warning: unused variable"), Level::Warn);
         assert_eq!(level("INFO ok"), Level::Info);
         assert_eq!(level("test foo ... ok"), Level::Other);
+        assert_eq!(
+            level("2026-11-21 04:35:51 [warning] <0.625.0> Message store"),
+            Level::Warn
+        );
+        assert_eq!(level("ts=1 level=error msg=boom"), Level::Error);
+        assert_eq!(level("2026 [info] <0.223.0> ready"), Level::Info);
+        assert_eq!(
+            level("the error rate was low, said the report"),
+            Level::Other
+        );
     }
 
     #[test]

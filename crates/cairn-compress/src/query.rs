@@ -34,11 +34,14 @@ pub struct QueryMatcher {
 pub fn query_terms(query: &str) -> Vec<String> {
     let mut terms = Vec::new();
     let mut rest = query;
-    while let Some(open) = rest.find('"') {
+    // Quoted phrases and `backticked` identifiers are terms as they are, even
+    // short or common words ("`is`").
+    while let Some(open) = rest.find(['"', '`']) {
+        let quote = rest[open..].chars().next().unwrap_or('"');
         let (before, after) = rest.split_at(open);
         push_words(before, &mut terms);
         let after = &after[1..];
-        match after.find('"') {
+        match after.find(quote) {
             Some(close) => {
                 let phrase = after[..close].trim().to_lowercase();
                 if !phrase.is_empty() && !terms.contains(&phrase) {
@@ -211,6 +214,7 @@ mod tests {
             ["failed", "fail", "jobs", "job"]
         );
         assert!(query_terms("the a of").is_empty());
+        assert_eq!(query_terms("the signature of `is`"), ["signature", "is"]);
     }
 
     #[test]

@@ -97,13 +97,18 @@ pub fn compress(
     let mut rendered: Vec<String> = Vec::new();
     let mut meta: Vec<(Priority, Option<String>)> = Vec::new();
     if !prefix.is_empty() {
-        rendered.push(format!("(every path below is under {prefix})"));
+        rendered.push(format!("(paths below are under {prefix} unless whole)"));
         meta.push((Priority::Query, None));
     }
     let mut files_shown = 0usize;
     for (path, indices) in &files {
-        let short = &path[prefix.len()..];
         let file_has_match = indices.iter().any(|&index| matcher.matches(raw[index]));
+        // A file the query is about keeps its whole path.
+        let short = if file_has_match {
+            path
+        } else {
+            &path[prefix.len()..]
+        };
         let shown = file_has_match || files_shown < FILES_SHOWN;
         if shown && !file_has_match {
             files_shown += 1;
@@ -128,7 +133,8 @@ pub fn compress(
             } else {
                 Priority::Low
             };
-            rendered.push(format!("  {}: {}", hit.line, hit.text));
+            // The hit as it was (`line:text`), so its text is found verbatim.
+            rendered.push(format!("  {}:{}", hit.line, hit.text));
             meta.push((priority, Some(short.to_owned())));
         }
     }
@@ -218,9 +224,9 @@ mod tests {
         let matcher = QueryMatcher::new(Some("needle_module"), text.lines());
         let selected = compress(&text, &matcher, &reference, None);
         let view = &selected.content;
-        assert!(view.starts_with("(every path below is under /usr/lib/python3.11/pkg/)\nmod0.py:\n  1:     import os  # 0\n"), "{view}");
+        assert!(view.starts_with("(paths below are under /usr/lib/python3.11/pkg/ unless whole)\nmod0.py:\n  1:    import os  # 0\n"), "{view}");
         assert!(
-            view.contains("special.py:\n  99:     import needle_module"),
+            view.contains("/usr/lib/python3.11/pkg/special.py:\n  99:    import needle_module"),
             "{view}"
         );
         assert!(view.contains("lines omitted: "), "{view}");
