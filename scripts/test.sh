@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: formatting, lints, every test.
-# It installs what the tests need (cargo-nextest) and uses nothing set up by hand.
+# It installs what the tests need (cargo-nextest; headroom-ai, the peer the
+# compression benchmark compares against) and uses nothing set up by hand.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,9 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     step "installing cargo-nextest"
     cargo install cargo-nextest --locked
 fi
+
+step "installing the benchmark peer (headroom-ai) into .venv-peer"
+./scripts/install-peer.sh .venv-peer >/dev/null
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
