@@ -123,6 +123,7 @@ pub fn run_headroom(python: &Path, worker: &Path, cases: &[Case]) -> anyhow::Res
     let stdout = child.stdout.take().context("the worker's stdout")?;
     let mut lines = BufReader::new(stdout).lines();
     let mut outcomes = Vec::with_capacity(cases.len());
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     for (index, case) in cases.iter().enumerate() {
         let request =
             serde_json::json!({"id": case.id, "question": case.question, "payload": case.payload});
@@ -134,7 +135,9 @@ pub fn run_headroom(python: &Path, worker: &Path, cases: &[Case]) -> anyhow::Res
         if answer.id != case.id {
             bail!("the worker answered {} for {}", answer.id, case.id);
         }
-        eprint!("\rheadroom-ai: {}/{} cases", index + 1, cases.len());
+        if terminal {
+            eprint!("\rheadroom-ai: {}/{} cases", index + 1, cases.len());
+        }
         outcomes.push(Outcome {
             tokens: tokens::count(&answer.content),
             seconds: answer.seconds,
@@ -142,7 +145,9 @@ pub fn run_headroom(python: &Path, worker: &Path, cases: &[Case]) -> anyhow::Res
             error: answer.error,
         });
     }
-    eprintln!();
+    if terminal {
+        eprintln!();
+    }
     drop(stdin);
     let _ = child.wait();
     Ok(outcomes)

@@ -41,7 +41,9 @@ impl Weighter<ViewKey, Arc<RenderedView>> for ByteWeighter {
     }
 }
 
-/// Decoded originals and rendered views, sharing one byte budget half and half.
+/// Decoded originals and rendered views, sharing one byte budget: a quarter
+/// for originals, three quarters for views (GETs serve views; originals are
+/// read for full views and for rendering).
 #[derive(Clone)]
 pub struct OriginalCache {
     originals: Arc<Cache<OriginalKey, Bytes, ByteWeighter>>,
@@ -61,12 +63,21 @@ impl std::fmt::Debug for OriginalCache {
 
 impl OriginalCache {
     pub fn new(capacity_bytes: u64) -> OriginalCache {
-        let half = (capacity_bytes / 2).max(ENTRY_OVERHEAD);
-        let estimated_items = usize::try_from(half / 4096).unwrap_or(1).clamp(16, 1 << 20);
+        let originals_bytes = (capacity_bytes / 4).max(ENTRY_OVERHEAD);
+        let views_bytes = (capacity_bytes - capacity_bytes / 4).max(ENTRY_OVERHEAD);
+        let estimated_items = |bytes: u64| usize::try_from(bytes / 4096).unwrap_or(1).clamp(16, 1 << 20);
         OriginalCache {
-            originals: Arc::new(Cache::with_weighter(estimated_items, half, ByteWeighter)),
-            views: Arc::new(Cache::with_weighter(estimated_items, half, ByteWeighter)),
-            max_entry: half / 16,
+            originals: Arc::new(Cache::with_weighter(
+                estimated_items(originals_bytes),
+                originals_bytes,
+                ByteWeighter,
+            )),
+            views: Arc::new(Cache::with_weighter(
+                estimated_items(views_bytes),
+                views_bytes,
+                ByteWeighter,
+            )),
+            max_entry: originals_bytes / 16,
         }
     }
 
