@@ -93,6 +93,10 @@ async fn store_stages(args: &StagesArgs) -> anyhow::Result<()> {
                 tokens_compressed: 1,
                 encoding: cairn_store::Encoding::Identity,
                 data: content[..content.len() / 3].to_vec(),
+                view: cairn_store::StoredView {
+                    engine: 0,
+                    rendered: None,
+                },
             }),
             agent: None,
             session: None,

@@ -22,7 +22,15 @@ CREATE TABLE blobs (
     tokens_original   INTEGER NOT NULL,
     tokens_compressed INTEGER NOT NULL,
     created_at        INTEGER NOT NULL,
-    data              BLOB    NOT NULL
+    data              BLOB    NOT NULL,
+    -- The default compressed view, computed at put: a cache (views are
+    -- deterministic), valid while `view_engine` is the engine's version.
+    -- `view_data` is NULL when the view is the original itself.
+    view_engine       INTEGER NOT NULL DEFAULT 0,
+    view_encoding     TEXT,
+    view_data         BLOB,
+    -- The view's markers, a JSON array.
+    view_markers      TEXT
 );
 
 -- Which tenant references which blob. Retrieval by `ccr:` reference and

@@ -25,6 +25,10 @@ use cairn_types::{Marker, View};
 pub use query::{QueryMatcher, query_terms};
 pub use router::{Kind, detect};
 
+/// The engine's version: views stored by another version are rendered again.
+/// Bump it whenever a change can alter any view.
+pub const ENGINE_VERSION: u32 = 1;
+
 /// Texts smaller than this pass through unchanged: too small to gain.
 pub const MIN_BYTES: usize = 512;
 

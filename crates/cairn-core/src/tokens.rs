@@ -40,7 +40,11 @@ pub fn count(text: &str) -> u64 {
 }
 
 fn count_chunk(chunk: &str) -> u64 {
-    if chunk.is_ascii() { count_ascii(chunk) } else { o200k().count(chunk) as u64 }
+    if chunk.is_ascii() {
+        count_ascii(chunk)
+    } else {
+        o200k().count(chunk) as u64
+    }
 }
 
 /// [`count`] for ASCII text: the hand-written pre-tokenizer and BPE.
@@ -312,8 +316,30 @@ mod tests {
     #[test]
     fn random_mixed_text_counts_exactly_like_tiktoken() {
         const PIECES: &[&str] = &[
-            "a", "Bc", "9", " ", "\n", "\n\n", "\t", "/", "//", ".", "—", "é", "日本", "🎉", "[cairn: x — ccr:0f]",
-            "'s", "-", "(", "\r\n", "  ", "é\n", "\n/", "\n ", "x.\n//y",
+            "a",
+            "Bc",
+            "9",
+            " ",
+            "\n",
+            "\n\n",
+            "\t",
+            "/",
+            "//",
+            ".",
+            "—",
+            "é",
+            "日本",
+            "🎉",
+            "[cairn: x — ccr:0f]",
+            "'s",
+            "-",
+            "(",
+            "\r\n",
+            "  ",
+            "é\n",
+            "\n/",
+            "\n ",
+            "x.\n//y",
         ];
         let mut state = 0x1234_5678_9abc_def1u64;
         for length in 0..3000 {

@@ -65,7 +65,11 @@ impl OriginalCache {
     pub fn new(capacity_bytes: u64) -> OriginalCache {
         let originals_bytes = (capacity_bytes / 4).max(ENTRY_OVERHEAD);
         let views_bytes = (capacity_bytes - capacity_bytes / 4).max(ENTRY_OVERHEAD);
-        let estimated_items = |bytes: u64| usize::try_from(bytes / 4096).unwrap_or(1).clamp(16, 1 << 20);
+        let estimated_items = |bytes: u64| {
+            usize::try_from(bytes / 4096)
+                .unwrap_or(1)
+                .clamp(16, 1 << 20)
+        };
         OriginalCache {
             originals: Arc::new(Cache::with_weighter(
                 estimated_items(originals_bytes),

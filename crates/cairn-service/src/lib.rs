@@ -27,7 +27,7 @@ use cairn_compress::render_view;
 use cairn_core::{CcrRef, ContentHash, RenderedView, ViewOptions, sniff, tokens};
 use cairn_store::{
     BlobInfo, ContextRecord, ContextWrite, EncodedBlob, Encoding, GcReport, ListFilter, NewBlob,
-    PutOutcome, Store, StoreError,
+    PutOutcome, Store, StoreError, StoredRendering, StoredView,
 };
 use cairn_types::{
     ContentEncoding, ContextKey, ContextList, ContextSummary, Marker, PutReceipt, Stats, TenantId,
@@ -472,6 +472,14 @@ impl Cairn {
         if let Some(view) = self.originals.view(tenant, blob.hash, &options) {
             return Ok(view);
         }
+        if options == ViewOptions::default()
+            && let Some(view) = self.stored_view(tenant, blob).await?
+        {
+            let view = Arc::new(view);
+            self.originals
+                .insert_view(tenant, blob.hash, options, view.clone());
+            return Ok(view);
+        }
         let original = self.original(tenant, blob).await?;
         let (hash, media_type, tokens_original) =
             (blob.hash, blob.content_type.clone(), blob.tokens_original);
@@ -491,6 +499,40 @@ impl Cairn {
         self.originals
             .insert_view(tenant, hash, options, view.clone());
         Ok(view)
+    }
+
+    /// The default view stored with a blob at put, if the engine that stored
+    /// it is this one.
+    async fn stored_view(
+        &self,
+        tenant: &TenantId,
+        blob: &BlobInfo,
+    ) -> Result<Option<RenderedView>, ServiceError> {
+        let Some(stored) = self.store.default_view(tenant, &blob.hash).await? else {
+            return Ok(None);
+        };
+        if stored.engine != cairn_compress::ENGINE_VERSION {
+            return Ok(None);
+        }
+        let Some(rendered) = stored.rendered else {
+            return Ok(Some(RenderedView::Original));
+        };
+        let damaged = |what: String| {
+            ServiceError::Internal(format!("the stored view of {}: {what}", blob.hash))
+        };
+        let content = match rendered.encoding {
+            Encoding::Identity => rendered.data,
+            Encoding::Zstd => zstd::stream::decode_all(rendered.data.as_slice())
+                .map_err(|error| damaged(error.to_string()))?,
+        };
+        let content = String::from_utf8(content).map_err(|error| damaged(error.to_string()))?;
+        let markers =
+            serde_json::from_str(&rendered.markers).map_err(|error| damaged(error.to_string()))?;
+        Ok(Some(RenderedView::Rendered {
+            content,
+            tokens: blob.tokens_compressed,
+            markers,
+        }))
     }
 
     /// The decoded original of a blob, from the cache or the store.
@@ -650,6 +692,23 @@ pub(crate) fn encode(
     } else {
         (Encoding::Identity, content.to_vec())
     };
+    let view = StoredView {
+        engine: cairn_compress::ENGINE_VERSION,
+        rendered: match &default_view {
+            RenderedView::Original => None,
+            RenderedView::Rendered {
+                content, markers, ..
+            } => Some(StoredRendering {
+                encoding: Encoding::Zstd,
+                data: compress_zstd(content.as_bytes(), level).map_err(|error| {
+                    ServiceError::Internal(format!("zstd compression failed: {error}"))
+                })?,
+                markers: serde_json::to_string(markers).map_err(|error| {
+                    ServiceError::Internal(format!("markers do not serialize: {error}"))
+                })?,
+            }),
+        },
+    };
     let blob = NewBlob {
         hash,
         bytes_original: content.len() as u64,
@@ -658,6 +717,7 @@ pub(crate) fn encode(
         tokens_compressed,
         encoding,
         data,
+        view,
     };
     Ok((blob, default_view))
 }

@@ -56,6 +56,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         hash: &ContentHash,
     ) -> Result<Option<EncodedBlob>, StoreError>;
 
+    /// The stored default view of a blob this tenant references.
+    async fn default_view(
+        &self,
+        tenant: &TenantId,
+        hash: &ContentHash,
+    ) -> Result<Option<StoredView>, StoreError>;
+
     /// The blob a `ccr:` reference names, if this tenant references it.
     async fn resolve_ref(
         &self,
@@ -99,6 +106,25 @@ pub struct NewBlob {
     pub tokens_compressed: u64,
     pub encoding: Encoding,
     pub data: Vec<u8>,
+    /// The default view, stored with the blob.
+    pub view: StoredView,
+}
+
+/// A blob's default view as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredView {
+    /// The compression engine's version that rendered it (0: none stored).
+    pub engine: u32,
+    /// `None`: the view is the original itself.
+    pub rendered: Option<StoredRendering>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRendering {
+    pub encoding: Encoding,
+    pub data: Vec<u8>,
+    /// The markers, a JSON array.
+    pub markers: String,
 }
 
 impl NewBlob {

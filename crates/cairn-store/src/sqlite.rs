@@ -236,8 +236,10 @@ impl Store for SqliteStore {
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO blobs (hash, bytes_original, bytes_stored, encoding, content_type, \
-             tokens_original, tokens_compressed, created_at, data) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (hash) DO NOTHING",
+             tokens_original, tokens_compressed, created_at, data, \
+             view_engine, view_encoding, view_data, view_markers) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+             ON CONFLICT (hash) DO NOTHING",
         )
         .bind(&hash)
         .bind(to_i64(blob.bytes_original))
@@ -248,6 +250,20 @@ impl Store for SqliteStore {
         .bind(to_i64(blob.tokens_compressed))
         .bind(created_at)
         .bind(blob.data.as_slice())
+        .bind(i64::from(blob.view.engine))
+        .bind(
+            blob.view
+                .rendered
+                .as_ref()
+                .map(|view| view.encoding.as_str()),
+        )
+        .bind(blob.view.rendered.as_ref().map(|view| view.data.as_slice()))
+        .bind(
+            blob.view
+                .rendered
+                .as_ref()
+                .map(|view| view.markers.as_str()),
+        )
         .execute(&mut *tx)
         .await?;
         sqlx::query(
@@ -292,6 +308,41 @@ impl Store for SqliteStore {
         .fetch_optional(&self.readers)
         .await?;
         row.as_ref().map(context_record).transpose()
+    }
+
+    async fn default_view(
+        &self,
+        tenant: &TenantId,
+        hash: &ContentHash,
+    ) -> Result<Option<crate::StoredView>, StoreError> {
+        let row = sqlx::query(
+            "SELECT b.view_engine, b.view_encoding, b.view_data, b.view_markers \
+             FROM tenant_blobs t JOIN blobs b ON b.hash = t.hash \
+             WHERE t.tenant = ?1 AND t.hash = ?2",
+        )
+        .bind(tenant.as_str())
+        .bind(hash.to_hex())
+        .fetch_optional(&self.readers)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let engine: i64 = row.try_get("view_engine")?;
+        let encoding: Option<String> = row.try_get("view_encoding")?;
+        let rendered = match encoding {
+            None => None,
+            Some(encoding) => Some(crate::StoredRendering {
+                encoding: Encoding::parse(&encoding)?,
+                data: row
+                    .try_get::<Option<Vec<u8>>, _>("view_data")?
+                    .unwrap_or_default(),
+                markers: row
+                    .try_get::<Option<String>, _>("view_markers")?
+                    .unwrap_or_default(),
+            }),
+        };
+        Ok(Some(crate::StoredView {
+            engine: u32::try_from(engine).unwrap_or(0),
+            rendered,
+        }))
     }
 
     async fn blob_data(

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use cairn_core::ContentHash;
-use cairn_store::{ContextWrite, Encoding, ListFilter, NewBlob, SqliteOptions, SqliteStore, Store};
+use cairn_store::{
+    ContextWrite, Encoding, ListFilter, NewBlob, SqliteOptions, SqliteStore, Store, StoredView,
+};
 use cairn_types::{ContextKey, TenantId};
 
 async fn open() -> (tempfile::TempDir, Arc<SqliteStore>) {
@@ -30,6 +32,10 @@ fn write(tenant: &str, key: &str, content: &[u8], expires_at: Option<i64>) -> Co
             tokens_compressed: 1,
             encoding: Encoding::Identity,
             data: content.to_vec(),
+            view: StoredView {
+                engine: 0,
+                rendered: None,
+            },
         }),
         agent: None,
         session: None,

@@ -174,7 +174,8 @@ async fn write_transaction(
     if !blobs.is_empty() {
         let mut insert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO blobs (hash, bytes_original, bytes_stored, encoding, content_type, \
-             tokens_original, tokens_compressed, created_at, data) ",
+             tokens_original, tokens_compressed, created_at, data, \
+             view_engine, view_encoding, view_data, view_markers) ",
         );
         insert.push_values(&blobs, |mut row, (created_at, blob)| {
             row.push_bind(blob.hash.to_hex())
@@ -186,6 +187,11 @@ async fn write_transaction(
                 .push_bind(to_i64(blob.tokens_compressed))
                 .push_bind(*created_at)
                 .push_bind(blob.data.as_slice());
+            let rendered = blob.view.rendered.as_ref();
+            row.push_bind(i64::from(blob.view.engine))
+                .push_bind(rendered.map(|view| view.encoding.as_str()))
+                .push_bind(rendered.map(|view| view.data.as_slice()))
+                .push_bind(rendered.map(|view| view.markers.as_str()));
         });
         insert.push(" ON CONFLICT (hash) DO NOTHING");
         insert.build().execute(&mut *tx).await?;
