@@ -1048,7 +1048,8 @@ async fn compressing_messages_keeps_everything_but_tool_results_and_is_stable_as
 }
 
 #[tokio::test]
-async fn the_default_view_is_stored_with_its_blob_and_served_after_a_restart() -> anyhow::Result<()> {
+async fn the_default_view_is_stored_with_its_blob_and_served_after_a_restart() -> anyhow::Result<()>
+{
     let server = TestServer::start().await?;
     let receipt = server.client().put("stored-view", table(400)).await?;
     let before = server.client().get("stored-view").await?;
@@ -1060,9 +1061,15 @@ async fn the_default_view_is_stored_with_its_blob_and_served_after_a_restart() -
 
     let store = cairn_server::open_store(&cairn_tests::test_config(server.data_dir())).await?;
     let hash = cairn_core::ContentHash::from_hex(&receipt.hash)?;
-    let stored = store.default_view(&cairn_types::TenantId::local(), &hash).await?.expect("stored");
+    let stored = store
+        .default_view(&cairn_types::TenantId::local(), &hash)
+        .await?
+        .expect("stored");
     store.close().await;
     assert_eq!(stored.engine, cairn_compress::ENGINE_VERSION);
-    assert!(stored.rendered.is_some(), "a view that cuts is stored rendered");
+    assert!(
+        stored.rendered.is_some(),
+        "a view that cuts is stored rendered"
+    );
     server.stop().await
 }

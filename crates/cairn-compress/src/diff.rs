@@ -7,7 +7,7 @@
 use cairn_core::CcrRef;
 
 use crate::QueryMatcher;
-use crate::lines::{Line, Priority, Profile, Selected, select};
+use crate::lines::{Line, Priority, Selected, select};
 
 /// Context lines kept next to a change.
 const CONTEXT: usize = 1;
@@ -129,11 +129,7 @@ pub fn compress(
             origin: Some((index + 1, index + 1)),
         })
         .collect();
-    let profile = Profile {
-        keep_from: Priority::Context,
-        max_tokens,
-    };
-    select(&lines, profile, matcher, reference, "lines")
+    select(&lines, max_tokens, matcher, reference, "lines")
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 use cairn_core::{CcrRef, format_marker};
 
 use crate::QueryMatcher;
-use crate::lines::{Line, Priority, Profile, Selected, categories, select, thousands};
+use crate::lines::{Line, Priority, Selected, categories, select, thousands};
 
 /// Deepest nesting parsed; deeper documents are compressed as text.
 pub const MAX_DEPTH: usize = 256;
@@ -426,11 +426,7 @@ pub fn compress_rows(
             origin: Some((row + 1, row + 1)),
         });
     }
-    let profile = Profile {
-        keep_from: Priority::Context,
-        max_tokens,
-    };
-    select(&lines, profile, matcher, reference, "rows")
+    select(&lines, max_tokens, matcher, reference, "rows")
 }
 
 /// The column whose values best describe rows: few distinct values, ideally

@@ -1,7 +1,7 @@
 //! The line-selection engine the line-oriented compressors share.
 //!
 //! A compressor scores every line ([`Priority`]) and names its category; the
-//! engine keeps what the profile keeps, drops lower priorities first to meet a
+//! engine keeps what the default view keeps, drops lower priorities first to meet a
 //! token budget (never a query match), and renders the view: kept lines as
 //! they are (over-long ones cut around their query matches), and every run of
 //! dropped lines as one marker saying how many lines of which categories it
@@ -57,20 +57,12 @@ pub struct Selected {
     pub omitted_lines: usize,
 }
 
-/// What to keep by default and how hard to cut.
-#[derive(Debug, Clone, Copy)]
-pub struct Profile {
-    /// The lowest priority kept with no budget.
-    pub keep_from: Priority,
-    /// Cap on the view's tokens; query matches are kept even past it.
-    pub max_tokens: Option<u64>,
-}
-
-/// Selects and renders `lines`. `reference` names the original every marker
-/// points into; `unit` names what a line is ("lines", "rows", "hits").
+/// Selects and renders `lines`: everything above [`Priority::Low`] is kept,
+/// and `max_tokens` cuts further. `reference` names the original every
+/// marker points into; `unit` names what a line is ("lines", "rows").
 pub fn select(
     lines: &[Line<'_>],
-    profile: Profile,
+    max_tokens: Option<u64>,
     matcher: &QueryMatcher,
     reference: &CcrRef,
     unit: &str,
@@ -82,7 +74,7 @@ pub fn select(
     )) + 1;
     let mut keep: Vec<bool> = lines
         .iter()
-        .map(|line| line.priority >= profile.keep_from)
+        .map(|line| line.priority > Priority::Low)
         .collect();
     // Token costs, counted only where needed: every line under a budget,
     // otherwise just the runs short enough that their cut is in doubt.
@@ -90,7 +82,7 @@ pub fn select(
     let cost = |index: usize, costs: &mut Vec<Option<u64>>| -> u64 {
         *costs[index].get_or_insert_with(|| tokens::count(clip(lines[index].text)) + 1)
     };
-    if profile.max_tokens.is_some() {
+    if max_tokens.is_some() {
         for index in 0..lines.len() {
             cost(index, &mut costs);
         }
@@ -116,7 +108,7 @@ pub fn select(
             keep[run].fill(true);
         }
     }
-    if let Some(budget) = profile.max_tokens {
+    if let Some(budget) = max_tokens {
         let costs: Vec<u64> = costs.into_iter().map(Option::unwrap_or_default).collect();
         fit_budget(lines, &mut keep, &costs, marker, budget);
         merge_cuts(lines, &mut keep, &costs, marker);
@@ -446,17 +438,7 @@ mod tests {
         for (index, line) in lines.iter_mut().enumerate() {
             line.origin = Some((index + 1, index + 1));
         }
-        let profile = Profile {
-            keep_from: Priority::Context,
-            max_tokens: None,
-        };
-        let selected = select(
-            &lines,
-            profile,
-            &QueryMatcher::default(),
-            &reference,
-            "lines",
-        );
+        let selected = select(&lines, None, &QueryMatcher::default(), &reference, "lines");
         let expected = format!(
             "{}\n[cairn: 3 lines omitted: 2 INFO, 1 DEBUG (lines 2-4) — {reference}]\n{}\n\
              {}\n{}\n",
@@ -478,17 +460,7 @@ mod tests {
             line("b", Priority::Low, "x"),
             line("c", Priority::Context, "x"),
         ];
-        let profile = Profile {
-            keep_from: Priority::Context,
-            max_tokens: None,
-        };
-        let selected = select(
-            &lines,
-            profile,
-            &QueryMatcher::default(),
-            &reference,
-            "lines",
-        );
+        let selected = select(&lines, None, &QueryMatcher::default(), &reference, "lines");
         assert_eq!(selected.content, "a\nb\nc\n");
         assert!(selected.markers.is_empty());
     }
@@ -514,13 +486,9 @@ mod tests {
                 origin: None,
             })
             .collect();
-        let profile = Profile {
-            keep_from: Priority::Low,
-            max_tokens: Some(100),
-        };
         let selected = select(
             &lines,
-            profile,
+            Some(100),
             &QueryMatcher::default(),
             &reference,
             "lines",
@@ -543,11 +511,7 @@ mod tests {
         let long = format!("{}NEEDLE{}", "a".repeat(50_000), "b".repeat(50_000));
         let matcher = QueryMatcher::from_terms(vec!["needle".into()]);
         let lines = vec![line(&long, Priority::Query, "x")];
-        let profile = Profile {
-            keep_from: Priority::Low,
-            max_tokens: None,
-        };
-        let selected = select(&lines, profile, &matcher, &reference, "lines");
+        let selected = select(&lines, None, &matcher, &reference, "lines");
         assert!(selected.content.contains("NEEDLE"));
         assert!(selected.content.len() < 2_000, "{}", selected.content.len());
         assert_eq!(selected.markers.len(), 2);

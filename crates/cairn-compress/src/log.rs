@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use cairn_core::CcrRef;
 
 use crate::QueryMatcher;
-use crate::lines::{Line, Priority, Profile, Selected, select};
+use crate::lines::{Line, Priority, Selected, select};
 
 /// Lines kept at each end of the text.
 const HEAD_LINES: usize = 5;
@@ -332,11 +332,7 @@ pub fn compress(
             origin,
         });
     }
-    let profile = Profile {
-        keep_from: Priority::Context,
-        max_tokens,
-    };
-    select(&lines, profile, matcher, reference, "lines")
+    select(&lines, max_tokens, matcher, reference, "lines")
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashSet};
 use cairn_core::CcrRef;
 
 use crate::QueryMatcher;
-use crate::lines::{Line, Priority, Profile, Selected, select};
+use crate::lines::{Line, Priority, Selected, select};
 
 /// Under this many tokens, prose with no query and no budget is kept whole.
 const KEEP_WHOLE_TOKENS: u64 = 1_500;
@@ -384,11 +384,7 @@ pub fn compress(
             }
         })
         .collect();
-    let profile = Profile {
-        keep_from: Priority::Context,
-        max_tokens,
-    };
-    select(&lines, profile, &matcher, reference, "units")
+    select(&lines, max_tokens, &matcher, reference, "units")
 }
 
 #[cfg(test)]

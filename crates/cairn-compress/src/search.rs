@@ -8,7 +8,7 @@
 use cairn_core::CcrRef;
 
 use crate::QueryMatcher;
-use crate::lines::{Line, Priority, Profile, Selected, select};
+use crate::lines::{Line, Priority, Selected, select};
 
 /// Hits shown per file, beyond query matches.
 const HITS_PER_FILE: usize = 4;
@@ -160,11 +160,7 @@ pub fn compress(
             origin: None,
         })
         .collect();
-    let profile = Profile {
-        keep_from: Priority::Context,
-        max_tokens,
-    };
-    select(&lines, profile, matcher, reference, "lines")
+    select(&lines, max_tokens, matcher, reference, "lines")
 }
 
 /// The longest directory prefix (ending in `/`) all `paths` share.

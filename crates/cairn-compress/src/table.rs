@@ -4,7 +4,7 @@
 use cairn_core::CcrRef;
 
 use crate::QueryMatcher;
-use crate::lines::{Line, Priority, Profile, Selected, select};
+use crate::lines::{Line, Priority, Selected, select};
 
 /// Splits one delimited record (quotes honoured for CSV).
 fn fields(line: &str, delimiter: char) -> Vec<&str> {
@@ -124,11 +124,7 @@ pub fn compress(
             }
         })
         .collect();
-    let profile = Profile {
-        keep_from: Priority::Context,
-        max_tokens,
-    };
-    select(&lines, profile, matcher, reference, "lines")
+    select(&lines, max_tokens, matcher, reference, "lines")
 }
 
 #[cfg(test)]
