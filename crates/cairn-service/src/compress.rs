@@ -17,7 +17,7 @@ use cairn_core::{ContentHash, RenderedView, tokens};
 use cairn_types::{Marker, TenantId};
 use serde_json::Value;
 
-use crate::{Cairn, MAX_QUERY_BYTES, ServiceError, now_millis, spawn_cpu};
+use crate::{Cairn, MAX_QUERY_BYTES, ServiceError, check_query, now_millis, spawn_cpu};
 
 /// How long a compressed original is retained when nothing else keeps it.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -58,13 +58,8 @@ impl Cairn {
         tenant: &TenantId,
         input: CompressInput,
     ) -> Result<CompressOutput, ServiceError> {
-        if let Some(query) = &input.query
-            && query.len() > MAX_QUERY_BYTES
-        {
-            return Err(ServiceError::InvalidRequest(format!(
-                "the query is {} bytes long; the limit is {MAX_QUERY_BYTES}",
-                query.len()
-            )));
+        if let Some(query) = &input.query {
+            check_query(query)?;
         }
         if input.max_tokens == Some(0) {
             return Err(ServiceError::InvalidRequest(
@@ -72,22 +67,28 @@ impl Cairn {
             ));
         }
         let content = input.content;
-        let hash = ContentHash::of(&content);
-        let (blob, compressed, tokens_before) = {
+        let (hash, blob, compressed, tokens_before) = {
             let (content, query, max_tokens, hint) =
                 (content.clone(), input.query, input.max_tokens, input.hint);
             let level = self.config.zstd_level;
+            // Hashing, encoding and compressing are CPU work, off the async workers.
             spawn_cpu(move || -> Result<_, ServiceError> {
-                let (blob, _) = crate::encode(hash, &content, level)?;
+                let hash = ContentHash::of(&content);
+                let (blob, default) = crate::encode(hash, &content, level)?;
+                let tokens_before = blob.tokens_original;
+                // The default view came with the encoding; only other options
+                // need a second pass.
+                if query.is_none() && max_tokens.is_none() && hint.is_none() {
+                    return Ok((hash, blob, default, tokens_before));
+                }
                 let options = cairn_compress::Options {
                     query: query.as_deref(),
                     max_tokens,
                     hint,
-                    tokens_original: Some(blob.tokens_original),
+                    tokens_original: Some(tokens_before),
                 };
                 let compressed = cairn_compress::compress(&content, &hash, &options);
-                let tokens_before = blob.tokens_original;
-                Ok((blob, compressed, tokens_before))
+                Ok((hash, blob, compressed, tokens_before))
             })
             .await??
         };

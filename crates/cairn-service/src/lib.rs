@@ -64,6 +64,17 @@ pub fn check_ttl(ttl: Duration) -> Result<(), ServiceError> {
     Ok(())
 }
 
+/// Checks a query is no longer than [`MAX_QUERY_BYTES`].
+pub(crate) fn check_query(query: &str) -> Result<(), ServiceError> {
+    if query.len() > MAX_QUERY_BYTES {
+        return Err(ServiceError::InvalidRequest(format!(
+            "the query is {} bytes long; the limit is {MAX_QUERY_BYTES}",
+            query.len()
+        )));
+    }
+    Ok(())
+}
+
 /// Longest agent or session name, in bytes.
 pub const MAX_LABEL_BYTES: usize = 256;
 
@@ -225,7 +236,8 @@ impl Cairn {
         let (blob, info, default_view) = match known {
             Some(info) => (None, info, None),
             None => {
-                let (new, view) = self.encode_blob(hash, content.clone()).await?;
+                let (new, default) = self.encode_blob(hash, content.clone()).await?;
+                let view = default.view;
                 let info = new.info();
                 (Some(new), info, Some(view))
             }
@@ -325,7 +337,7 @@ impl Cairn {
         &self,
         hash: ContentHash,
         content: Bytes,
-    ) -> Result<(NewBlob, RenderedView), ServiceError> {
+    ) -> Result<(NewBlob, cairn_compress::Compressed), ServiceError> {
         let level = self.config.zstd_level;
         if content.len() <= INLINE_ENCODE_BYTES {
             return encode(hash, &content, level);
@@ -357,13 +369,8 @@ impl Cairn {
                 format_millis(record.expires_at.unwrap_or_default())
             )));
         }
-        if let Some(query) = &options.query
-            && query.len() > MAX_QUERY_BYTES
-        {
-            return Err(ServiceError::InvalidRequest(format!(
-                "the query is {} bytes long; the limit is {MAX_QUERY_BYTES}",
-                query.len()
-            )));
+        if let Some(query) = &options.query {
+            check_query(query)?;
         }
         let view_options = ViewOptions {
             view: options.view,
@@ -404,13 +411,8 @@ impl Cairn {
         reference: &str,
         selection: Selection,
     ) -> Result<(Retrieved, Part), ServiceError> {
-        if let Selection::Query(query) = &selection
-            && query.len() > MAX_QUERY_BYTES
-        {
-            return Err(ServiceError::InvalidRequest(format!(
-                "the query is {} bytes long; the limit is {MAX_QUERY_BYTES}",
-                query.len()
-            )));
+        if let Selection::Query(query) = &selection {
+            check_query(query)?;
         }
         let retrieved = self.retrieve(tenant, reference).await?;
         let content = retrieved.content.clone();
@@ -664,22 +666,26 @@ impl Cairn {
 /// the blocking pool and back.
 const INLINE_ENCODE_BYTES: usize = 16 * 1024;
 
-/// Measures and encodes an original for storage.
+/// Measures and encodes an original for storage, with its default view (the
+/// engine's result, kind included, so a caller can reuse it).
 pub(crate) fn encode(
     hash: ContentHash,
     content: &Bytes,
     level: i32,
-) -> Result<(NewBlob, RenderedView), ServiceError> {
+) -> Result<(NewBlob, cairn_compress::Compressed), ServiceError> {
     let kind = sniff(content);
     let tokens_original = tokens::count_bytes(content);
-    let default_view = render_view(
+    let default = cairn_compress::compress(
         content,
         &hash,
-        kind.media_type(),
-        &ViewOptions::default(),
-        Some(tokens_original),
+        &cairn_compress::Options {
+            hint: kind.is_binary().then_some(Kind::Binary),
+            tokens_original: Some(tokens_original),
+            ..cairn_compress::Options::default()
+        },
     );
-    let tokens_compressed = match &default_view {
+    let default_view = &default.view;
+    let tokens_compressed = match default_view {
         RenderedView::Original => tokens_original,
         RenderedView::Rendered { tokens, .. } => *tokens,
     };
@@ -694,7 +700,7 @@ pub(crate) fn encode(
     };
     let view = StoredView {
         engine: cairn_compress::ENGINE_VERSION,
-        rendered: match &default_view {
+        rendered: match default_view {
             RenderedView::Original => None,
             RenderedView::Rendered {
                 content, markers, ..
@@ -719,7 +725,7 @@ pub(crate) fn encode(
         data,
         view,
     };
-    Ok((blob, default_view))
+    Ok((blob, default))
 }
 
 /// zstd with a compression context kept per thread and level, instead of a
