@@ -425,6 +425,51 @@ def rust_code_case(crate: str, rel: str) -> Cases:
     )
 
 
+# C sources vendored in crates, a C++ standard library header, and npm's own
+# JavaScript: (case id, file glob, function definition pattern).
+C_FAMILY_FILES = [
+    ("code-c-blake3", CARGO_SRC / "*/blake3-[0-9]*/c/blake3.c", r"^\w[\w ]*?\*? ?(\w+)\(.*\{$"),
+    (
+        "code-c-zstd-huf",
+        CARGO_SRC / "*/zstd-sys-[0-9]*/zstd/lib/decompress/huf_decompress.c",
+        r"^\w[\w ]*?\*? ?(\w+)\(.*\)$",
+    ),
+    ("code-cpp-stl-vector", Path("/usr/include/c++/*/bits/stl_vector.h"), r"^      (_M_\w+)\(.*\)( const)?$"),
+    ("code-js-npm-view", Path("/usr/lib/node_modules/npm/lib/commands/view.js"), r"^(?:async )?function (\w+) ?\(.*\{$"),
+    ("code-js-npm", Path("/usr/lib/node_modules/npm/lib/npm.js"), r"^  (?:async )?(#?\w+) ?\(.*\{$"),
+]
+
+
+def c_family_case(case_id: str, pattern: Path, definition: str) -> Cases:
+    """Yields a C, C++ or JavaScript source with a question about one function's signature.
+
+    The function is one defined once whose signature fits on its line; when
+    the glob matches several files (crate versions), the last is used.
+    """
+    paths = sorted(Path(pattern.anchor).glob(str(pattern.relative_to(pattern.anchor))))
+    if not paths:
+        raise Skip(f"nothing matches {pattern}")
+    path = paths[-1]
+    text = read_text(path)
+    regex = re.compile(definition)
+    found = [m for m in map(regex.match, text.splitlines()) if m and m[1] not in ("if", "for", "while", "switch", "return")]
+    match = pick(
+        found,
+        lambda m: len(re.findall(rf"\b{re.escape(m[1])} ?\(", text)) >= 1
+        and text.count(m.string.strip()) == 1
+        and m.string.count("(") == m.string.count(")"),
+        "function with a one-line signature defined once",
+    )
+    yield case(
+        case_id,
+        "code",
+        str(path),
+        f"What is the signature of {match[1]}() in {path.name}?",
+        [match.string.strip().removesuffix("{").strip()],
+        text,
+    )
+
+
 # --- test_output: unittest runs of CPython's own tests -------------------------
 
 TEST_MODULES = [
@@ -748,6 +793,7 @@ SOURCES: list[tuple[str, Callable[[], Cases]]] = [
     ("grep for TODO notes", grep_todo_notes),
     *[(f"module {m}", functools.partial(python_code_case, m)) for m in PY_MODULES],
     *[(f"crate file {c}/{r}", functools.partial(rust_code_case, c, r)) for c, r in RUST_FILES],
+    *[(f"source {f[1]}", functools.partial(c_family_case, *f)) for f in C_FAMILY_FILES],
     *[(f"unittest {m}", functools.partial(unittest_case, m)) for m in TEST_MODULES],
     ("Debian changelogs", changelog_cases),
     *[(f"diff of {m}", functools.partial(diff_case, m)) for m in DIFF_MODULES],

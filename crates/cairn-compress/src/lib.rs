@@ -9,6 +9,7 @@
 //!
 //! API boundary: depends on `cairn-core` and `cairn-types` only.
 
+pub mod code;
 pub mod diff;
 pub mod json;
 pub mod lines;
@@ -27,7 +28,7 @@ pub use router::{Kind, detect};
 
 /// The engine's version: views stored by another version are rendered again.
 /// Bump it whenever a change can alter any view.
-pub const ENGINE_VERSION: u32 = 1;
+pub const ENGINE_VERSION: u32 = 2;
 
 /// Texts smaller than this pass through unchanged: too small to gain.
 pub const MIN_BYTES: usize = 512;
@@ -79,10 +80,10 @@ pub fn compress(original: &[u8], hash: &ContentHash, options: &Options<'_>) -> C
             };
         }
     };
-    let kind = options
-        .hint
-        .filter(|kind| *kind != Kind::Binary)
-        .unwrap_or_else(|| detect(text));
+    let (kind, parsed) = match options.hint.filter(|kind| *kind != Kind::Binary) {
+        Some(kind) => (kind, None),
+        None => router::detect_parsed(text),
+    };
     let forced = options.query.is_some() || options.max_tokens.is_some();
     if text.len() < MIN_BYTES && !forced {
         return Compressed {
@@ -103,7 +104,7 @@ pub fn compress(original: &[u8], hash: &ContentHash, options: &Options<'_>) -> C
             view: RenderedView::Original,
         };
     }
-    let (content, markers) = render(kind, text, &reference, options);
+    let (content, markers) = render(kind, text, &reference, options, parsed);
     let view_tokens = tokens::count(&content);
     // A view that saves nothing is not worth its markers.
     if view_tokens >= tokens_original {
@@ -127,6 +128,7 @@ fn render(
     text: &str,
     reference: &cairn_core::CcrRef,
     options: &Options<'_>,
+    parsed: Option<(code::Language, tree_sitter::Tree)>,
 ) -> (String, Vec<Marker>) {
     let line_matcher = || QueryMatcher::new(options.query, text.lines());
     let selected = match kind {
@@ -191,15 +193,31 @@ fn render(
             reference,
             options.max_tokens,
         ),
-        // Until code has its tree-sitter compressor: an outline with every
-        // declaration in it.
-        Kind::Code => log::compress(
-            text,
-            log::Mode::Code,
-            &line_matcher(),
-            reference,
-            options.max_tokens,
-        ),
+        // Code no grammar reads cleanly: an outline with every declaration in it.
+        Kind::Code => {
+            let matcher = line_matcher();
+            let parsed = parsed.or_else(|| code::read(text));
+            parsed
+                .map(|(language, tree)| {
+                    code::compress_tree(
+                        text,
+                        language,
+                        &tree,
+                        &matcher,
+                        reference,
+                        options.max_tokens,
+                    )
+                })
+                .unwrap_or_else(|| {
+                    log::compress(
+                        text,
+                        log::Mode::Code,
+                        &matcher,
+                        reference,
+                        options.max_tokens,
+                    )
+                })
+        }
         Kind::Text | Kind::Binary => log::compress(
             text,
             log::Mode::Outline,

@@ -67,6 +67,30 @@ pub fn select(
     reference: &CcrRef,
     unit: &str,
 ) -> Selected {
+    select_with(lines, max_tokens, matcher, reference, unit, &[])
+}
+
+/// [`select`], with a marker that starts at line `i` indented by
+/// `indents[i]`: a stub in code sits where the body was.
+pub fn select_indented(
+    lines: &[Line<'_>],
+    indents: &[&str],
+    max_tokens: Option<u64>,
+    matcher: &QueryMatcher,
+    reference: &CcrRef,
+    unit: &str,
+) -> Selected {
+    select_with(lines, max_tokens, matcher, reference, unit, indents)
+}
+
+fn select_with(
+    lines: &[Line<'_>],
+    max_tokens: Option<u64>,
+    matcher: &QueryMatcher,
+    reference: &CcrRef,
+    unit: &str,
+    indents: &[&str],
+) -> Selected {
     // What one marker costs: a cut that saves less is not worth making.
     let marker = tokens::count(&format_marker(
         &format!("1,234 {unit} omitted: 1,234 lines, 56 other ({unit} 1,234-5,678)"),
@@ -116,7 +140,7 @@ pub fn select(
         // that only saves tokens.
         keep_cheap_runs(&mut keep, &costs, marker);
     }
-    render(lines, &keep, matcher, reference, unit)
+    render(lines, &keep, matcher, reference, unit, indents)
 }
 
 /// The maximal runs of `false` in `keep`.
@@ -221,6 +245,7 @@ fn render(
     matcher: &QueryMatcher,
     reference: &CcrRef,
     unit: &str,
+    indents: &[&str],
 ) -> Selected {
     let mut content = String::new();
     let mut markers = Vec::new();
@@ -260,6 +285,10 @@ fn render(
             thousands(counted as u64),
             categories(run.iter().filter_map(|line| line.category.as_deref())),
         );
+        let first = (start..index).find(|&at| !lines[at].text.trim().is_empty());
+        if let Some(indent) = first.and_then(|at| indents.get(at)) {
+            content.push_str(indent);
+        }
         content.push_str(&format_marker(&summary, reference));
         content.push('\n');
         markers.push(cairn_types::Marker {

@@ -1,7 +1,7 @@
 //! The router: what a payload is, from its content. A hint is honoured but
 //! never required.
 
-use crate::{diff, json, prose, search, table};
+use crate::{code, diff, json, prose, search, table};
 
 /// The kinds of content the engine tells apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -68,28 +68,45 @@ impl std::fmt::Display for Kind {
 
 /// What `text` is.
 pub fn detect(text: &str) -> Kind {
+    detect_parsed(text).0
+}
+
+/// What `text` is, and its syntax tree when telling it took one.
+pub(crate) fn detect_parsed(text: &str) -> (Kind, Option<(code::Language, tree_sitter::Tree)>) {
+    let kind = match detect_unparsed(text) {
+        Some(kind) => kind,
+        None => match code::read(text) {
+            Some(parsed) => return (Kind::Code, Some(parsed)),
+            None => prose_or_text(text),
+        },
+    };
+    (kind, None)
+}
+
+/// The kind, or `None` when only a parse can tell code from the rest.
+fn detect_unparsed(text: &str) -> Option<Kind> {
     let trimmed = text.trim_start();
     if (trimmed.starts_with('{') || trimmed.starts_with('['))
         && let Ok(value) = json::parse(text)
     {
-        return if json::is_rows(&value) {
+        return Some(if json::is_rows(&value) {
             Kind::JsonRows
         } else {
             Kind::Json
-        };
+        });
     }
     if diff::looks_like_diff(text) {
-        return Kind::Diff;
+        return Some(Kind::Diff);
     }
     if prose::looks_like_html(text) {
-        return Kind::Html;
+        return Some(Kind::Html);
     }
     if search::looks_like_search(text) {
-        return Kind::Search;
+        return Some(Kind::Search);
     }
     match table::delimiter(text) {
-        Some('\t') => return Kind::Tsv,
-        Some(_) => return Kind::Csv,
+        Some('\t') => return Some(Kind::Tsv),
+        Some(_) => return Some(Kind::Csv),
         None => {}
     }
     let lines: Vec<&str> = text
@@ -98,21 +115,32 @@ pub fn detect(text: &str) -> Kind {
         .take(400)
         .collect();
     if lines.is_empty() {
-        return Kind::Text;
+        return Some(Kind::Text);
     }
     let share = |test: &dyn Fn(&str) -> bool| {
         lines.iter().filter(|line| test(line)).count() * 100 / lines.len()
     };
     if share(&looks_like_log_line) >= 30 {
-        return Kind::Log;
+        return Some(Kind::Log);
     }
-    if share(&looks_like_code_line) >= 35 {
-        return Kind::Code;
+    // Code with long docstrings or comments has fewer lines that look like
+    // code: a grammar that reads it cleanly settles it.
+    let code_lines = share(&looks_like_code_line);
+    if code_lines >= 35 {
+        return Some(Kind::Code);
     }
+    if code_lines >= 10 {
+        return None;
+    }
+    Some(prose_or_text(text))
+}
+
+fn prose_or_text(text: &str) -> Kind {
     if prose::looks_like_prose(text) {
-        return Kind::Prose;
+        Kind::Prose
+    } else {
+        Kind::Text
     }
-    Kind::Text
 }
 
 /// A timestamp, a level word, or a test runner's verdict.

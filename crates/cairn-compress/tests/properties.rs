@@ -7,6 +7,11 @@ use std::time::{Duration, Instant};
 use cairn_compress::{Kind, Options, compress};
 use cairn_core::{ContentHash, RenderedView};
 
+#[path = "support/fuzz_case.rs"]
+mod fuzz_case;
+
+use fuzz_case::check;
+
 /// A deterministic xorshift generator.
 struct Rng(u64);
 
@@ -75,6 +80,20 @@ const PIECES: &[&str] = &[
     "  File \"x.py\", line 3\n",
     "test foo ... ok\n",
     "test bar ... FAILED\n",
+    "class A:\n",
+    "    \"\"\"Doc.\"\"\"\n",
+    "        return x\n",
+    "import os\n",
+    "#include <stdio.h>\n",
+    "int f(void) {\n",
+    "func (p *P) F() {\n",
+    "impl A {\n",
+    "/// doc\n",
+    "public class B {\n",
+    "const f = () => {\n",
+    "};\n",
+    "template <typename T>\n",
+    "namespace n {\n",
 ];
 
 fn random_text(rng: &mut Rng) -> Vec<u8> {
@@ -89,34 +108,6 @@ fn random_text(rng: &mut Rng) -> Vec<u8> {
     text
 }
 
-fn check(original: &[u8], options: &Options<'_>) {
-    let hash = ContentHash::of(original);
-    let started = Instant::now();
-    let first = compress(original, &hash, options);
-    assert!(started.elapsed() < Duration::from_secs(20), "bounded time");
-    let second = compress(original, &hash, options);
-    assert_eq!(first, second, "deterministic");
-    if let RenderedView::Rendered {
-        content,
-        tokens,
-        markers,
-    } = &first.view
-    {
-        assert_eq!(*tokens, cairn_core::tokens::count(content));
-        for marker in markers {
-            assert_eq!(
-                marker.reference,
-                hash.ccr_ref().to_string(),
-                "markers name the original"
-            );
-            assert!(
-                content.contains(&marker.summary),
-                "the marker is in the view"
-            );
-        }
-    }
-}
-
 #[test]
 fn random_inputs_never_panic_and_compress_deterministically() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
@@ -129,9 +120,11 @@ fn random_inputs_never_panic_and_compress_deterministically() {
         Some(Kind::Csv),
         Some(Kind::Diff),
         Some(Kind::Html),
+        Some(Kind::Code),
     ];
     for _ in 0..3000 {
         let original = random_text(&mut rng);
+        let started = Instant::now();
         let query = ["needle", "ERROR handled", "\"key\"", ""][rng.below(4)];
         let options = Options {
             query: Some(query).filter(|query| !query.is_empty()),
@@ -140,7 +133,21 @@ fn random_inputs_never_panic_and_compress_deterministically() {
             tokens_original: None,
         };
         check(&original, &options);
+        assert!(started.elapsed() < Duration::from_secs(20), "bounded time");
     }
+}
+
+#[test]
+fn the_fuzz_seed_corpus_replays_cleanly() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/corpus/compress");
+    let mut seeds = 0;
+    for entry in std::fs::read_dir(dir).expect("the seed corpus") {
+        let path = entry.expect("a seed").path();
+        let data = std::fs::read(&path).expect("a readable seed");
+        fuzz_case::run(&data);
+        seeds += 1;
+    }
+    assert!(seeds >= 10, "{seeds} seeds in {dir}");
 }
 
 #[test]
@@ -164,12 +171,29 @@ fn pathological_inputs_get_a_sane_view() {
             .join(",")
     );
     let code_and_log = "2026-11-21 04:36:20 INFO fn main() {\n    let x = 1;\n}\n".repeat(300);
+    // Code nested 100,000 deep, in the shapes each grammar nests.
+    let deep_python = format!(
+        "def f():\n    return {}{}\n",
+        "(".repeat(100_000),
+        ")".repeat(100_000)
+    );
+    let deep_c = format!(
+        "int f(void) {{\n{}{}\n",
+        "{".repeat(100_000),
+        "}".repeat(100_000)
+    );
+    let deep_classes: String = (0..2_000)
+        .map(|depth| format!("{}class C{depth}:\n", " ".repeat(depth)))
+        .collect();
     for (name, input) in [
         ("deep JSON", deep.into_bytes()),
         ("invalid UTF-8 mid-text", mixed),
         ("duplicate keys", duplicate_keys.clone().into_bytes()),
         ("huge numbers", huge_numbers.clone().into_bytes()),
         ("code and log", code_and_log.into_bytes()),
+        ("deep Python", deep_python.into_bytes()),
+        ("deep C", deep_c.into_bytes()),
+        ("deep classes", deep_classes.into_bytes()),
     ] {
         let hash = ContentHash::of(&input);
         let started = Instant::now();

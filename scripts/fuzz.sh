@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs every fuzz target in fuzz/ for a bounded time (cargo-fuzz, libFuzzer,
+# AddressSanitizer; nightly Rust). Installs cargo-fuzz when it is missing.
+#
+# Usage: scripts/fuzz.sh [SECONDS_PER_TARGET]   (default 45)
+#
+# New inputs the fuzzer finds go to a scratch directory, not to the committed
+# seed corpus; a crash leaves its input under fuzz/artifacts/ and fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+readonly SECONDS_PER_TARGET="${1:-45}"
+readonly CARGO_FUZZ_VERSION="0.13.2"
+
+die() {
+    echo "fuzz: error: $*" >&2
+    exit 1
+}
+
+cargo +nightly --version >/dev/null 2>&1 ||
+    die "the nightly toolchain is missing (rustup toolchain install nightly): cargo-fuzz needs it"
+if [[ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]]; then
+    echo "fuzz: installing cargo-fuzz $CARGO_FUZZ_VERSION" >&2
+    cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
+fi
+
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+for target in $(cargo +nightly fuzz list); do
+    echo "fuzz: $target for ${SECONDS_PER_TARGET}s" >&2
+    mkdir -p "$scratch/$target"
+    # -timeout: one input taking longer than 10 s is a failure (bounded time).
+    cargo +nightly fuzz run "$target" "$scratch/$target" "fuzz/corpus/$target" -- \
+        -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1
+done
