@@ -385,7 +385,7 @@ fn ranked(text: &str) -> Vec<(i64, Language)> {
         .filter(|(score, _)| *score > 0)
         .collect();
     // Stable: ties go to the earlier language.
-    ranked.sort_by(|a, b| b.0.cmp(&a.0));
+    ranked.sort_by_key(|(score, _)| std::cmp::Reverse(*score));
     ranked.truncate(2);
     ranked
 }
@@ -829,7 +829,7 @@ impl<'a> Walk<'a> {
 
 /// Whether `body` ends with a closing brace (whose row stays in the view).
 fn closes(body: Node<'_>) -> bool {
-    body.child(body.child_count().saturating_sub(1) as u32)
+    body.child(body.child_count().saturating_sub(1))
         .is_some_and(|last| !last.is_named() && last.kind() == "}")
 }
 
