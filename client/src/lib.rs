@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cairn_types::{
-    ContextKey, ContextList, ContextSummary, ContextView, Deleted, ErrorBody, PutReceipt,
-    PutRequest, Retrieved, Stats, View,
+    ContextKey, ContextList, ContextSummary, ContextView, Deleted, ErrorBody, ImportReport,
+    PutReceipt, PutRequest, Retrieved, SearchResults, SessionDetail, Stats, View,
 };
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, RequestBuilder};
@@ -64,6 +64,23 @@ pub struct ListOptions {
     pub session: Option<String>,
     pub limit: Option<u32>,
     pub cursor: Option<String>,
+}
+
+/// A search: the query and its filters ([`SharedContext::search`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchOptions {
+    /// Words, `"phrases"`, `field:value`, `AND`/`OR`/`-word`.
+    pub query: String,
+    pub agent: Option<String>,
+    pub project: Option<String>,
+    pub session: Option<String>,
+    /// `message` or `context`.
+    pub kind: Option<String>,
+    /// RFC 3339, inclusive.
+    pub since: Option<String>,
+    /// RFC 3339, exclusive.
+    pub until: Option<String>,
+    pub limit: Option<usize>,
 }
 
 /// Retry policy for connection failures.
@@ -352,6 +369,66 @@ impl SharedContext {
     pub async fn delete(&self, key: &str) -> Result<Deleted, ClientError> {
         let url = self.context_url(key)?;
         let response = self.send(|| self.request(Method::DELETE, &url)).await?;
+        json(response).await
+    }
+
+    /// Searches imported sessions and contexts.
+    pub async fn search(&self, options: &SearchOptions) -> Result<SearchResults, ClientError> {
+        let url = format!("{}/v1/search", self.base);
+        let mut query: Vec<(&str, String)> = vec![("q", options.query.clone())];
+        for (name, value) in [
+            ("agent", &options.agent),
+            ("project", &options.project),
+            ("session", &options.session),
+            ("kind", &options.kind),
+            ("since", &options.since),
+            ("until", &options.until),
+        ] {
+            if let Some(value) = value {
+                query.push((name, value.clone()));
+            }
+        }
+        if let Some(limit) = options.limit {
+            query.push(("limit", limit.to_string()));
+        }
+        let response = self
+            .send(|| self.request(Method::GET, &url).query(&query))
+            .await?;
+        json(response).await
+    }
+
+    /// Imports one session file (Claude Code, Codex CLI or Gemini CLI; the
+    /// agent is detected when `agent` is `None`).
+    pub async fn import_session(
+        &self,
+        content: impl Into<Bytes>,
+        agent: Option<&str>,
+    ) -> Result<ImportReport, ClientError> {
+        let url = format!("{}/v1/sessions/import", self.base);
+        let content: Bytes = content.into();
+        let query: Vec<(&str, &str)> = agent.map(|agent| ("agent", agent)).into_iter().collect();
+        let response = self
+            .send(|| {
+                self.request(Method::POST, &url)
+                    .query(&query)
+                    .header(CONTENT_TYPE, "application/octet-stream")
+                    .body(content.clone())
+            })
+            .await?;
+        json(response).await
+    }
+
+    /// A session and its first messages (tool outputs as compressed views).
+    pub async fn session(&self, id: &str) -> Result<SessionDetail, ClientError> {
+        let url = format!(
+            "{}/v1/sessions/{}",
+            self.base,
+            id.split('/')
+                .map(encode_path_segment)
+                .collect::<Vec<_>>()
+                .join("/")
+        );
+        let response = self.send(|| self.request(Method::GET, &url)).await?;
         json(response).await
     }
 

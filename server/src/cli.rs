@@ -48,6 +48,77 @@ pub enum Command {
     Compress(CompressArgs),
     /// Remove expired versions and data nothing references, in the data directory.
     Gc(GcArgs),
+    /// Import Claude Code, Codex CLI or Gemini CLI sessions into the data
+    /// directory (a running server indexes them within seconds).
+    Import(ImportArgs),
+    /// Search imported sessions and contexts on a running server.
+    Search(SearchArgs),
+    /// Rebuild the search index from the database (stop the server first:
+    /// it holds the index).
+    Reindex(GcArgs),
+}
+
+/// Which agent's sessions to import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AgentChoice {
+    Claude,
+    Codex,
+    Gemini,
+    All,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    /// Whose sessions: claude (~/.claude or $CLAUDE_CONFIG_DIR), codex (~/.codex or
+    /// $CODEX_HOME), gemini (~/.gemini or $GEMINI_CLI_HOME/.gemini), or all.
+    #[arg(value_enum)]
+    pub agent: AgentChoice,
+    /// Import from this folder (an agent's home layout, or any folder of
+    /// session files) instead of the agent's own.
+    #[arg(long, value_name = "DIR")]
+    pub path: Option<PathBuf>,
+    /// Keep running: import files as they appear and grow.
+    #[arg(long)]
+    pub watch: bool,
+    /// Tenant to import into.
+    #[arg(long, default_value = "local")]
+    pub tenant: String,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub storage: StorageArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SearchArgs {
+    /// Words (`user` finds `getUserById`), "phrases", field:value, AND, OR, -word.
+    pub query: String,
+    /// Only this agent: claude, codex or gemini.
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Only this project (its working directory).
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Only this session.
+    #[arg(long)]
+    pub session: Option<String>,
+    /// Only `message` or `context`.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Only from this time on (RFC 3339).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only before this time (RFC 3339).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Most results to show.
+    #[arg(long, default_value_t = 10)]
+    pub limit: usize,
+    /// Print the results as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
 }
 
 /// Where the configuration file is.
@@ -247,7 +318,86 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Gc(args) => gc(args).await,
         Command::Compress(args) => compress(args),
+        Command::Import(args) => import(args).await,
+        Command::Search(args) => search(args).await,
+        Command::Reindex(args) => reindex(args).await,
     }
+}
+
+async fn import(args: ImportArgs) -> anyhow::Result<()> {
+    use cairn_sessions::Agent;
+    let config = storage_config(&args.config, &args.storage)?;
+    let agents: Vec<Agent> = match args.agent {
+        AgentChoice::Claude => vec![Agent::Claude],
+        AgentChoice::Codex => vec![Agent::Codex],
+        AgentChoice::Gemini => vec![Agent::Gemini],
+        AgentChoice::All => vec![Agent::Claude, Agent::Codex, Agent::Gemini],
+    };
+    let tenant = cairn_types::TenantId::new(&args.tenant);
+    let store = crate::open_store(&config).await?;
+    let cairn = crate::service(&config, store.clone());
+    let outcome = if args.watch {
+        crate::sessions::watch(&cairn, &tenant, &agents, args.path.as_deref()).await
+    } else {
+        let files = crate::sessions::find(&agents, args.path.as_deref())?;
+        let mut totals = crate::sessions::Totals::default();
+        let imported = crate::sessions::import_files(&cairn, &tenant, &files, &mut totals).await;
+        imported.and_then(|()| print_json(&totals))
+    };
+    store.close().await;
+    outcome
+}
+
+async fn search(args: SearchArgs) -> anyhow::Result<()> {
+    let options = cairn_client::SearchOptions {
+        query: args.query,
+        agent: args.agent,
+        project: args.project,
+        session: args.session,
+        kind: args.kind,
+        since: args.since,
+        until: args.until,
+        limit: Some(args.limit),
+    };
+    let results = client(&args.client)?.search(&options).await?;
+    if args.json {
+        return print_json(&results);
+    }
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{} matches", results.total)?;
+    for hit in &results.hits {
+        let place = match (&hit.session, hit.position, &hit.key) {
+            (Some(session), Some(position), _) => format!("session {session} #{position}"),
+            (_, _, Some(key)) => format!("context {key}"),
+            _ => hit.kind.clone(),
+        };
+        let who = [
+            hit.agent.as_deref(),
+            hit.role.as_deref(),
+            hit.tool.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+        writeln!(stdout, "\n{} {place} ({who}) {}", hit.at, hit.reference)?;
+        writeln!(stdout, "  {}", hit.snippet.replace('\n', "\n  "))?;
+    }
+    Ok(())
+}
+
+async fn reindex(args: GcArgs) -> anyhow::Result<()> {
+    let config = storage_config(&args.config, &args.storage)?;
+    let store = crate::open_store(&config).await?;
+    let outcome = async {
+        let cairn =
+            crate::service(&config, store.clone()).with_search(crate::open_search(&config)?);
+        crate::sessions::reindex(&cairn).await
+    }
+    .await;
+    store.close().await;
+    let progress = outcome?;
+    print_json(&serde_json::json!({ "messages_indexed": progress.indexed }))
 }
 
 /// Merges the configuration file and the storage flags (flags and environment win).

@@ -133,6 +133,11 @@ impl Config {
     pub fn database_path(&self) -> PathBuf {
         self.storage.data_dir.join("cairn.db")
     }
+
+    /// The search index's folder (derived data: rebuilt when missing).
+    pub fn index_path(&self) -> PathBuf {
+        self.storage.data_dir.join("index")
+    }
 }
 
 #[cfg(test)]

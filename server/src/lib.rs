@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod sessions;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -36,6 +37,19 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     };
     let store = SqliteStore::open(&options).await?;
     Ok(Arc::new(store))
+}
+
+/// Opens (creating) the search index under the data directory.
+pub fn open_search(config: &Config) -> anyhow::Result<Arc<cairn_service::SearchIndex>> {
+    let dir = config.index_path();
+    let index = cairn_service::SearchIndex::open(&dir).with_context(|| {
+        format!(
+            "cannot open the search index {} (another cairn process may hold it: \
+             stop it, or use its API)",
+            dir.display()
+        )
+    })?;
+    Ok(Arc::new(index))
 }
 
 /// The service over `store`, as the configuration sets it up.
@@ -70,7 +84,8 @@ async fn serve_store(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let cairn = service(&config, store.clone());
+    let cairn = service(&config, store.clone()).with_search(open_search(&config)?);
+    let indexer = tokio::spawn(cairn.clone().run_indexer());
     let state = ApiState {
         cairn: cairn.clone(),
         config: ApiConfig {
@@ -90,6 +105,8 @@ async fn serve_store(
     if let Some(gc) = gc {
         gc.abort();
     }
+    indexer.abort();
+    let _ = indexer.await;
     store.close().await;
     tracing::info!("cairn stopped");
     served.context("the HTTP server failed")

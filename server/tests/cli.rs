@@ -84,7 +84,9 @@ impl Drop for Server {
 fn help_is_complete_for_every_command() {
     let top = cairn(&["--help"]);
     assert!(top.status.success());
-    for command in ["serve", "put", "get", "stats", "gc", "compress"] {
+    for command in [
+        "serve", "put", "get", "stats", "gc", "compress", "import", "search", "reindex",
+    ] {
         assert!(
             stdout(&top).contains(command),
             "top-level help lists {command}"
@@ -111,7 +113,91 @@ fn help_is_complete_for_every_command() {
     for flag in ["--full", "--query", "--max-tokens", "--version", "--url"] {
         assert!(get.contains(flag), "get --help mentions {flag}");
     }
+    let import = stdout(&cairn(&["import", "--help"]));
+    for flag in [
+        "claude",
+        "codex",
+        "gemini",
+        "all",
+        "--path",
+        "--watch",
+        "--data-dir",
+    ] {
+        assert!(import.contains(flag), "import --help mentions {flag}");
+    }
+    let search = stdout(&cairn(&["search", "--help"]));
+    for flag in [
+        "--agent",
+        "--project",
+        "--since",
+        "--until",
+        "--limit",
+        "--json",
+        "--url",
+    ] {
+        assert!(search.contains(flag), "search --help mentions {flag}");
+    }
     assert!(cairn(&["--version"]).status.success());
+}
+
+#[test]
+fn import_from_an_agent_folder_then_search_and_reindex() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let data_dir = data.path().to_str().expect("utf-8 path");
+    let fixtures = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/fixtures/sessions"
+    );
+    let codex = format!("{fixtures}/codex");
+    let output = cairn(&["import", "codex", "--path", &codex, "--data-dir", data_dir]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let totals: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON totals");
+    assert_eq!(totals["files"], 3, "{totals}");
+    // The rollout's 82, then turn-1's 4 and turn-2's 4 new ones (same session).
+    assert_eq!(totals["messages"], 90, "{totals}");
+    let again = cairn(&["import", "codex", "--path", &codex, "--data-dir", data_dir]);
+    let totals: serde_json::Value = serde_json::from_str(&stdout(&again)).expect("JSON totals");
+    assert_eq!(
+        totals["messages"], 0,
+        "importing again adds nothing: {totals}"
+    );
+
+    let reindex = cairn(&["reindex", "--data-dir", data_dir]);
+    assert!(reindex.status.success(), "{}", stderr(&reindex));
+    let indexed: serde_json::Value = serde_json::from_str(&stdout(&reindex)).expect("JSON");
+    assert_eq!(indexed["messages_indexed"], 90, "{indexed}");
+
+    // A server over the same data directory finds them.
+    let server = Server::start(data.path());
+    let url = server.url.clone();
+    let found = cairn(&["search", "exec_command", "--url", &url, "--json"]);
+    assert!(found.status.success(), "{}", stderr(&found));
+    let results: serde_json::Value = serde_json::from_str(&stdout(&found)).expect("JSON");
+    assert!(results["total"].as_u64() > Some(0), "{results}");
+    let text = cairn(&["search", "explain", "--url", &url, "--agent", "codex"]);
+    assert!(stdout(&text).contains("matches"), "{}", stdout(&text));
+    // While the server holds the index, reindex refuses clearly.
+    let busy = cairn(&["reindex", "--data-dir", data_dir]);
+    assert!(!busy.status.success());
+    assert!(stderr(&busy).contains("search index"), "{}", stderr(&busy));
+    let bad = cairn(&["search", "\"unclosed", "--url", &url]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("invalid query"), "{}", stderr(&bad));
+    drop(server);
+    let missing = cairn(&[
+        "import",
+        "claude",
+        "--path",
+        "/nonexistent/folder",
+        "--data-dir",
+        data_dir,
+    ]);
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains("does not exist"),
+        "{}",
+        stderr(&missing)
+    );
 }
 
 #[test]

@@ -46,7 +46,17 @@ fn allowed(name: &str) -> Option<&'static [&'static str]> {
         "cairn-core" => &["cairn-types"],
         "cairn-compress" => &["cairn-types", "cairn-core"],
         "cairn-store" => &["cairn-types", "cairn-core"],
-        "cairn-service" => &["cairn-types", "cairn-core", "cairn-compress", "cairn-store"],
+        // Leaves: session parsing and the search index know nothing of ours.
+        "cairn-sessions" => &[],
+        "cairn-search" => &[],
+        "cairn-service" => &[
+            "cairn-types",
+            "cairn-core",
+            "cairn-compress",
+            "cairn-store",
+            "cairn-sessions",
+            "cairn-search",
+        ],
         "cairn-api" => &["cairn-types", "cairn-core", "cairn-service"],
         "cairn-client" => &["cairn-types"],
         "cairn-server" => return None,

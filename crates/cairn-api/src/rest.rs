@@ -5,6 +5,8 @@ pub(crate) mod compress;
 pub(crate) mod contexts;
 pub(crate) mod health;
 mod negotiate;
+pub(crate) mod search;
+pub(crate) mod sessions;
 pub(crate) mod stats;
 
 use axum::Router;
@@ -29,6 +31,10 @@ pub(crate) fn router() -> Router<ApiState> {
         )
         .route("/v1/ccr/{reference}", get(ccr::retrieve))
         .route("/v1/stats", get(stats::stats))
+        .route("/v1/sessions/import", axum::routing::post(sessions::import))
+        .route("/v1/sessions", get(sessions::list))
+        .route("/v1/sessions/{*id}", get(sessions::get))
+        .route("/v1/search", get(search::search))
         .route("/v1/compress", axum::routing::post(compress::compress))
         .route("/v1/openapi.json", get(crate::openapi::serve))
         .route("/healthz", get(health::healthz))

@@ -15,7 +15,9 @@ mod compress;
 mod cpu;
 mod error;
 mod records;
+mod search;
 mod select;
+mod sessions;
 mod time;
 
 use std::sync::Arc;
@@ -37,11 +39,14 @@ use tracing::Instrument as _;
 
 pub use cache::OriginalCache;
 pub use cairn_compress::Kind;
+pub use cairn_search::{MAX_LIMIT as MAX_SEARCH_RESULTS, SearchIndex, SearchQuery};
 pub use compress::{CompressInput, CompressOutput, DEFAULT_RETENTION, MessagesOutput};
 pub use cpu::spawn_cpu;
 pub use error::ServiceError;
+pub use search::{IndexProgress, Watermark};
 pub use select::{Part, Selection};
-pub use time::{format_millis, now_millis};
+pub use sessions::{ImportSource, SessionQuery};
+pub use time::{format_millis, now_millis, parse_time};
 
 /// The longest time to live accepted: 100 years.
 pub const MAX_TTL_SECONDS: u64 = 100 * 365 * 24 * 3600 + 25 * 24 * 3600;
@@ -182,6 +187,10 @@ pub struct Cairn {
     known_blobs: Arc<quick_cache::sync::Cache<(TenantId, ContentHash), BlobInfo>>,
     /// The latest version record of hot keys.
     records: Arc<records::RecordCache>,
+    /// Search over sessions and contexts, when enabled.
+    search: Option<Arc<SearchIndex>>,
+    /// Wakes the indexer when something was written.
+    index_wake: Arc<tokio::sync::Notify>,
 }
 
 /// How many (tenant, blob) pairs [`Cairn`] remembers as stored.
@@ -198,6 +207,8 @@ impl Cairn {
             originals,
             known_blobs,
             records,
+            search: None,
+            index_wake: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -276,6 +287,7 @@ impl Cairn {
             deduplicated = outcome.deduplicated,
             "put"
         );
+        self.wake_indexer();
         Ok(PutReceipt {
             key: key.to_string(),
             hash: hash.to_hex(),
@@ -601,6 +613,9 @@ impl Cairn {
             async move {
                 let deleted = this.store.delete_context(&tenant, &key).await;
                 this.records.evict(&tenant, &key);
+                if matches!(deleted, Ok(versions) if versions > 0) {
+                    this.unindex_context(&tenant, key.as_str()).await;
+                }
                 // Blobs the delete released must not look stored to this tenant.
                 this.known_blobs.retain(|(owner, _), _| *owner != tenant);
                 match deleted? {

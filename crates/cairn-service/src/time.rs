@@ -22,6 +22,21 @@ pub fn format_millis(millis: i64) -> String {
     humantime::format_rfc3339_millis(at).to_string()
 }
 
+/// RFC 3339 (`2026-11-21T08:00:00Z`, offsets and fractions allowed) to
+/// milliseconds since the Unix epoch.
+pub fn parse_time(text: &str) -> Result<i64, crate::ServiceError> {
+    let at = humantime::parse_rfc3339_weak(text.trim()).map_err(|error| {
+        crate::ServiceError::InvalidRequest(format!(
+            "{text:?} is not a time: {error} (expected RFC 3339, like 2026-11-21T08:00:00Z)"
+        ))
+    })?;
+    let millis = at
+        .duration_since(UNIX_EPOCH)
+        .map_err(|_| crate::ServiceError::InvalidRequest(format!("{text:?} is before 1970")))?
+        .as_millis();
+    Ok(i64::try_from(millis).unwrap_or(i64::MAX))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -32,5 +47,16 @@ mod tests {
         assert_eq!(format_millis(1_795_000_000_123), "2026-11-18T11:06:40.123Z");
         assert_eq!(format_millis(i64::MAX), "9999-12-31T23:59:59.999Z");
         assert_eq!(format_millis(-5), "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn parses_rfc3339() {
+        assert_eq!(
+            parse_time("2026-11-18T11:06:40.123Z").ok(),
+            Some(1_795_000_000_123)
+        );
+        assert_eq!(parse_time("1970-01-01T00:00:00Z").ok(), Some(0));
+        assert!(parse_time("yesterday").is_err());
+        assert!(parse_time("1969-12-31T23:59:59Z").is_err());
     }
 }

@@ -89,6 +89,53 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// blobs nothing uses.
     async fn gc(&self, now: Millis) -> Result<GcReport, StoreError>;
 
+    /// Stores imported sessions and their messages in one transaction: a
+    /// session is created or widened (times, missing project and title), a
+    /// message whose `uid` the session already holds with the same body is
+    /// skipped, with another body it is replaced in place (a newer copy of
+    /// the same record), and a new one goes at the end of its session.
+    async fn import_sessions(
+        &self,
+        tenant: &TenantId,
+        import: &SessionImport,
+        now: Millis,
+    ) -> Result<ImportOutcome, StoreError>;
+
+    /// Sessions, most recently updated first.
+    async fn list_sessions(
+        &self,
+        tenant: &TenantId,
+        filter: &SessionFilter,
+    ) -> Result<Vec<SessionRecord>, StoreError>;
+
+    async fn get_session(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> Result<Option<SessionRecord>, StoreError>;
+
+    /// A session's messages from `from` (a position) on, in order.
+    async fn session_messages(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        from: u64,
+        limit: u32,
+    ) -> Result<Vec<MessageRecord>, StoreError>;
+
+    /// Every tenant's messages inserted after `seq`, in insertion order:
+    /// what the search indexer reads.
+    async fn messages_after(&self, seq: i64, limit: u32)
+    -> Result<Vec<IndexedMessage>, StoreError>;
+
+    /// The latest insertion sequence number (0 when there are no messages).
+    async fn last_message_seq(&self) -> Result<i64, StoreError>;
+
+    /// Every tenant's context versions stored after row `seq`, in order:
+    /// what the search indexer reads.
+    async fn contexts_after(&self, seq: i64, limit: u32)
+    -> Result<Vec<IndexedContext>, StoreError>;
+
     /// Checks the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 
@@ -262,4 +309,108 @@ pub struct GcReport {
     pub released_references: u64,
     pub deleted_blobs: u64,
     pub bytes_freed: u64,
+}
+
+/// One imported session as stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionRow {
+    pub id: String,
+    pub agent: String,
+    pub project: Option<String>,
+    pub title: Option<String>,
+    pub parent: Option<String>,
+    pub started_at: Option<Millis>,
+    pub updated_at: Option<Millis>,
+}
+
+/// A message's body: inline text, or a blob (tool outputs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageBody {
+    Text(String),
+    Blob(ContentHash),
+}
+
+/// One imported message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    pub session: String,
+    pub uid: String,
+    pub role: String,
+    pub tool: Option<String>,
+    pub call_id: Option<String>,
+    pub at: Option<Millis>,
+    pub injected: bool,
+    pub body: MessageBody,
+}
+
+/// What [`Store::import_sessions`] stores: `blobs` holds every blob a
+/// message's body names (stored once, referenced by the tenant).
+#[derive(Debug, Clone, Default)]
+pub struct SessionImport {
+    pub sessions: Vec<SessionRow>,
+    pub messages: Vec<NewMessage>,
+    pub blobs: Vec<NewBlob>,
+}
+
+/// What an import changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportOutcome {
+    pub sessions_created: u64,
+    pub messages_added: u64,
+    pub messages_replaced: u64,
+    pub messages_unchanged: u64,
+}
+
+/// Which sessions [`Store::list_sessions`] returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionFilter {
+    pub agent: Option<String>,
+    pub project: Option<String>,
+    /// Only sessions updated at or after this time.
+    pub since: Option<Millis>,
+    /// Only sessions after this one in the listing's order (the cursor): its
+    /// update time and id.
+    pub after: Option<(Millis, String)>,
+    pub limit: u32,
+}
+
+/// A session and its counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub row: SessionRow,
+    pub messages: u64,
+    pub tool_calls: u64,
+    pub imported_at: Millis,
+}
+
+/// One message as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRecord {
+    pub seq: i64,
+    pub position: u64,
+    pub uid: String,
+    pub role: String,
+    pub tool: Option<String>,
+    pub call_id: Option<String>,
+    pub at: Option<Millis>,
+    pub injected: bool,
+    pub body: MessageBody,
+}
+
+/// A message with what the search index files it under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedMessage {
+    pub tenant: String,
+    pub session: String,
+    pub agent: String,
+    pub project: Option<String>,
+    pub message: MessageRecord,
+}
+
+/// A context version with what the search index files it under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedContext {
+    pub seq: i64,
+    pub tenant: String,
+    pub record: ContextRecord,
 }

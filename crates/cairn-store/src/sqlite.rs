@@ -24,6 +24,7 @@ use crate::{
     PutOutcome, Store, StoreError, StoreStats,
 };
 
+mod sessions;
 mod writer;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -184,6 +185,58 @@ fn context_record(row: &SqliteRow) -> Result<ContextRecord, StoreError> {
     })
 }
 
+/// Stores `blob` (once) and `tenant`'s reference to it.
+pub(crate) async fn insert_blob(
+    tx: &mut Transaction<'static, Sqlite>,
+    tenant: &TenantId,
+    blob: &crate::NewBlob,
+    created_at: Millis,
+) -> Result<(), StoreError> {
+    let hash = blob.hash.to_hex();
+    sqlx::query(
+        "INSERT INTO blobs (hash, bytes_original, bytes_stored, encoding, content_type, \
+             tokens_original, tokens_compressed, created_at, data, \
+             view_engine, view_encoding, view_data, view_markers) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+             ON CONFLICT (hash) DO NOTHING",
+    )
+    .bind(&hash)
+    .bind(to_i64(blob.bytes_original))
+    .bind(to_i64(blob.data.len() as u64))
+    .bind(blob.encoding.as_str())
+    .bind(&blob.content_type)
+    .bind(to_i64(blob.tokens_original))
+    .bind(to_i64(blob.tokens_compressed))
+    .bind(created_at)
+    .bind(blob.data.as_slice())
+    .bind(i64::from(blob.view.engine))
+    .bind(
+        blob.view
+            .rendered
+            .as_ref()
+            .map(|view| view.encoding.as_str()),
+    )
+    .bind(blob.view.rendered.as_ref().map(|view| view.data.as_slice()))
+    .bind(
+        blob.view
+            .rendered
+            .as_ref()
+            .map(|view| view.markers.as_str()),
+    )
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO tenant_blobs (tenant, hash, created_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (tenant, hash) DO NOTHING",
+    )
+    .bind(tenant.as_str())
+    .bind(&hash)
+    .bind(created_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// Drops `tenant`'s reference to `hash` if none of its contexts use it, then
 /// the blob itself if no tenant references it. Returns (references, blobs,
 /// bytes) released.
@@ -195,7 +248,8 @@ async fn release_if_unreferenced(
     let released = sqlx::query(
         "DELETE FROM tenant_blobs WHERE tenant = ?1 AND hash = ?2 \
          AND NOT EXISTS (SELECT 1 FROM contexts WHERE tenant = ?1 AND hash = ?2) \
-         AND NOT EXISTS (SELECT 1 FROM retained_blobs WHERE tenant = ?1 AND hash = ?2)",
+         AND NOT EXISTS (SELECT 1 FROM retained_blobs WHERE tenant = ?1 AND hash = ?2) \
+         AND NOT EXISTS (SELECT 1 FROM messages WHERE tenant = ?1 AND hash = ?2)",
     )
     .bind(tenant)
     .bind(hash)
@@ -234,47 +288,7 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let hash = blob.hash.to_hex();
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO blobs (hash, bytes_original, bytes_stored, encoding, content_type, \
-             tokens_original, tokens_compressed, created_at, data, \
-             view_engine, view_encoding, view_data, view_markers) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
-             ON CONFLICT (hash) DO NOTHING",
-        )
-        .bind(&hash)
-        .bind(to_i64(blob.bytes_original))
-        .bind(to_i64(blob.data.len() as u64))
-        .bind(blob.encoding.as_str())
-        .bind(&blob.content_type)
-        .bind(to_i64(blob.tokens_original))
-        .bind(to_i64(blob.tokens_compressed))
-        .bind(created_at)
-        .bind(blob.data.as_slice())
-        .bind(i64::from(blob.view.engine))
-        .bind(
-            blob.view
-                .rendered
-                .as_ref()
-                .map(|view| view.encoding.as_str()),
-        )
-        .bind(blob.view.rendered.as_ref().map(|view| view.data.as_slice()))
-        .bind(
-            blob.view
-                .rendered
-                .as_ref()
-                .map(|view| view.markers.as_str()),
-        )
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO tenant_blobs (tenant, hash, created_at) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (tenant, hash) DO NOTHING",
-        )
-        .bind(tenant.as_str())
-        .bind(&hash)
-        .bind(created_at)
-        .execute(&mut *tx)
-        .await?;
+        insert_blob(&mut tx, tenant, blob, created_at).await?;
         sqlx::query(
             "INSERT INTO retained_blobs (tenant, hash, created_at, expires_at) \
              VALUES (?1, ?2, ?3, ?4) ON CONFLICT (tenant, hash) \
@@ -522,7 +536,9 @@ impl Store for SqliteStore {
             "SELECT t.tenant, t.hash FROM tenant_blobs t WHERE NOT EXISTS \
              (SELECT 1 FROM contexts c WHERE c.tenant = t.tenant AND c.hash = t.hash) \
              AND NOT EXISTS \
-             (SELECT 1 FROM retained_blobs r WHERE r.tenant = t.tenant AND r.hash = t.hash)",
+             (SELECT 1 FROM retained_blobs r WHERE r.tenant = t.tenant AND r.hash = t.hash) \
+             AND NOT EXISTS \
+             (SELECT 1 FROM messages m WHERE m.tenant = t.tenant AND m.hash = t.hash)",
         )
         .fetch_all(&mut *tx)
         .await?;
@@ -542,6 +558,77 @@ impl Store for SqliteStore {
         report.bytes_freed += stray.iter().map(|b| b.max(&0).unsigned_abs()).sum::<u64>();
         tx.commit().await?;
         Ok(report)
+    }
+
+    async fn import_sessions(
+        &self,
+        tenant: &TenantId,
+        import: &crate::SessionImport,
+        now: Millis,
+    ) -> Result<crate::ImportOutcome, StoreError> {
+        sessions::import(&self.write_pool, tenant, import, now).await
+    }
+
+    async fn list_sessions(
+        &self,
+        tenant: &TenantId,
+        filter: &crate::SessionFilter,
+    ) -> Result<Vec<crate::SessionRecord>, StoreError> {
+        sessions::list(&self.readers, tenant, filter).await
+    }
+
+    async fn get_session(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> Result<Option<crate::SessionRecord>, StoreError> {
+        sessions::get(&self.readers, tenant, id).await
+    }
+
+    async fn session_messages(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        from: u64,
+        limit: u32,
+    ) -> Result<Vec<crate::MessageRecord>, StoreError> {
+        sessions::messages(&self.readers, tenant, id, from, limit).await
+    }
+
+    async fn messages_after(
+        &self,
+        seq: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::IndexedMessage>, StoreError> {
+        sessions::after(&self.readers, seq, limit).await
+    }
+
+    async fn last_message_seq(&self) -> Result<i64, StoreError> {
+        sessions::last_seq(&self.readers).await
+    }
+
+    async fn contexts_after(
+        &self,
+        seq: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::IndexedContext>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT c.rowid AS seq, c.tenant, {CONTEXT_COLUMNS}, {BLOB_COLUMNS} FROM contexts c \
+             JOIN blobs b ON b.hash = c.hash WHERE c.rowid > ?1 ORDER BY c.rowid LIMIT ?2"
+        ))
+        .bind(seq)
+        .bind(i64::from(limit))
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(crate::IndexedContext {
+                    seq: row.try_get("seq")?,
+                    tenant: row.try_get("tenant")?,
+                    record: context_record(row)?,
+                })
+            })
+            .collect()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -12,5 +12,7 @@ pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use ids::{ContextKey, InvalidKey, MAX_KEY_BYTES, TenantId};
 pub use wire::{
     CompressRequest, CompressResponse, ContentEncoding, ContextList, ContextSummary, ContextView,
-    Deleted, Health, Marker, Match, PutReceipt, PutRequest, Retrieved, Stats, View,
+    Deleted, Health, ImportLineError, ImportReport, Marker, Match, PutReceipt, PutRequest,
+    Retrieved, SearchHit, SearchResults, SessionDetail, SessionList, SessionMessage,
+    SessionSummary, Stats, View,
 };

@@ -300,3 +300,141 @@ mod tests {
         assert_eq!(json, serde_json::json!({"ref": "ccr:0123", "summary": "s"}));
     }
 }
+
+/// `POST /v1/sessions/import`: what importing one session file did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImportReport {
+    /// `claude`, `codex` or `gemini`: given, or detected from the content.
+    pub agent: String,
+    /// Sessions in the file (a Claude subagent transcript is one of its own).
+    pub sessions: u64,
+    /// Messages the import added (records already imported are not counted).
+    pub messages: u64,
+    /// Records imported before and since rewritten (a newer copy replaced them).
+    #[serde(default)]
+    pub replaced: u64,
+    /// Records of types Cairn does not import (progress, snapshots, telemetry).
+    pub skipped: u64,
+    /// Torn or corrupt lines: reported, and the rest imported.
+    pub errors: Vec<ImportLineError>,
+}
+
+/// One line an import could not read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImportLineError {
+    /// 1-based; 0 for the file as a whole.
+    pub line: u64,
+    pub message: String,
+}
+
+/// One imported session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionSummary {
+    pub id: String,
+    pub agent: String,
+    /// The session's working directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// A subagent's parent session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+    pub messages: u64,
+    pub tool_calls: u64,
+}
+
+/// A page of `GET /v1/sessions`, most recently updated first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionList {
+    pub sessions: Vec<SessionSummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// One message of a session. Tool outputs come as a compressed view whose
+/// markers (and `ref`) lead to the full output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionMessage {
+    pub position: u64,
+    /// `user`, `assistant`, `tool` or `system`.
+    pub role: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    /// Injected by the agent (reminders, instructions), not typed or answered.
+    #[serde(default)]
+    pub injected: bool,
+    pub content: String,
+    /// The full output's reference, for tool outputs stored as blobs.
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    #[serde(default)]
+    pub markers: Vec<Marker>,
+    /// Tokens of `content`, and of the full message.
+    pub tokens: u64,
+    pub tokens_original: u64,
+}
+
+/// `GET /v1/sessions/{id}`: a session and a page of its messages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionDetail {
+    pub session: SessionSummary,
+    pub messages: Vec<SessionMessage>,
+    /// Pass back as `from` for the next page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_from: Option<u64>,
+}
+
+/// One result of `GET /v1/search`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SearchHit {
+    /// `message` or `context`.
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    /// The message's position in its session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<u64>,
+    /// The context's key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    /// The full message or context.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub at: String,
+    pub score: f32,
+    /// Around the best match, matches in `**`.
+    pub snippet: String,
+}
+
+/// `GET /v1/search`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SearchResults {
+    /// Every match, before the limit.
+    pub total: u64,
+    pub hits: Vec<SearchHit>,
+}

@@ -1,0 +1,501 @@
+//! Cairn's search index: session messages and contexts in one tantivy index
+//! on disk, read with a tokenizer that splits identifiers ([`tokenizer`]),
+//! ranked by BM25 with a recency boost, filtered by tenant, agent, project,
+//! session, kind and time, with highlighted snippets.
+//!
+//! The index is derived data: everything in it is rebuilt from the database
+//! (`SearchIndex::clear` then `add` everything). The caller records what it
+//! has indexed with [`SearchIndex::commit`]'s watermark, read back by
+//! [`SearchIndex::watermark`], and rebuilds when the index is missing, from
+//! another schema version, or behind.
+//!
+//! API boundary: depends on tantivy only; callers pass plain documents.
+
+pub mod tokenizer;
+
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Mutex;
+
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
+use tantivy::schema::{
+    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
+    TextOptions, Value,
+};
+use tantivy::snippet::SnippetGenerator;
+use tantivy::tokenizer::{TextAnalyzer, TokenizerManager};
+use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+
+use crate::tokenizer::CodeTokenizer;
+
+/// Bumped whenever the schema or the tokenizer changes: an index of another
+/// version is rebuilt.
+pub const SCHEMA_VERSION: u32 = 1;
+/// The tokenizer's name in the index's schema.
+const TOKENIZER: &str = "cairn_code";
+/// Text beyond this many bytes of a document is not indexed (tool outputs
+/// of megabytes: their head is what a search finds them by).
+pub const MAX_INDEXED_BYTES: usize = 1 << 20;
+/// Bytes of a document kept in the index for snippets.
+const PREVIEW_BYTES: usize = 8 * 1024;
+/// The recency boost halves every this many milliseconds (30 days).
+const RECENCY_HALF_LIFE_MS: f64 = 30.0 * 24.0 * 3600.0 * 1000.0;
+/// At most this many results per search.
+pub const MAX_LIMIT: usize = 1000;
+
+/// What can go wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    /// The query does not parse: the message says where and why.
+    #[error("invalid query: {0}")]
+    Query(String),
+    #[error("search index: {0}")]
+    Index(#[from] tantivy::TantivyError),
+    #[error("search index: {0}")]
+    Open(#[from] tantivy::directory::error::OpenDirectoryError),
+    #[error("search index: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A document: a session message or a context.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Doc {
+    /// Unique per document: adding a document with the same id replaces it.
+    pub id: String,
+    pub tenant: String,
+    /// `message` or `context`.
+    pub kind: String,
+    pub agent: Option<String>,
+    pub project: Option<String>,
+    pub session: Option<String>,
+    pub role: Option<String>,
+    pub tool: Option<String>,
+    /// The context's key.
+    pub key: Option<String>,
+    /// The message's position in its session.
+    pub position: Option<u64>,
+    /// The `ccr:` reference of the full message or context.
+    pub reference: String,
+    /// Unix milliseconds.
+    pub at: i64,
+    pub text: String,
+}
+
+/// A search.
+#[derive(Debug, Clone, Default)]
+pub struct SearchQuery {
+    pub tenant: String,
+    /// The query: words, `"phrases"`, `field:value` filters (agent, project,
+    /// session, kind, role, tool), `AND`/`OR`/`-`; empty matches everything.
+    pub text: String,
+    pub agent: Option<String>,
+    pub project: Option<String>,
+    pub session: Option<String>,
+    pub kind: Option<String>,
+    /// Unix milliseconds, inclusive.
+    pub since: Option<i64>,
+    /// Unix milliseconds, exclusive.
+    pub until: Option<i64>,
+    pub limit: usize,
+    /// Now, in unix milliseconds: what recency is measured from.
+    pub now: i64,
+}
+
+/// One result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    pub id: String,
+    pub kind: String,
+    pub agent: Option<String>,
+    pub project: Option<String>,
+    pub session: Option<String>,
+    pub role: Option<String>,
+    pub tool: Option<String>,
+    pub key: Option<String>,
+    pub position: Option<u64>,
+    pub reference: String,
+    pub at: i64,
+    pub score: f32,
+    /// A fragment of the text around the best match, matches in `**`.
+    pub snippet: String,
+}
+
+/// What a search found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    /// All matching documents (before the limit).
+    pub total: usize,
+    pub hits: Vec<Hit>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Fields {
+    id: Field,
+    tenant: Field,
+    kind: Field,
+    agent: Field,
+    project: Field,
+    session: Field,
+    role: Field,
+    tool: Field,
+    key: Field,
+    position: Field,
+    reference: Field,
+    at: Field,
+    text: Field,
+    preview: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut builder = Schema::builder();
+    let text_options = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(TOKENIZER)
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+    );
+    let fields = Fields {
+        id: builder.add_text_field("id", STRING | STORED),
+        tenant: builder.add_text_field("tenant", STRING),
+        kind: builder.add_text_field("kind", STRING | STORED),
+        agent: builder.add_text_field("agent", STRING | STORED),
+        project: builder.add_text_field("project", STRING | STORED),
+        session: builder.add_text_field("session", STRING | STORED),
+        role: builder.add_text_field("role", STRING | STORED),
+        tool: builder.add_text_field("tool", STRING | STORED),
+        key: builder.add_text_field("key", STRING | STORED),
+        position: builder.add_u64_field("position", STORED),
+        reference: builder.add_text_field("reference", STORED),
+        at: builder.add_i64_field("at", INDEXED | FAST | STORED),
+        text: builder.add_text_field("text", text_options),
+        // Not indexed: the head of the text, for snippets.
+        preview: builder.add_text_field("preview", STORED),
+    };
+    (builder.build(), fields)
+}
+
+/// The search index in one folder.
+pub struct SearchIndex {
+    index: Index,
+    reader: IndexReader,
+    writer: Mutex<IndexWriter>,
+    fields: Fields,
+    parser: QueryParser,
+}
+
+impl std::fmt::Debug for SearchIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SearchIndex").finish_non_exhaustive()
+    }
+}
+
+/// The watermark stored with each commit: the schema version and what the
+/// caller says it has indexed.
+fn payload(watermark: &str) -> String {
+    format!("v{SCHEMA_VERSION} {watermark}")
+}
+
+impl SearchIndex {
+    /// Opens the index in `dir`, creating it (and `dir`) when missing. An
+    /// index of another schema version is emptied: its watermark is then
+    /// `None`, and the caller rebuilds.
+    pub fn open(dir: &Path) -> Result<SearchIndex, SearchError> {
+        std::fs::create_dir_all(dir)?;
+        let (schema, fields) = schema();
+        let directory = tantivy::directory::MmapDirectory::open(dir)?;
+        let index = match Index::open_or_create(directory, schema.clone()) {
+            Ok(index) => index,
+            // Another schema: start over (the index is derived data).
+            Err(tantivy::TantivyError::SchemaError(_)) => {
+                std::fs::remove_dir_all(dir)?;
+                std::fs::create_dir_all(dir)?;
+                Index::create_in_dir(dir, schema.clone())?
+            }
+            Err(error) => return Err(error.into()),
+        };
+        index.tokenizers().register(
+            TOKENIZER,
+            TextAnalyzer::builder(CodeTokenizer::INDEX).build(),
+        );
+        let writer = index.writer_with_num_threads(1, 64 << 20)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        // Queries are read with the chunk-only tokenizer.
+        let query_tokenizers = TokenizerManager::default();
+        query_tokenizers.register(
+            TOKENIZER,
+            TextAnalyzer::builder(CodeTokenizer::QUERY).build(),
+        );
+        let mut parser = QueryParser::new(schema, vec![fields.text], query_tokenizers);
+        parser.set_conjunction_by_default();
+        let search = SearchIndex {
+            index,
+            reader,
+            writer: Mutex::new(writer),
+            fields,
+            parser,
+        };
+        if search.stored_version() != Some(SCHEMA_VERSION) && search.watermark()?.is_some() {
+            search.clear()?;
+        }
+        Ok(search)
+    }
+
+    fn stored_version(&self) -> Option<u32> {
+        let metas = self.index.load_metas().ok()?;
+        let payload = metas.payload?;
+        payload.strip_prefix('v')?.split(' ').next()?.parse().ok()
+    }
+
+    /// What the last commit said was indexed, or `None` for an index that
+    /// was never committed (or is of another schema version).
+    pub fn watermark(&self) -> Result<Option<String>, SearchError> {
+        let metas = self.index.load_metas()?;
+        Ok(metas.payload.and_then(|payload| {
+            let (version, watermark) = payload.split_once(' ')?;
+            (version == format!("v{SCHEMA_VERSION}")).then(|| watermark.to_owned())
+        }))
+    }
+
+    fn writer(&self) -> std::sync::MutexGuard<'_, IndexWriter> {
+        // A panic while holding the lock leaves nothing half-done that
+        // tantivy would not roll back on the next commit.
+        self.writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Adds documents (replacing any with the same id); visible after
+    /// [`SearchIndex::commit`].
+    pub fn add(&self, docs: impl IntoIterator<Item = Doc>) -> Result<usize, SearchError> {
+        let writer = self.writer();
+        let fields = self.fields;
+        let mut added = 0;
+        for doc in docs {
+            writer.delete_term(Term::from_field_text(fields.id, &doc.id));
+            let mut document = TantivyDocument::default();
+            document.add_text(fields.id, &doc.id);
+            document.add_text(fields.tenant, &doc.tenant);
+            document.add_text(fields.kind, &doc.kind);
+            for (field, value) in [
+                (fields.agent, &doc.agent),
+                (fields.project, &doc.project),
+                (fields.session, &doc.session),
+                (fields.role, &doc.role),
+                (fields.tool, &doc.tool),
+                (fields.key, &doc.key),
+            ] {
+                if let Some(value) = value {
+                    document.add_text(field, value);
+                }
+            }
+            if let Some(position) = doc.position {
+                document.add_u64(fields.position, position);
+            }
+            document.add_text(fields.reference, &doc.reference);
+            document.add_i64(fields.at, doc.at);
+            document.add_text(fields.text, head(&doc.text, MAX_INDEXED_BYTES));
+            document.add_text(fields.preview, head(&doc.text, PREVIEW_BYTES));
+            writer.add_document(document)?;
+            added += 1;
+        }
+        Ok(added)
+    }
+
+    /// Removes one document by id; visible after the next commit.
+    pub fn remove(&self, id: &str) {
+        self.writer()
+            .delete_term(Term::from_field_text(self.fields.id, id));
+    }
+
+    /// Makes everything added visible, recording `watermark` with it.
+    pub fn commit(&self, watermark: &str) -> Result<(), SearchError> {
+        {
+            let mut writer = self.writer();
+            let mut prepared = writer.prepare_commit()?;
+            prepared.set_payload(&payload(watermark));
+            prepared.commit()?;
+        }
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// Empties the index (committed at once, with no watermark).
+    pub fn clear(&self) -> Result<(), SearchError> {
+        {
+            let mut writer = self.writer();
+            writer.delete_all_documents()?;
+            writer.commit()?;
+        }
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// How many documents are searchable.
+    pub fn len(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes the index takes on disk.
+    pub fn size_on_disk(&self, dir: &Path) -> u64 {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| entry.metadata().ok())
+            .filter(|meta| meta.is_file())
+            .map(|meta| meta.len())
+            .sum()
+    }
+
+    fn term_filter(&self, field: Field, value: &str) -> Box<dyn Query> {
+        Box::new(TermQuery::new(
+            Term::from_field_text(field, value),
+            IndexRecordOption::Basic,
+        ))
+    }
+
+    /// Runs a search.
+    pub fn search(&self, query: &SearchQuery) -> Result<Found, SearchError> {
+        let fields = self.fields;
+        let text = query.text.trim();
+        let parsed: Box<dyn Query> = if text.is_empty() {
+            Box::new(AllQuery)
+        } else {
+            self.parser
+                .parse_query(text)
+                .map_err(|error| SearchError::Query(error.to_string()))?
+        };
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
+            (Occur::Must, parsed.box_clone()),
+            (Occur::Must, self.term_filter(fields.tenant, &query.tenant)),
+        ];
+        for (field, value) in [
+            (fields.agent, &query.agent),
+            (fields.project, &query.project),
+            (fields.session, &query.session),
+            (fields.kind, &query.kind),
+        ] {
+            if let Some(value) = value {
+                clauses.push((Occur::Must, self.term_filter(field, value)));
+            }
+        }
+        if query.since.is_some() || query.until.is_some() {
+            let bound = |value: Option<i64>, inclusive: bool| match value {
+                None => Bound::Unbounded,
+                Some(value) if inclusive => Bound::Included(Term::from_field_i64(fields.at, value)),
+                Some(value) => Bound::Excluded(Term::from_field_i64(fields.at, value)),
+            };
+            clauses.push((
+                Occur::Must,
+                Box::new(RangeQuery::new(
+                    bound(query.since, true),
+                    bound(query.until, false),
+                )),
+            ));
+        }
+        let full = BooleanQuery::new(clauses);
+        let searcher = self.reader.searcher();
+        let now = query.now;
+        let limit = query.limit.clamp(1, MAX_LIMIT);
+        let collector =
+            TopDocs::with_limit(limit).tweak_score(move |segment: &tantivy::SegmentReader| {
+                let at = segment
+                    .fast_fields()
+                    .i64("at")
+                    .ok()
+                    .map(|column| column.first_or_default_col(0));
+                move |doc: tantivy::DocId, score: tantivy::Score| {
+                    let when = at.as_ref().map_or(now, |column| column.get_val(doc));
+                    score * recency_boost(now, when)
+                }
+            });
+        let (top, total) = searcher.search(&full, &(collector, Count))?;
+        // The query's terms are on `text`; the snippet is cut from `preview`.
+        let snippets = SnippetGenerator::create(&searcher, &*parsed, fields.text)
+            .map_err(SearchError::Index)?;
+        let hits = top
+            .into_iter()
+            .map(|(score, address)| self.hit(&searcher, address, score, &snippets))
+            .collect::<Result<Vec<Hit>, SearchError>>()?;
+        Ok(Found { total, hits })
+    }
+
+    fn hit(
+        &self,
+        searcher: &tantivy::Searcher,
+        address: DocAddress,
+        score: f32,
+        snippets: &SnippetGenerator,
+    ) -> Result<Hit, SearchError> {
+        let fields = self.fields;
+        let document: TantivyDocument = searcher.doc(address)?;
+        let text = |field: Field| {
+            document
+                .get_first(field)
+                .and_then(|value| value.as_str())
+                .map(str::to_owned)
+        };
+        let preview = text(fields.preview).unwrap_or_default();
+        let mut snippet = snippets.snippet(&preview);
+        snippet.set_snippet_prefix_postfix("**", "**");
+        let mut rendered = snippet.to_html();
+        if rendered.is_empty() {
+            // No highlight (a filter-only search): the head of the text.
+            rendered = head(&preview, 150).to_owned();
+        }
+        Ok(Hit {
+            id: text(fields.id).unwrap_or_default(),
+            kind: text(fields.kind).unwrap_or_default(),
+            agent: text(fields.agent),
+            project: text(fields.project),
+            session: text(fields.session),
+            role: text(fields.role),
+            tool: text(fields.tool),
+            key: text(fields.key),
+            position: document
+                .get_first(fields.position)
+                .and_then(|value| value.as_u64()),
+            reference: text(fields.reference).unwrap_or_default(),
+            at: document
+                .get_first(fields.at)
+                .and_then(|value| value.as_i64())
+                .unwrap_or_default(),
+            score,
+            snippet: unescape_html(&rendered),
+        })
+    }
+}
+
+/// 1.5 for a document from now, falling to 1.0 with a 30-day half-life.
+fn recency_boost(now: i64, at: i64) -> f32 {
+    let age = (now - at).max(0) as f64;
+    (1.0 + 0.5 * 0.5f64.powf(age / RECENCY_HALF_LIFE_MS)) as f32
+}
+
+/// The longest prefix of `text` of at most `max` bytes, on a char boundary.
+fn head(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut at = max;
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    &text[..at]
+}
+
+/// Snippets come back HTML-escaped; the API returns plain text.
+fn unescape_html(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&amp;", "&")
+}

@@ -1,0 +1,245 @@
+//! The search index on disk: identifiers by their parts, paths by file name,
+//! phrases, filters, tenants, recency, snippets and malformed queries.
+
+use cairn_search::{Doc, SearchError, SearchIndex, SearchQuery};
+
+const DAY: i64 = 24 * 3600 * 1000;
+const NOW: i64 = 1_790_000_000_000;
+
+fn message(id: &str, agent: &str, session: &str, at: i64, text: &str) -> Doc {
+    Doc {
+        id: id.to_owned(),
+        tenant: "default".to_owned(),
+        kind: "message".to_owned(),
+        agent: Some(agent.to_owned()),
+        project: Some("/work/app".to_owned()),
+        session: Some(session.to_owned()),
+        role: Some("assistant".to_owned()),
+        tool: None,
+        key: None,
+        position: Some(0),
+        reference: format!("ccr:{:0>24}", id.len()),
+        at,
+        text: text.to_owned(),
+    }
+}
+
+fn index() -> (tempfile::TempDir, SearchIndex) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let index = SearchIndex::open(&dir.path().join("index")).expect("the index opens");
+    index
+        .add([
+            message(
+                "m1",
+                "claude",
+                "s1",
+                NOW - DAY,
+                "I changed getUserById to cache results",
+            ),
+            message(
+                "m2",
+                "codex",
+                "s2",
+                NOW - 2 * DAY,
+                "error: connection reset by peer in src/net/client.rs",
+            ),
+            message(
+                "m3",
+                "gemini",
+                "s3",
+                NOW - 40 * DAY,
+                "the connection was reset twice",
+            ),
+            message(
+                "m4",
+                "claude",
+                "s1",
+                NOW - 3 * DAY,
+                "ran cargo test: 12 passed",
+            ),
+            Doc {
+                kind: "context".to_owned(),
+                key: Some("notes/plan.md".to_owned()),
+                session: None,
+                ..message(
+                    "c1",
+                    "codex",
+                    "",
+                    NOW,
+                    "plan: migrate the user table to PostgreSQL",
+                )
+            },
+        ])
+        .expect("documents are added");
+    index.commit("1").expect("commit");
+    (dir, index)
+}
+
+fn search(index: &SearchIndex, text: &str) -> Vec<String> {
+    search_with(
+        index,
+        SearchQuery {
+            text: text.to_owned(),
+            ..query()
+        },
+    )
+}
+
+fn query() -> SearchQuery {
+    SearchQuery {
+        tenant: "default".to_owned(),
+        limit: 10,
+        now: NOW,
+        ..SearchQuery::default()
+    }
+}
+
+fn search_with(index: &SearchIndex, query: SearchQuery) -> Vec<String> {
+    let found = index.search(&query).expect("the search runs");
+    let mut ids: Vec<String> = found.hits.into_iter().map(|hit| hit.id).collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn an_identifier_is_found_by_its_parts_and_whole() {
+    let (_dir, index) = index();
+    assert_eq!(search(&index, "getUserById"), ["m1"]);
+    assert_eq!(search(&index, "user"), ["c1", "m1"]);
+    assert_eq!(
+        search(&index, "ById"),
+        Vec::<String>::new(),
+        "a part is a word, not a substring"
+    );
+    assert_eq!(search(&index, "by"), ["m1", "m2"]);
+}
+
+#[test]
+fn a_path_is_found_by_its_file_name() {
+    let (_dir, index) = index();
+    assert_eq!(search(&index, "client.rs"), ["m2"]);
+    assert_eq!(search(&index, "client"), ["m2"]);
+    assert_eq!(search(&index, "src/net/client.rs"), ["m2"]);
+}
+
+#[test]
+fn phrases_match_in_order() {
+    let (_dir, index) = index();
+    assert_eq!(search(&index, "\"connection reset\""), ["m2"]);
+    assert_eq!(search(&index, "connection reset"), ["m2", "m3"]);
+}
+
+#[test]
+fn filters_narrow_by_agent_kind_and_time() {
+    let (_dir, index) = index();
+    let by_agent = SearchQuery {
+        text: "connection".to_owned(),
+        agent: Some("gemini".to_owned()),
+        ..query()
+    };
+    assert_eq!(search_with(&index, by_agent), ["m3"]);
+    assert_eq!(search(&index, "connection agent:codex"), ["m2"]);
+    let recent = SearchQuery {
+        text: "connection".to_owned(),
+        since: Some(NOW - 7 * DAY),
+        ..query()
+    };
+    assert_eq!(search_with(&index, recent), ["m2"]);
+    let old = SearchQuery {
+        text: "connection".to_owned(),
+        until: Some(NOW - 7 * DAY),
+        ..query()
+    };
+    assert_eq!(search_with(&index, old), ["m3"]);
+    let contexts = SearchQuery {
+        kind: Some("context".to_owned()),
+        ..query()
+    };
+    assert_eq!(search_with(&index, contexts), ["c1"]);
+}
+
+#[test]
+fn tenants_never_see_each_other() {
+    let (_dir, index) = index();
+    let other = SearchQuery {
+        tenant: "acme".to_owned(),
+        text: "connection".to_owned(),
+        ..query()
+    };
+    assert!(search_with(&index, other).is_empty());
+}
+
+#[test]
+fn recent_messages_rank_first_and_snippets_highlight() {
+    let (_dir, index) = index();
+    index
+        .add([
+            message(
+                "old",
+                "codex",
+                "s8",
+                NOW - 90 * DAY,
+                "deploy finished without errors",
+            ),
+            message(
+                "new",
+                "codex",
+                "s9",
+                NOW - DAY,
+                "deploy finished without errors",
+            ),
+        ])
+        .expect("add");
+    index.commit("2").expect("commit");
+    let found = index
+        .search(&SearchQuery {
+            text: "deploy".to_owned(),
+            ..query()
+        })
+        .expect("search");
+    assert_eq!(found.total, 2);
+    assert_eq!(found.hits[0].id, "new", "the recent one first");
+    assert!(found.hits[0].score > found.hits[1].score);
+    assert_eq!(found.hits[0].snippet, "**deploy** finished without errors");
+    assert_eq!(found.hits[0].session.as_deref(), Some("s9"));
+    assert_eq!(found.hits[0].agent.as_deref(), Some("codex"));
+}
+
+#[test]
+fn a_malformed_query_is_an_error_not_a_panic() {
+    let (_dir, index) = index();
+    for bad in ["\"unclosed", "nosuchfield:x", "(a OR"] {
+        match index.search(&SearchQuery {
+            text: bad.to_owned(),
+            ..query()
+        }) {
+            Err(SearchError::Query(message)) => assert!(!message.is_empty()),
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn documents_are_replaced_by_id_and_the_index_survives_a_reopen() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("index");
+    {
+        let index = SearchIndex::open(&path).expect("open");
+        assert_eq!(index.watermark().expect("watermark"), None);
+        index
+            .add([message("m1", "claude", "s1", NOW, "first version")])
+            .expect("add");
+        index
+            .add([message("m1", "claude", "s1", NOW, "second version")])
+            .expect("add");
+        index.commit("42").expect("commit");
+        assert_eq!(index.len(), 1);
+    }
+    let index = SearchIndex::open(&path).expect("reopen");
+    assert_eq!(index.watermark().expect("watermark").as_deref(), Some("42"));
+    assert_eq!(search(&index, "second"), ["m1"]);
+    assert!(search(&index, "first").is_empty());
+    index.clear().expect("clear");
+    assert!(index.is_empty());
+    assert_eq!(index.watermark().expect("watermark"), None);
+}

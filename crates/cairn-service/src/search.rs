@@ -1,0 +1,320 @@
+//! Search over sessions and contexts: the indexer that keeps the tantivy
+//! index up with the database, and the search verb.
+//!
+//! The index is derived data. What it has indexed is the watermark stored
+//! with each commit: the last message sequence number and the last context
+//! row (`m<seq> c<row>`). The indexer reads everything past it, in batches,
+//! and commits; an index that is missing, of another schema, or ahead of the
+//! database (a restored backup) starts over from nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cairn_search::{Doc, SearchError, SearchIndex, SearchQuery};
+use cairn_store::{IndexedContext, IndexedMessage, MessageBody};
+use cairn_types::{SearchHit, SearchResults, TenantId};
+
+use crate::{Cairn, ServiceError, format_millis, now_millis};
+
+/// Rows read from the database per batch.
+const BATCH: u32 = 2000;
+/// How long the indexer sleeps when nothing wakes it.
+const IDLE: Duration = Duration::from_secs(2);
+/// Contexts of these media types are indexed (text, not binary).
+fn is_text(content_type: &str) -> bool {
+    content_type.starts_with("text/")
+        || content_type.contains("json")
+        || content_type.contains("xml")
+        || content_type.contains("yaml")
+}
+
+/// Where the indexer is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Watermark {
+    pub message: i64,
+    pub context: i64,
+}
+
+impl Watermark {
+    fn parse(text: &str) -> Option<Watermark> {
+        let (message, context) = text.split_once(' ')?;
+        Some(Watermark {
+            message: message.strip_prefix('m')?.parse().ok()?,
+            context: context.strip_prefix('c')?.parse().ok()?,
+        })
+    }
+
+    fn render(self) -> String {
+        format!("m{} c{}", self.message, self.context)
+    }
+}
+
+/// Progress of a (re)index, for a progress bar.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IndexProgress {
+    pub indexed: u64,
+    /// Messages in the database (the total to reach).
+    pub total: u64,
+}
+
+impl Cairn {
+    /// Attaches a search index: searches use it, puts and imports wake its
+    /// indexer ([`Cairn::run_indexer`]).
+    pub fn with_search(mut self, index: Arc<SearchIndex>) -> Cairn {
+        self.search = Some(index);
+        self
+    }
+
+    pub(crate) fn wake_indexer(&self) {
+        self.index_wake.notify_one();
+    }
+
+    fn index(&self) -> Result<&Arc<SearchIndex>, ServiceError> {
+        self.search
+            .as_ref()
+            .ok_or_else(|| ServiceError::Unavailable("search is not enabled".into()))
+    }
+
+    /// Searches messages and contexts.
+    pub async fn search(
+        &self,
+        tenant: &TenantId,
+        mut query: SearchQuery,
+    ) -> Result<SearchResults, ServiceError> {
+        if query.text.len() > crate::MAX_QUERY_BYTES {
+            return Err(ServiceError::InvalidRequest(format!(
+                "the query is {} bytes; at most {} are accepted",
+                query.text.len(),
+                crate::MAX_QUERY_BYTES
+            )));
+        }
+        let index = self.index()?.clone();
+        query.tenant = tenant.as_str().to_owned();
+        query.now = now_millis();
+        let found = tokio::task::spawn_blocking(move || index.search(&query))
+            .await
+            .map_err(|error| ServiceError::Internal(format!("search task failed: {error}")))?
+            .map_err(|error| match error {
+                SearchError::Query(message) => {
+                    ServiceError::InvalidRequest(format!("invalid query: {message}"))
+                }
+                other => ServiceError::Internal(other.to_string()),
+            })?;
+        Ok(SearchResults {
+            total: found.total as u64,
+            hits: found
+                .hits
+                .into_iter()
+                .map(|hit| SearchHit {
+                    kind: hit.kind,
+                    agent: hit.agent,
+                    project: hit.project,
+                    session: hit.session,
+                    position: hit.position,
+                    key: hit.key,
+                    role: hit.role,
+                    tool: hit.tool,
+                    reference: hit.reference,
+                    at: format_millis(hit.at),
+                    score: hit.score,
+                    snippet: hit.snippet,
+                })
+                .collect(),
+        })
+    }
+
+    /// Where the index stands, starting over when it is missing, of another
+    /// schema, or ahead of the database.
+    async fn index_start(&self) -> Result<Watermark, ServiceError> {
+        let index = self.index()?.clone();
+        let stored = blocking(move || index.watermark()).await?;
+        let last = self.store.last_message_seq().await?;
+        match stored.as_deref().and_then(Watermark::parse) {
+            Some(watermark) if watermark.message <= last => Ok(watermark),
+            _ => {
+                let index = self.index()?.clone();
+                blocking(move || index.clear()).await?;
+                Ok(Watermark::default())
+            }
+        }
+    }
+
+    /// Indexes everything past `from`; returns where it got to. `progress`
+    /// hears after every batch.
+    pub async fn index_pending(
+        &self,
+        from: Watermark,
+        progress: &(dyn Fn(IndexProgress) + Send + Sync),
+    ) -> Result<Watermark, ServiceError> {
+        let index = self.index()?.clone();
+        let total = self.store.last_message_seq().await?.max(0) as u64;
+        let mut at = from;
+        let mut indexed = 0u64;
+        loop {
+            let messages = self.store.messages_after(at.message, BATCH).await?;
+            let contexts = self.store.contexts_after(at.context, BATCH).await?;
+            if messages.is_empty() && contexts.is_empty() {
+                return Ok(at);
+            }
+            let mut docs = Vec::with_capacity(messages.len() + contexts.len());
+            for message in &messages {
+                docs.push(self.message_doc(message).await?);
+                at.message = at.message.max(message.message.seq);
+            }
+            for context in &contexts {
+                if let Some(doc) = self.context_doc(context).await? {
+                    docs.push(doc);
+                }
+                at.context = at.context.max(context.seq);
+            }
+            indexed += messages.len() as u64;
+            let index = index.clone();
+            let watermark = at.render();
+            blocking(move || {
+                index.add(docs)?;
+                index.commit(&watermark)
+            })
+            .await?;
+            progress(IndexProgress {
+                indexed,
+                total: total.max(indexed),
+            });
+        }
+    }
+
+    /// Empties the index and indexes everything again.
+    pub async fn reindex(
+        &self,
+        progress: &(dyn Fn(IndexProgress) + Send + Sync),
+    ) -> Result<Watermark, ServiceError> {
+        let index = self.index()?.clone();
+        blocking(move || index.clear()).await?;
+        self.index_pending(Watermark::default(), progress).await
+    }
+
+    /// Keeps the index up with the database until the task is dropped:
+    /// catches up at start, then whenever a put or an import wakes it (or
+    /// every two seconds, for writes by another process such as
+    /// `cairn import`).
+    pub async fn run_indexer(self) {
+        let mut at = match self.index_start().await {
+            Ok(at) => at,
+            Err(error) => {
+                tracing::error!(%error, "the search index cannot start");
+                return;
+            }
+        };
+        loop {
+            match self.index_pending(at, &|_| {}).await {
+                Ok(next) => {
+                    if next != at {
+                        tracing::debug!(watermark = %next.render(), "search index caught up");
+                    }
+                    at = next;
+                }
+                Err(error) => tracing::warn!(%error, "indexing failed; retrying"),
+            }
+            let _ = tokio::time::timeout(IDLE, self.index_wake.notified()).await;
+        }
+    }
+
+    async fn message_doc(&self, indexed: &IndexedMessage) -> Result<Doc, ServiceError> {
+        let message = &indexed.message;
+        let tenant = TenantId::new(&indexed.tenant);
+        let (text, reference) = match &message.body {
+            MessageBody::Text(text) => (
+                text.clone(),
+                cairn_core::ContentHash::of(text.as_bytes()).ccr_ref(),
+            ),
+            MessageBody::Blob(hash) => {
+                let text = match self.store.resolve_ref(&tenant, &hash.ccr_ref()).await? {
+                    Some(blob) => {
+                        let bytes = self.original(&tenant, &blob).await?;
+                        String::from_utf8_lossy(&bytes).into_owned()
+                    }
+                    None => String::new(),
+                };
+                (text, hash.ccr_ref())
+            }
+        };
+        Ok(Doc {
+            id: format!(
+                "m\u{1f}{}\u{1f}{}\u{1f}{}",
+                indexed.tenant, indexed.session, message.position
+            ),
+            tenant: indexed.tenant.clone(),
+            kind: "message".to_owned(),
+            agent: Some(indexed.agent.clone()),
+            project: indexed.project.clone(),
+            session: Some(indexed.session.clone()),
+            role: Some(message.role.clone()),
+            tool: message.tool.clone(),
+            key: None,
+            position: Some(message.position),
+            reference: reference.to_string(),
+            at: message.at.unwrap_or_default(),
+            text,
+        })
+    }
+
+    async fn context_doc(&self, context: &IndexedContext) -> Result<Option<Doc>, ServiceError> {
+        let record = &context.record;
+        if !is_text(&record.blob.content_type) {
+            return Ok(None);
+        }
+        let tenant = TenantId::new(&context.tenant);
+        let text = match self.original(&tenant, &record.blob).await {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            // Deleted or collected since: nothing to index.
+            Err(ServiceError::NotFound(_)) => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        Ok(Some(Doc {
+            id: context_doc_id(&context.tenant, &record.key),
+            tenant: context.tenant.clone(),
+            kind: "context".to_owned(),
+            agent: record.agent.clone(),
+            project: None,
+            session: record.session.clone(),
+            role: None,
+            tool: None,
+            key: Some(record.key.clone()),
+            position: None,
+            reference: record.blob.hash.ccr_ref().to_string(),
+            at: record.created_at,
+            text,
+        }))
+    }
+
+    /// Drops a deleted key from the index, committing at once (the indexer
+    /// commits only when there is something new to add).
+    pub(crate) async fn unindex_context(&self, tenant: &TenantId, key: &str) {
+        let Some(index) = self.search.clone() else {
+            return;
+        };
+        let id = context_doc_id(tenant.as_str(), key);
+        let outcome = blocking(move || {
+            index.remove(&id);
+            let watermark = index.watermark()?.unwrap_or_default();
+            index.commit(&watermark)
+        })
+        .await;
+        if let Err(error) = outcome {
+            tracing::warn!(%error, "a deleted key stays in the search index until reindex");
+        }
+    }
+}
+
+/// One document per key: its latest version.
+fn context_doc_id(tenant: &str, key: &str) -> String {
+    format!("c\u{1f}{tenant}\u{1f}{key}")
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, SearchError> + Send + 'static,
+) -> Result<T, ServiceError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| ServiceError::Internal(format!("index task failed: {error}")))?
+        .map_err(|error| ServiceError::Internal(error.to_string()))
+}

@@ -1,0 +1,335 @@
+//! Imported agent sessions: parse a session file, store its tool outputs as
+//! blobs (deduplicated like every original) and the rest as text, and read
+//! sessions back with tool outputs as compressed views.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use cairn_core::{ContentHash, RenderedView, ViewOptions, tokens};
+use cairn_sessions::{Agent, ImportError, Parsed, SourceHints};
+use cairn_store::{
+    MessageBody, NewMessage, SessionFilter, SessionImport, SessionRecord, SessionRow,
+};
+use cairn_types::{
+    ImportLineError, ImportReport, SessionDetail, SessionList, SessionMessage, SessionSummary,
+    TenantId,
+};
+
+use crate::{Cairn, ServiceError, encode, format_millis, now_millis, spawn_cpu};
+
+/// Tool outputs at least this long are stored as blobs (and shown as views).
+pub const TOOL_BLOB_BYTES: usize = cairn_compress::MIN_BYTES;
+/// Messages per page of `GET /v1/sessions/{id}` unless asked otherwise.
+pub const DEFAULT_MESSAGES: u32 = 200;
+pub const MAX_MESSAGES: u32 = 2000;
+
+/// Where a session file came from, when it came from disk.
+#[derive(Debug, Clone, Default)]
+pub struct ImportSource {
+    pub path: Option<PathBuf>,
+    /// Gemini: the project folder the chats belong to.
+    pub project_root: Option<String>,
+    /// Claude: the folder of spilled tool results (`<session>/tool-results`).
+    pub spill_dir: Option<PathBuf>,
+}
+
+/// Which sessions to list.
+#[derive(Debug, Clone, Default)]
+pub struct SessionQuery {
+    pub agent: Option<String>,
+    pub project: Option<String>,
+    /// Unix milliseconds.
+    pub since: Option<i64>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+impl Cairn {
+    /// Imports one session file (JSONL, JSON, or zstd of either). Importing
+    /// it again adds nothing; a grown copy adds only its new records.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, bytes = content.len()))]
+    pub async fn import_session(
+        &self,
+        tenant: &TenantId,
+        content: Bytes,
+        agent: Option<&str>,
+        source: ImportSource,
+    ) -> Result<ImportReport, ServiceError> {
+        let agent = agent
+            .map(|name| {
+                Agent::parse(name).ok_or_else(|| {
+                    ServiceError::InvalidRequest(format!(
+                        "unknown agent {name:?}: expected claude, codex or gemini"
+                    ))
+                })
+            })
+            .transpose()?;
+        let level = self.config.zstd_level;
+        let (parsed, blobs) = spawn_cpu(move || {
+            let spill_dir = source.spill_dir.clone();
+            let spill = move |id: &str| -> Option<String> {
+                let dir = spill_dir.as_ref()?;
+                // Tool ids are plain tokens; anything else is not a file name.
+                if id.is_empty()
+                    || !id
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c))
+                {
+                    return None;
+                }
+                std::fs::read_to_string(dir.join(format!("{id}.txt"))).ok()
+            };
+            let hints = SourceHints {
+                path: source.path.as_deref(),
+                project_root: source.project_root.as_deref(),
+                spill: Some(&spill),
+            };
+            let parsed = cairn_sessions::parse(&content, agent, &hints).map_err(import_error)?;
+            let blobs = tool_blobs(&parsed, level)?;
+            Ok::<_, ServiceError>((parsed, blobs))
+        })
+        .await??;
+        let import = SessionImport {
+            sessions: parsed
+                .sessions
+                .iter()
+                .map(|session| SessionRow {
+                    id: session.id.clone(),
+                    agent: session.agent.as_str().to_owned(),
+                    project: session.project.clone(),
+                    title: session.title.clone(),
+                    parent: session.parent.clone(),
+                    started_at: session.started_at,
+                    updated_at: session.updated_at,
+                })
+                .collect(),
+            messages: parsed
+                .messages
+                .iter()
+                .map(|message| NewMessage {
+                    session: message.session.clone(),
+                    uid: message.uid.clone(),
+                    role: message.role.as_str().to_owned(),
+                    tool: message.tool.clone(),
+                    call_id: message.call_id.clone(),
+                    at: message.at,
+                    injected: message.injected,
+                    body: if is_blob(message) {
+                        MessageBody::Blob(ContentHash::of(message.text.as_bytes()))
+                    } else {
+                        MessageBody::Text(message.text.clone())
+                    },
+                })
+                .collect(),
+            blobs,
+        };
+        let outcome = self
+            .store
+            .import_sessions(tenant, &import, now_millis())
+            .await?;
+        self.wake_indexer();
+        Ok(ImportReport {
+            agent: parsed.agent.as_str().to_owned(),
+            sessions: parsed.sessions.len() as u64,
+            messages: outcome.messages_added,
+            replaced: outcome.messages_replaced,
+            skipped: parsed.skipped,
+            errors: parsed
+                .errors
+                .into_iter()
+                .map(|error| ImportLineError {
+                    line: error.line,
+                    message: error.message,
+                })
+                .collect(),
+        })
+    }
+
+    /// Sessions, most recently updated first, a page at a time.
+    pub async fn sessions(
+        &self,
+        tenant: &TenantId,
+        query: SessionQuery,
+    ) -> Result<SessionList, ServiceError> {
+        let limit = query
+            .limit
+            .unwrap_or(crate::DEFAULT_PAGE)
+            .clamp(1, crate::MAX_PAGE);
+        let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+        let records = self
+            .store
+            .list_sessions(
+                tenant,
+                &SessionFilter {
+                    agent: query.agent,
+                    project: query.project,
+                    since: query.since,
+                    after,
+                    limit: limit + 1,
+                },
+            )
+            .await?;
+        let more = records.len() > limit as usize;
+        let sessions: Vec<Summarized> = records
+            .into_iter()
+            .take(limit as usize)
+            .map(session_summary)
+            .collect();
+        let next_cursor = more
+            .then(|| sessions.last())
+            .flatten()
+            .map(|last| encode_cursor(last.updated_millis, &last.summary.id));
+        Ok(SessionList {
+            sessions: sessions.into_iter().map(|s| s.summary).collect(),
+            next_cursor,
+        })
+    }
+
+    /// A session and a page of its messages, tool outputs as views.
+    pub async fn session(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        from: u64,
+        limit: Option<u32>,
+    ) -> Result<SessionDetail, ServiceError> {
+        let record = self
+            .store
+            .get_session(tenant, id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("no session {id:?}")))?;
+        let limit = limit.unwrap_or(DEFAULT_MESSAGES).clamp(1, MAX_MESSAGES);
+        let records = self
+            .store
+            .session_messages(tenant, id, from, limit + 1)
+            .await?;
+        let more = records.len() > limit as usize;
+        let mut messages = Vec::with_capacity(records.len().min(limit as usize));
+        for message in records.into_iter().take(limit as usize) {
+            let (content, reference, markers, tokens, tokens_original) = match message.body {
+                MessageBody::Text(text) => {
+                    let count = tokens::count(&text);
+                    (text, None, Vec::new(), count, count)
+                }
+                MessageBody::Blob(hash) => {
+                    let blob = self
+                        .store
+                        .resolve_ref(tenant, &hash.ccr_ref())
+                        .await?
+                        .ok_or_else(|| {
+                            ServiceError::Internal(format!("message blob {hash} is missing"))
+                        })?;
+                    let view = self.view(tenant, &blob, ViewOptions::default()).await?;
+                    let (content, markers, tokens) = match view.as_ref() {
+                        RenderedView::Rendered {
+                            content,
+                            tokens,
+                            markers,
+                        } => (content.clone(), markers.clone(), *tokens),
+                        RenderedView::Original => {
+                            let bytes = self.original(tenant, &blob).await?;
+                            (
+                                String::from_utf8_lossy(&bytes).into_owned(),
+                                Vec::new(),
+                                blob.tokens_original,
+                            )
+                        }
+                    };
+                    (
+                        content,
+                        Some(hash.ccr_ref().to_string()),
+                        markers,
+                        tokens,
+                        blob.tokens_original,
+                    )
+                }
+            };
+            messages.push(SessionMessage {
+                position: message.position,
+                role: message.role,
+                tool: message.tool,
+                call_id: message.call_id,
+                at: message.at.map(format_millis),
+                injected: message.injected,
+                content,
+                reference,
+                markers,
+                tokens,
+                tokens_original,
+            });
+        }
+        let next_from = more
+            .then(|| messages.last().map(|last| last.position + 1))
+            .flatten();
+        Ok(SessionDetail {
+            session: session_summary(record).summary,
+            messages,
+            next_from,
+        })
+    }
+}
+
+/// Whether a message's text is stored as a blob: long tool outputs.
+fn is_blob(message: &cairn_sessions::Message) -> bool {
+    message.role == cairn_sessions::Role::Tool && message.text.len() >= TOOL_BLOB_BYTES
+}
+
+/// The blobs of an import's long tool outputs, each once.
+fn tool_blobs(parsed: &Parsed, level: i32) -> Result<Vec<cairn_store::NewBlob>, ServiceError> {
+    let mut seen = HashSet::new();
+    let mut blobs = Vec::new();
+    for message in parsed.messages.iter().filter(|message| is_blob(message)) {
+        let hash = ContentHash::of(message.text.as_bytes());
+        if seen.insert(hash) {
+            let content = Bytes::copy_from_slice(message.text.as_bytes());
+            blobs.push(encode(hash, &content, level)?.0);
+        }
+    }
+    Ok(blobs)
+}
+
+fn import_error(error: ImportError) -> ServiceError {
+    ServiceError::InvalidRequest(format!("cannot import: {error}"))
+}
+
+/// A page cursor: the last session's listing time and id, base64url.
+fn encode_cursor(at: i64, id: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{at}:{id}"))
+}
+
+fn decode_cursor(cursor: &str) -> Result<(i64, String), ServiceError> {
+    use base64::Engine as _;
+    let invalid = || ServiceError::InvalidRequest(format!("invalid cursor {cursor:?}"));
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let (at, id) = text.split_once(':').ok_or_else(invalid)?;
+    Ok((at.parse().map_err(|_| invalid())?, id.to_owned()))
+}
+
+/// A summary, and the time the listing orders it by.
+struct Summarized {
+    summary: SessionSummary,
+    updated_millis: i64,
+}
+
+fn session_summary(record: SessionRecord) -> Summarized {
+    let updated = record.row.updated_at.unwrap_or(record.imported_at);
+    Summarized {
+        updated_millis: updated,
+        summary: SessionSummary {
+            id: record.row.id,
+            agent: record.row.agent,
+            project: record.row.project,
+            title: record.row.title,
+            parent: record.row.parent,
+            started_at: record.row.started_at.map(format_millis),
+            updated_at: record.row.updated_at.map(format_millis),
+            messages: record.messages,
+            tool_calls: record.tool_calls,
+        },
+    }
+}

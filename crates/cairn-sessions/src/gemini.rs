@@ -1,0 +1,375 @@
+//! Gemini CLI sessions: `~/.gemini/tmp/<projectId>/chats/session-*.json` (one
+//! JSON `ConversationRecord`, rewritten whole, v0.4–v0.38) and `.jsonl`
+//! (v0.39+, appended), subagents in `chats/<parentSessionId>/<sessionId>.jsonl`.
+//!
+//! The JSONL log is replayed the way the CLI loads it: a metadata line; message
+//! lines where an `id` seen before replaces the earlier copy *in its place*
+//! (the CLI re-appends a message whenever it changes); `{"$set":{…}}` updating
+//! metadata, whose `messages`, when present, replaces the whole list; and
+//! `{"$rewindTo": id}` deleting that message and all after it (an unknown id
+//! deletes everything). The legacy JSON document is the same thing in one
+//! record, so both generations share this replay.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use crate::json::{self, LineUids, str_at};
+use crate::output::{self, Output};
+use crate::{Agent, ImportError, Message, Parsed, Role, SourceHints, time};
+
+pub(crate) fn parse(bytes: &[u8], hints: &SourceHints<'_>) -> Result<Parsed, ImportError> {
+    let mut log = Log::default();
+    let mut out = Output::new(Agent::Gemini);
+    match json::read_document(bytes) {
+        Ok(document @ Value::Object(_)) => log.apply(&mut out, document),
+        Ok(_) => {
+            return Err(ImportError::NotASession(
+                "gemini session is not a json object".to_owned(),
+            ));
+        }
+        // The legacy document is pretty-printed: a first line of just `{` that
+        // does not parse as a whole is a torn rewrite, not JSONL.
+        Err(error) if first_line_opens_document(bytes) => {
+            return Err(ImportError::NotASession(format!(
+                "gemini session document is not valid json: {error}"
+            )));
+        }
+        Err(_) => out.read_jsonl(bytes, |out, _line, _index, value| log.apply(out, value))?,
+    }
+    log.emit(&mut out, hints);
+    Ok(out.finish())
+}
+
+fn first_line_opens_document(bytes: &[u8]) -> bool {
+    let first = bytes
+        .trim_ascii_start()
+        .split(|&byte| byte == b'\n')
+        .next()
+        .unwrap_or_default();
+    first.trim_ascii() == b"{"
+}
+
+/// Session metadata, the latest value of each field winning.
+#[derive(Debug, Default)]
+struct Meta {
+    session_id: Option<String>,
+    start_time: Option<i64>,
+    last_updated: Option<i64>,
+    summary: Option<String>,
+    kind: Option<String>,
+}
+
+/// The replayed state of a session: metadata and the message list.
+#[derive(Debug, Default)]
+struct Log {
+    meta: Meta,
+    /// In order of first appearance.
+    messages: Vec<Value>,
+    positions: HashMap<String, usize>,
+}
+
+impl Log {
+    /// One record: metadata (or a whole legacy document), a message, `$set`
+    /// or `$rewindTo`.
+    fn apply(&mut self, out: &mut Output, mut record: Value) {
+        let Some(object) = record.as_object_mut() else {
+            out.skip();
+            return;
+        };
+        if let Some(set) = object.remove("$set") {
+            match set {
+                Value::Object(set) => self.update(out, set),
+                _ => out.skip(),
+            }
+        } else if let Some(target) = object.get("$rewindTo") {
+            self.rewind(target.as_str());
+        } else if object.get("id").is_some_and(Value::is_string) && object.contains_key("type") {
+            self.upsert(record);
+        } else if object.contains_key("sessionId") || object.contains_key("messages") {
+            let metadata = std::mem::take(object);
+            self.update(out, metadata);
+        } else {
+            out.skip();
+        }
+    }
+
+    fn update(&mut self, out: &mut Output, mut fields: Map<String, Value>) {
+        let text = |fields: &Map<String, Value>, key: &str| {
+            fields
+                .get(key)
+                .and_then(Value::as_str)
+                .filter(|text| !text.is_empty())
+                .map(str::to_owned)
+        };
+        let meta = &mut self.meta;
+        meta.session_id = text(&fields, "sessionId").or(meta.session_id.take());
+        meta.summary = text(&fields, "summary").or(meta.summary.take());
+        meta.kind = text(&fields, "kind").or(meta.kind.take());
+        meta.start_time = fields
+            .get("startTime")
+            .and_then(time::value_to_millis)
+            .or(meta.start_time);
+        meta.last_updated = fields
+            .get("lastUpdated")
+            .and_then(time::value_to_millis)
+            .or(meta.last_updated);
+        if let Some(messages) = fields.remove("messages") {
+            self.messages.clear();
+            self.positions.clear();
+            match messages {
+                Value::Array(messages) => {
+                    for message in messages {
+                        if message.get("id").is_some() {
+                            self.upsert(message);
+                        } else {
+                            out.skip();
+                        }
+                    }
+                }
+                _ => out.skip(),
+            }
+        }
+    }
+
+    /// A message: new ids are appended, known ones replaced where they stand.
+    fn upsert(&mut self, message: Value) {
+        let id = str_at(&message, "id").unwrap_or_default().to_owned();
+        match self
+            .positions
+            .get(&id)
+            .and_then(|&at| self.messages.get_mut(at))
+        {
+            Some(slot) => *slot = message,
+            None => {
+                self.positions.insert(id, self.messages.len());
+                self.messages.push(message);
+            }
+        }
+    }
+
+    fn rewind(&mut self, target: Option<&str>) {
+        match target.and_then(|id| self.positions.get(id)).copied() {
+            Some(at) => {
+                for removed in self.messages.drain(at..) {
+                    if let Some(id) = str_at(&removed, "id") {
+                        self.positions.remove(id);
+                    }
+                }
+            }
+            None => {
+                self.messages.clear();
+                self.positions.clear();
+            }
+        }
+    }
+
+    /// The replayed session and its messages, into `out`.
+    fn emit(self, out: &mut Output, hints: &SourceHints<'_>) {
+        let id = self
+            .meta
+            .session_id
+            .clone()
+            .or_else(|| hints.path.and_then(output::file_stem).map(str::to_owned))
+            .unwrap_or_else(|| "unknown".to_owned());
+        let session = out.session(&id);
+        session.project = hints
+            .project_root
+            .filter(|root| !root.is_empty())
+            .map(str::to_owned);
+        session.parent = subagent_parent(hints.path, self.meta.kind.as_deref());
+        session.title = self.meta.summary.as_deref().and_then(output::title_from);
+        out.touch(&id, self.meta.start_time);
+        out.touch(&id, self.meta.last_updated);
+        let mut uids = LineUids::default();
+        for message in &self.messages {
+            let uid = match str_at(message, "id") {
+                Some(own) if !own.is_empty() => own.to_owned(),
+                _ => json::line_uid(&uids.line(json::compact(message).as_bytes()), 0),
+            };
+            emit_message(out, &id, uid, message);
+        }
+    }
+}
+
+/// A subagent chat lives in `chats/<parentSessionId>/<sessionId>.jsonl`.
+fn subagent_parent(path: Option<&Path>, kind: Option<&str>) -> Option<String> {
+    let folder = path?.parent()?;
+    let folder_name = folder.file_name()?.to_str()?;
+    let in_parent_folder = folder.parent()?.file_name()?.to_str()? == "chats";
+    (in_parent_folder && (kind == Some("subagent") || kind.is_none()))
+        .then(|| folder_name.to_owned())
+}
+
+fn emit_message(out: &mut Output, session: &str, uid: String, record: &Value) {
+    let at = record.get("timestamp").and_then(time::value_to_millis);
+    let text = parts_text(record.get("content"));
+    let message = Message {
+        session: session.to_owned(),
+        uid,
+        role: Role::User,
+        tool: None,
+        call_id: None,
+        at,
+        text,
+        injected: false,
+    };
+    match str_at(record, "type").unwrap_or_default() {
+        "user" => push_text(out, message),
+        // `model` is not written by the recorder, but older docs name it.
+        "gemini" | "model" => {
+            // The text first, then the calls it made, as the CLI shows them.
+            push_text(
+                out,
+                Message {
+                    role: Role::Assistant,
+                    ..message.clone()
+                },
+            );
+            let calls = record
+                .get("toolCalls")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            for (index, call) in calls.iter().enumerate() {
+                tool_call(out, &message, index, call);
+            }
+        }
+        "info" | "warning" | "error" => push_text(
+            out,
+            Message {
+                role: Role::System,
+                injected: true,
+                ..message
+            },
+        ),
+        _ => out.skip(),
+    }
+}
+
+fn push_text(out: &mut Output, message: Message) {
+    if !message.text.trim().is_empty() {
+        out.push(message);
+    }
+}
+
+fn tool_call(out: &mut Output, message: &Message, index: usize, call: &Value) {
+    let name = str_at(call, "name").unwrap_or("tool").to_owned();
+    let call_id = str_at(call, "id")
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned);
+    let key = call_id.clone().unwrap_or_else(|| index.to_string());
+    let at = call
+        .get("timestamp")
+        .and_then(time::value_to_millis)
+        .or(message.at);
+    let arguments = call.get("args").map(json::compact).unwrap_or_default();
+    out.push_call(Message {
+        uid: format!("{}/{key}", message.uid),
+        role: Role::Assistant,
+        tool: Some(name.clone()),
+        call_id: call_id.clone(),
+        at,
+        text: json::call_text(&name, &arguments),
+        ..message.clone()
+    });
+    if let Some(text) = result_text(call) {
+        out.push(Message {
+            uid: format!("{}/{key}:result", message.uid),
+            role: Role::Tool,
+            tool: Some(name),
+            call_id,
+            at,
+            text,
+            ..message.clone()
+        });
+    }
+}
+
+/// A tool call's result: `functionResponse.response.output` (or `.error`), else
+/// the display string. None when the call never finished.
+fn result_text(call: &Value) -> Option<String> {
+    let from_result = match call.get("result") {
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(result_part_text)
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Some(part @ Value::Object(_)) => result_part_text(part).unwrap_or_default(),
+        _ => String::new(),
+    };
+    if !from_result.is_empty() {
+        return Some(from_result);
+    }
+    match call.get("resultDisplay") {
+        Some(Value::String(text)) if !text.is_empty() => Some(text.clone()),
+        Some(display @ Value::Object(object)) => match object.get("fileDiff") {
+            Some(Value::String(diff)) => Some(diff.clone()),
+            _ => Some(json::compact(display)),
+        },
+        _ => None,
+    }
+}
+
+fn result_part_text(part: &Value) -> Option<String> {
+    let Some(response) = part.get("functionResponse") else {
+        return part_text(part);
+    };
+    let response = response.get("response")?;
+    let value = response
+        .get("output")
+        .or_else(|| response.get("error"))
+        .unwrap_or(response);
+    Some(match value {
+        Value::String(text) => text.clone(),
+        other => json::compact(other),
+    })
+}
+
+/// A PartListUnion: a plain string, one Part, or an array of Parts/strings.
+fn parts_text(content: Option<&Value>) -> String {
+    match content {
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(part_text)
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Some(part @ Value::Object(_)) => part_text(part).unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+/// One Part's text; media become placeholders; thoughts and function
+/// calls/responses (recorded in `toolCalls`) give nothing.
+fn part_text(part: &Value) -> Option<String> {
+    if let Value::String(text) = part {
+        return Some(text.clone());
+    }
+    if json::is_true(part, "thought") {
+        return None;
+    }
+    if let Some(text) = str_at(part, "text") {
+        return Some(text.to_owned());
+    }
+    let media = |key: &str| {
+        part.get(key)
+            .map(|data| str_at(data, "mimeType").unwrap_or("data").to_owned())
+    };
+    if let Some(mime) = media("inlineData") {
+        return Some(if mime.starts_with("image/") {
+            "[image]".to_owned()
+        } else {
+            format!("[{mime}]")
+        });
+    }
+    if let Some(file) = part.get("fileData") {
+        return Some(format!(
+            "[file {}]",
+            str_at(file, "fileUri").unwrap_or_default()
+        ));
+    }
+    None
+}

@@ -1,0 +1,248 @@
+//! Imported sessions in SQLite: re-importing adds nothing, a newer copy of a
+//! record replaces it in place, positions follow import order, tool outputs
+//! are blobs that gc keeps while a message points at them.
+
+use std::sync::Arc;
+
+use cairn_core::ContentHash;
+use cairn_store::{
+    Encoding, MessageBody, NewBlob, NewMessage, SessionFilter, SessionImport, SessionRow,
+    SqliteOptions, SqliteStore, Store, StoredView,
+};
+use cairn_types::TenantId;
+
+async fn open() -> (tempfile::TempDir, Arc<SqliteStore>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(&SqliteOptions::new(dir.path().join("cairn.db")))
+        .await
+        .expect("the store opens");
+    (dir, Arc::new(store))
+}
+
+fn session(id: &str, agent: &str, at: i64) -> SessionRow {
+    SessionRow {
+        id: id.to_owned(),
+        agent: agent.to_owned(),
+        project: Some("/work/app".to_owned()),
+        title: Some(format!("session {id}")),
+        parent: None,
+        started_at: Some(at),
+        updated_at: Some(at + 10),
+    }
+}
+
+fn text(session: &str, uid: &str, role: &str, body: &str) -> NewMessage {
+    NewMessage {
+        session: session.to_owned(),
+        uid: uid.to_owned(),
+        role: role.to_owned(),
+        tool: None,
+        call_id: None,
+        at: Some(5),
+        injected: false,
+        body: MessageBody::Text(body.to_owned()),
+    }
+}
+
+fn blob(content: &[u8]) -> NewBlob {
+    NewBlob {
+        hash: ContentHash::of(content),
+        bytes_original: content.len() as u64,
+        content_type: "text/plain".into(),
+        tokens_original: 1,
+        tokens_compressed: 1,
+        encoding: Encoding::Identity,
+        data: content.to_vec(),
+        view: StoredView {
+            engine: 0,
+            rendered: None,
+        },
+    }
+}
+
+fn first_import() -> SessionImport {
+    let output = b"tool output, long enough to live in a blob";
+    SessionImport {
+        sessions: vec![session("s1", "claude", 1_000)],
+        messages: vec![
+            text("s1", "u1", "user", "fix the build"),
+            NewMessage {
+                tool: Some("Bash".into()),
+                call_id: Some("c1".into()),
+                ..text(
+                    "s1",
+                    "u2",
+                    "assistant",
+                    "Bash({\"command\":\"cargo build\"})",
+                )
+            },
+            NewMessage {
+                tool: Some("Bash".into()),
+                call_id: Some("c1".into()),
+                body: MessageBody::Blob(ContentHash::of(output)),
+                ..text("s1", "u3", "tool", "")
+            },
+        ],
+        blobs: vec![blob(output)],
+    }
+}
+
+#[tokio::test]
+async fn importing_again_adds_nothing_and_a_grown_file_adds_its_new_records() {
+    let (_dir, store) = open().await;
+    let tenant = TenantId::new("default");
+    let outcome = store
+        .import_sessions(&tenant, &first_import(), 100)
+        .await
+        .expect("import");
+    assert_eq!((outcome.sessions_created, outcome.messages_added), (1, 3));
+    let again = store
+        .import_sessions(&tenant, &first_import(), 200)
+        .await
+        .expect("import");
+    assert_eq!((again.sessions_created, again.messages_added), (0, 0));
+    assert_eq!(again.messages_unchanged, 3);
+
+    let mut grown = first_import();
+    grown
+        .messages
+        .push(text("s1", "u4", "assistant", "the build passes now"));
+    // The same record, rewritten (a Gemini message gains its tokens).
+    grown.messages[0] = text("s1", "u1", "user", "fix the build, please");
+    let outcome = store
+        .import_sessions(&tenant, &grown, 300)
+        .await
+        .expect("import");
+    assert_eq!(outcome.messages_added, 1);
+    assert_eq!(outcome.messages_replaced, 1);
+
+    let messages = store
+        .session_messages(&tenant, "s1", 0, 100)
+        .await
+        .expect("messages");
+    let positions: Vec<(u64, &str)> = messages
+        .iter()
+        .map(|message| (message.position, message.uid.as_str()))
+        .collect();
+    assert_eq!(positions, [(0, "u1"), (1, "u2"), (2, "u3"), (3, "u4")]);
+    assert_eq!(
+        messages[0].body,
+        MessageBody::Text("fix the build, please".into())
+    );
+    let record = store
+        .get_session(&tenant, "s1")
+        .await
+        .expect("get")
+        .expect("the session");
+    assert_eq!((record.messages, record.tool_calls), (4, 1));
+    assert_eq!(record.row.project.as_deref(), Some("/work/app"));
+
+    // The indexer sees every message once, and the replaced one again.
+    let all = store.messages_after(0, 100).await.expect("after");
+    assert_eq!(all.len(), 4);
+    let seq = |uid: &str| {
+        all.iter()
+            .find(|m| m.message.uid == uid)
+            .map(|m| m.message.seq)
+            .expect("indexed")
+    };
+    assert!(seq("u1") > seq("u3"), "the replaced record comes again");
+    let last = all.iter().map(|m| m.message.seq).max().expect("some");
+    assert_eq!(store.last_message_seq().await.expect("seq"), last);
+    assert!(
+        store
+            .messages_after(last, 10)
+            .await
+            .expect("after")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn sessions_list_newest_first_filtered_and_per_tenant() {
+    let (_dir, store) = open().await;
+    let tenant = TenantId::new("default");
+    let import = SessionImport {
+        sessions: vec![
+            session("old", "codex", 1_000),
+            session("new", "claude", 9_000),
+            session("mid", "claude", 5_000),
+        ],
+        ..SessionImport::default()
+    };
+    store
+        .import_sessions(&tenant, &import, 1)
+        .await
+        .expect("import");
+    let list = |filter: SessionFilter| {
+        let store = store.clone();
+        let tenant = tenant.clone();
+        async move {
+            store
+                .list_sessions(
+                    &tenant,
+                    &SessionFilter {
+                        limit: 10,
+                        ..filter
+                    },
+                )
+                .await
+                .expect("list")
+                .into_iter()
+                .map(|record| record.row.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(list(SessionFilter::default()).await, ["new", "mid", "old"]);
+    let claude = SessionFilter {
+        agent: Some("claude".into()),
+        ..SessionFilter::default()
+    };
+    assert_eq!(list(claude).await, ["new", "mid"]);
+    let since = SessionFilter {
+        since: Some(5_000),
+        ..SessionFilter::default()
+    };
+    assert_eq!(list(since).await, ["new", "mid"]);
+    let page = SessionFilter {
+        after: Some((5_010, "mid".into())),
+        ..SessionFilter::default()
+    };
+    assert_eq!(list(page).await, ["old"]);
+    let same_time = SessionFilter {
+        after: Some((5_010, "a".into())),
+        ..SessionFilter::default()
+    };
+    assert_eq!(list(same_time).await, ["mid", "old"]);
+    let other = store
+        .list_sessions(
+            &TenantId::new("acme"),
+            &SessionFilter {
+                limit: 10,
+                ..SessionFilter::default()
+            },
+        )
+        .await
+        .expect("list");
+    assert!(other.is_empty());
+}
+
+#[tokio::test]
+async fn gc_keeps_tool_output_blobs_that_messages_point_at() {
+    let (_dir, store) = open().await;
+    let tenant = TenantId::new("default");
+    store
+        .import_sessions(&tenant, &first_import(), 100)
+        .await
+        .expect("import");
+    let report = store.gc(i64::MAX / 2).await.expect("gc");
+    assert_eq!(report.deleted_blobs, 0);
+    let hash = ContentHash::of(b"tool output, long enough to live in a blob");
+    assert!(
+        store
+            .blob_data(&tenant, &hash)
+            .await
+            .expect("read")
+            .is_some()
+    );
+}

@@ -1,0 +1,257 @@
+//! Sessions end to end: every fixture file imports over HTTP with the counts
+//! pinned in cairn-sessions' tests, importing again adds nothing, a grown
+//! file adds only its new records, tool outputs come back as views whose refs
+//! lead to the full output, and search finds what was imported and put.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use cairn_client::{ClientError, SearchOptions, SharedContext};
+use cairn_tests::TestServer;
+use cairn_types::{ErrorCode, SearchResults};
+
+fn fixture(path: &str) -> Vec<u8> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/sessions");
+    std::fs::read(root.join(path)).unwrap_or_else(|error| panic!("{path}: {error}"))
+}
+
+/// Searches until the indexer has caught up (it runs in the background).
+async fn search_until(
+    client: &SharedContext,
+    options: SearchOptions,
+    found: impl Fn(&SearchResults) -> bool,
+) -> anyhow::Result<SearchResults> {
+    let started = Instant::now();
+    loop {
+        let results = client.search(&options).await?;
+        if found(&results) || started.elapsed() > Duration::from_secs(20) {
+            return Ok(results);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn query(text: &str) -> SearchOptions {
+    SearchOptions {
+        query: text.to_owned(),
+        limit: Some(50),
+        ..SearchOptions::default()
+    }
+}
+
+#[tokio::test]
+async fn every_fixture_imports_with_its_counts_and_importing_again_adds_nothing()
+-> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let client = server.client();
+    // (file, agent, messages): the counts cairn-sessions pins from its
+    // independent Python count of the fixtures.
+    let cases = [
+        ("claude/session-3fe1b6bc.jsonl", "claude", 196),
+        ("claude/session-9eda1058.jsonl", "claude", 15),
+        ("claude/incremental-subagents/turn-1.jsonl", "claude", 16),
+        (
+            "codex/rollout-2026-05-11T13-28-45-019e1695-0522-7c83-8b39-0dd379793f80.jsonl",
+            "codex",
+            82,
+        ),
+        (
+            "gemini/session-2025-12-01T21-45-5b959dae.json",
+            "gemini",
+            26,
+        ),
+    ];
+    for (file, agent, messages) in cases {
+        let report = client.import_session(fixture(file), None).await?;
+        assert_eq!(report.agent, agent, "{file}");
+        assert_eq!(report.sessions, 1, "{file}");
+        assert_eq!(report.messages, messages, "{file}");
+        assert!(report.errors.is_empty(), "{file}: {:?}", report.errors);
+        let again = client.import_session(fixture(file), Some(agent)).await?;
+        assert_eq!(again.messages, 0, "{file}: importing again adds nothing");
+    }
+    // The Codex pair: the grown file adds only its new records.
+    let first = client
+        .import_session(fixture("codex/turn-1.jsonl"), None)
+        .await?;
+    assert_eq!(first.messages, 4);
+    let grown = client
+        .import_session(fixture("codex/turn-2.jsonl"), None)
+        .await?;
+    assert_eq!(
+        grown.messages, 4,
+        "turn-2 holds turn-1's four and four more"
+    );
+    server.stop().await
+}
+
+#[tokio::test]
+async fn a_session_reads_back_with_tool_outputs_as_views_whose_refs_hold_the_output()
+-> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let client = server.client();
+    client
+        .import_session(fixture("claude/session-3fe1b6bc.jsonl"), None)
+        .await?;
+    let list: serde_json::Value = serde_json::from_slice(
+        &reqwest::get(format!("{}/v1/sessions?agent=claude", server.url()))
+            .await?
+            .bytes()
+            .await?,
+    )?;
+    let sessions = list["sessions"].as_array().expect("a list");
+    assert_eq!(sessions.len(), 1);
+    let session = &sessions[0];
+    assert_eq!(session["project"], "/Users/user/repo");
+    assert_eq!(session["messages"], 196);
+    assert_eq!(session["tool_calls"], 76);
+    let id = session["id"].as_str().expect("an id");
+    let detail = client.session(id).await?;
+    assert_eq!(detail.session.id, id);
+    let viewed: Vec<_> = detail
+        .messages
+        .iter()
+        .filter(|message| message.reference.is_some())
+        .collect();
+    assert!(!viewed.is_empty(), "long tool outputs are blobs");
+    let compressed = viewed
+        .iter()
+        .find(|message| !message.markers.is_empty())
+        .expect("some tool output is long enough to be cut");
+    assert!(compressed.tokens < compressed.tokens_original);
+    let reference = compressed.reference.as_deref().expect("a ref");
+    let full = client.retrieve(reference).await?;
+    assert!(full.len() > compressed.content.len());
+    assert_eq!(compressed.role, "tool");
+
+    let missing = client.session("no-such-session").await;
+    assert!(matches!(&missing, Err(error) if error.code() == Some(ErrorCode::NotFound)));
+    server.stop().await
+}
+
+#[tokio::test]
+async fn search_finds_identifiers_by_their_parts_phrases_and_filters() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let client = server.client();
+    for file in [
+        "claude/session-3fe1b6bc.jsonl",
+        "codex/rollout-2026-05-11T13-28-45-019e1695-0522-7c83-8b39-0dd379793f80.jsonl",
+        "gemini/session-2025-12-01T21-45-5b959dae.json",
+    ] {
+        client.import_session(fixture(file), None).await?;
+    }
+    let whole = search_until(&client, query("parseSessionFile"), |r| r.total > 0).await?;
+    assert!(whole.total > 0, "the identifier whole");
+    assert!(
+        whole
+            .hits
+            .iter()
+            .all(|hit| hit.agent.as_deref() == Some("claude"))
+    );
+    assert!(
+        whole.hits[0].snippet.contains("**"),
+        "{}",
+        whole.hits[0].snippet
+    );
+    let hit = &whole.hits[0];
+    assert!(hit.session.is_some() && hit.position.is_some());
+    assert!(hit.reference.starts_with("ccr:"));
+
+    // By a part: `SessionFile` is no word of its own, `session` is.
+    let part = client.search(&query("parse session file")).await?;
+    assert!(part.total >= whole.total);
+
+    let claude_only = client
+        .search(&SearchOptions {
+            agent: Some("codex".into()),
+            ..query("parseSessionFile")
+        })
+        .await?;
+    assert_eq!(claude_only.total, 0, "the agent filter");
+    let in_query = client
+        .search(&query("parseSessionFile agent:claude"))
+        .await?;
+    assert_eq!(in_query.total, whole.total, "a filter inside the query");
+    let too_early = client
+        .search(&SearchOptions {
+            until: Some("2020-01-01T00:00:00Z".into()),
+            ..query("parseSessionFile")
+        })
+        .await?;
+    assert_eq!(too_early.total, 0, "the time filter");
+
+    // A malformed query is a 400 saying why, not a 500.
+    let bad = client.search(&query("\"unclosed phrase")).await;
+    match bad {
+        Err(ClientError::Api {
+            status, message, ..
+        }) => {
+            assert_eq!(status, 400);
+            assert!(message.contains("invalid query"), "{message}");
+        }
+        other => panic!("expected a 400: {other:?}"),
+    }
+    server.stop().await
+}
+
+#[tokio::test]
+async fn a_context_put_by_one_agent_is_found_by_another() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    server
+        .agent("codex")
+        .put(
+            "notes/migration.md",
+            "Plan: move the userAccounts table to PostgreSQL 15",
+        )
+        .await?;
+    let found = search_until(&server.agent("claude"), query("accounts postgresql"), |r| {
+        r.total > 0
+    })
+    .await?;
+    assert_eq!(found.total, 1);
+    let hit = &found.hits[0];
+    assert_eq!(hit.kind, "context");
+    assert_eq!(hit.key.as_deref(), Some("notes/migration.md"));
+    assert_eq!(hit.agent.as_deref(), Some("codex"));
+    // Deleted, it is gone from search.
+    server.client().delete("notes/migration.md").await?;
+    let gone = server
+        .client()
+        .search(&query("accounts postgresql"))
+        .await?;
+    assert_eq!(gone.total, 0);
+    server.stop().await
+}
+
+#[tokio::test]
+async fn bad_session_files_get_clear_errors_and_torn_lines_lose_nothing_else() -> anyhow::Result<()>
+{
+    let server = TestServer::start().await?;
+    let client = server.client();
+    for (body, why) in [
+        (Vec::new(), "empty"),
+        (vec![0xff, 0xfe, 0x00, 0x13, 0x37], "binary garbage"),
+        (b"just some text\nnot json\n".to_vec(), "not a session"),
+    ] {
+        let result = client.import_session(body, None).await;
+        assert!(
+            matches!(&result, Err(error) if error.code() == Some(ErrorCode::InvalidRequest)),
+            "{why}: {result:?}"
+        );
+    }
+    let unknown_agent = client
+        .import_session(fixture("codex/turn-1.jsonl"), Some("cursor"))
+        .await;
+    assert!(
+        matches!(&unknown_agent, Err(error) if error.code() == Some(ErrorCode::InvalidRequest))
+    );
+
+    // A truncated last line: reported, and everything before it imported.
+    let mut torn = fixture("claude/session-9eda1058.jsonl");
+    let keep = torn.len() - 40;
+    torn.truncate(keep);
+    let report = client.import_session(torn, None).await?;
+    assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
+    assert!(report.messages >= 14, "{}", report.messages);
+    server.stop().await
+}
