@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 
 mod compression;
+mod sessions;
 use clap::{Args, Parser, Subcommand};
 
 /// Benchmarks of a real Cairn server over HTTP on loopback.
@@ -34,6 +35,9 @@ enum Command {
     Stages(StagesArgs),
     /// Compression against headroom-ai on a corpus of real tool outputs.
     Compression(CompressionArgs),
+    /// Session import throughput, indexing, and search latency over a
+    /// million generated messages.
+    Sessions(sessions::SessionsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -256,6 +260,12 @@ fn main() -> anyhow::Result<()> {
                 compression::print_report(&results);
             }
             Ok(())
+        }
+        Command::Sessions(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(sessions::run(&args))
         }
         Command::Stages(args) => {
             stages(&args);

@@ -55,12 +55,18 @@ impl TestServer {
     /// Stops the server gracefully and starts a new one over the same data
     /// directory (on a new port).
     pub async fn restart(self) -> anyhow::Result<TestServer> {
+        self.restart_with(|| {}).await
+    }
+
+    /// [`TestServer::restart`], running `between` while the server is down.
+    pub async fn restart_with(self, between: impl FnOnce()) -> anyhow::Result<TestServer> {
         let TestServer {
             server,
             mut config,
             _data,
         } = self;
         server.stop().await?;
+        between();
         config.server.bind = "127.0.0.1:0".parse()?;
         let server = RunningServer::start(config.clone()).await?;
         Ok(TestServer {

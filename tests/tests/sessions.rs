@@ -155,7 +155,13 @@ async fn search_finds_identifiers_by_their_parts_phrases_and_filters() -> anyhow
     );
     let hit = &whole.hits[0];
     assert!(hit.session.is_some() && hit.position.is_some());
-    assert!(hit.reference.starts_with("ccr:"));
+    // The ref of the full message resolves.
+    let full = client.retrieve(&hit.reference).await?;
+    assert!(
+        String::from_utf8_lossy(&full).contains("parseSessionFile"),
+        "{}",
+        hit.reference
+    );
 
     // By a part: `SessionFile` is no word of its own, `session` is.
     let part = client.search(&query("parse session file")).await?;
@@ -253,5 +259,33 @@ async fn bad_session_files_get_clear_errors_and_torn_lines_lose_nothing_else() -
     let report = client.import_session(torn, None).await?;
     assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
     assert!(report.messages >= 14, "{}", report.messages);
+    server.stop().await
+}
+
+#[tokio::test]
+async fn a_missing_index_is_rebuilt_from_the_database_on_start() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    server
+        .client()
+        .import_session(
+            fixture("gemini/session-2025-12-01T21-45-5b959dae.json"),
+            None,
+        )
+        .await?;
+    let before = search_until(&server.client(), query("gemini"), |r| r.total > 0).await?;
+    assert!(before.total > 0);
+    let data_dir = server.data_dir().to_path_buf();
+    // Stop, lose the index, start again over the same database.
+    let server = {
+        let restarted = server.restart_with(|| {
+            std::fs::remove_dir_all(data_dir.join("index")).expect("the index folder");
+        });
+        restarted.await?
+    };
+    let after = search_until(&server.client(), query("gemini"), |r| {
+        r.total >= before.total
+    })
+    .await?;
+    assert_eq!(after.total, before.total);
     server.stop().await
 }

@@ -1,9 +1,11 @@
-//! Imported agent sessions: parse a session file, store its tool outputs as
-//! blobs (deduplicated like every original) and the rest as text, and read
-//! sessions back with tool outputs as compressed views.
+//! Imported agent sessions: parse a session file, store each message's text
+//! as a blob (deduplicated like every original, so every message has a `ccr:`
+//! reference), and read sessions back with long messages, tool outputs
+//! above all, as compressed views.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use cairn_core::{ContentHash, RenderedView, ViewOptions, tokens};
@@ -18,8 +20,6 @@ use cairn_types::{
 
 use crate::{Cairn, ServiceError, encode, format_millis, now_millis, spawn_cpu};
 
-/// Tool outputs at least this long are stored as blobs (and shown as views).
-pub const TOOL_BLOB_BYTES: usize = cairn_compress::MIN_BYTES;
 /// Messages per page of `GET /v1/sessions/{id}` unless asked otherwise.
 pub const DEFAULT_MESSAGES: u32 = 200;
 pub const MAX_MESSAGES: u32 = 2000;
@@ -66,7 +66,7 @@ impl Cairn {
             })
             .transpose()?;
         let level = self.config.zstd_level;
-        let (parsed, blobs) = spawn_cpu(move || {
+        let (parsed, hashes) = spawn_cpu(move || {
             let spill_dir = source.spill_dir.clone();
             let spill = move |id: &str| -> Option<String> {
                 let dir = spill_dir.as_ref()?;
@@ -86,10 +86,39 @@ impl Cairn {
                 spill: Some(&spill),
             };
             let parsed = cairn_sessions::parse(&content, agent, &hints).map_err(import_error)?;
-            let blobs = tool_blobs(&parsed, level)?;
-            Ok::<_, ServiceError>((parsed, blobs))
+            let hashes = tool_hashes(&parsed);
+            Ok::<_, ServiceError>((parsed, hashes))
         })
         .await??;
+        // Texts repeat (the same file read again, the same test run, the same
+        // prompt): only the ones this tenant has not stored yet are encoded.
+        let mut missing = Vec::new();
+        for (hash, index) in hashes {
+            let known = self.known_blobs.get(&(tenant.clone(), hash)).is_some()
+                || self
+                    .store
+                    .resolve_ref(tenant, &hash.ccr_ref())
+                    .await?
+                    .is_some_and(|blob| blob.hash == hash);
+            if !known {
+                missing.push((hash, index));
+            }
+        }
+        let parsed = Arc::new(parsed);
+        let blobs = {
+            let parsed = parsed.clone();
+            spawn_cpu(move || {
+                missing
+                    .into_iter()
+                    .map(|(hash, index)| {
+                        let content =
+                            Bytes::copy_from_slice(parsed.messages[index].text.as_bytes());
+                        encode(hash, &content, level).map(|(blob, _)| blob)
+                    })
+                    .collect::<Result<Vec<_>, ServiceError>>()
+            })
+            .await??
+        };
         let import = SessionImport {
             sessions: parsed
                 .sessions
@@ -128,6 +157,10 @@ impl Cairn {
             .store
             .import_sessions(tenant, &import, now_millis())
             .await?;
+        for blob in &import.blobs {
+            self.known_blobs
+                .insert((tenant.clone(), blob.hash), blob.info());
+        }
         self.wake_indexer();
         Ok(ImportReport {
             agent: parsed.agent.as_str().to_owned(),
@@ -137,10 +170,10 @@ impl Cairn {
             skipped: parsed.skipped,
             errors: parsed
                 .errors
-                .into_iter()
+                .iter()
                 .map(|error| ImportLineError {
                     line: error.line,
-                    message: error.message,
+                    message: error.message.clone(),
                 })
                 .collect(),
         })
@@ -270,23 +303,27 @@ impl Cairn {
     }
 }
 
-/// Whether a message's text is stored as a blob: long tool outputs.
+/// Whether a message's text is stored as a blob: every message with text,
+/// so that every message (a search hit's, a view's) has a `ccr:` reference
+/// that resolves, and repeated texts are stored once.
 fn is_blob(message: &cairn_sessions::Message) -> bool {
-    message.role == cairn_sessions::Role::Tool && message.text.len() >= TOOL_BLOB_BYTES
+    !message.text.is_empty()
 }
 
-/// The blobs of an import's long tool outputs, each once.
-fn tool_blobs(parsed: &Parsed, level: i32) -> Result<Vec<cairn_store::NewBlob>, ServiceError> {
+/// The hashes of an import's message texts, each once, with the index of a
+/// message holding it.
+fn tool_hashes(parsed: &Parsed) -> Vec<(ContentHash, usize)> {
     let mut seen = HashSet::new();
-    let mut blobs = Vec::new();
-    for message in parsed.messages.iter().filter(|message| is_blob(message)) {
-        let hash = ContentHash::of(message.text.as_bytes());
-        if seen.insert(hash) {
-            let content = Bytes::copy_from_slice(message.text.as_bytes());
-            blobs.push(encode(hash, &content, level)?.0);
-        }
-    }
-    Ok(blobs)
+    parsed
+        .messages
+        .iter()
+        .enumerate()
+        .filter(|(_, message)| is_blob(message))
+        .filter_map(|(index, message)| {
+            let hash = ContentHash::of(message.text.as_bytes());
+            seen.insert(hash).then_some((hash, index))
+        })
+        .collect()
 }
 
 fn import_error(error: ImportError) -> ServiceError {
