@@ -53,7 +53,7 @@ APT_TERM_LOG = Path("/var/log/apt/term.log")
 RABBITMQ_LOGS = Path("/var/log/rabbitmq")
 CARGO_SRC = Path.home() / ".cargo/registry/src"
 DOC = Path("/usr/share/doc")
-SESSIONS = Path("/work/shared/fixtures/sessions")
+SESSIONS = Path(__file__).resolve().parents[2] / "fixtures/sessions"
 
 
 class Skip(Exception):

@@ -16,7 +16,7 @@ use cairn_types::TenantId;
 #[derive(Debug, clap::Args)]
 pub struct SessionsArgs {
     /// Folder of session files to replicate.
-    #[arg(long, default_value = "../shared/fixtures/sessions")]
+    #[arg(long, default_value = "fixtures/sessions")]
     pub fixtures: PathBuf,
     /// Megabytes of session files to import (the fixtures, copied with new
     /// session ids until this much).

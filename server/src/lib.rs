@@ -84,7 +84,8 @@ async fn serve_store(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let cairn = service(&config, store.clone()).with_search(open_search(&config)?);
+    let search = open_search(&config)?;
+    let cairn = service(&config, store.clone()).with_search(search.clone());
     let indexer = tokio::spawn(cairn.clone().run_indexer());
     let state = ApiState {
         cairn: cairn.clone(),
@@ -107,6 +108,9 @@ async fn serve_store(
     }
     indexer.abort();
     let _ = indexer.await;
+    // Whatever still holds the service (a connection winding down) must not
+    // keep the index's lock from the next process.
+    search.close();
     store.close().await;
     tracing::info!("cairn stopped");
     served.context("the HTTP server failed")

@@ -144,10 +144,7 @@ fn help_is_complete_for_every_command() {
 fn import_from_an_agent_folder_then_search_and_reindex() {
     let data = tempfile::tempdir().expect("temp dir");
     let data_dir = data.path().to_str().expect("utf-8 path");
-    let fixtures = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/fixtures/sessions"
-    );
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/sessions");
     let codex = format!("{fixtures}/codex");
     let output = cairn(&["import", "codex", "--path", &codex, "--data-dir", data_dir]);
     assert!(output.status.success(), "{}", stderr(&output));

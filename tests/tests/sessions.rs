@@ -11,7 +11,7 @@ use cairn_tests::TestServer;
 use cairn_types::{ErrorCode, SearchResults};
 
 fn fixture(path: &str) -> Vec<u8> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/sessions");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/sessions");
     std::fs::read(root.join(path)).unwrap_or_else(|error| panic!("{path}: {error}"))
 }
 

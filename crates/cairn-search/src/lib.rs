@@ -56,6 +56,8 @@ pub enum SearchError {
     Open(#[from] tantivy::directory::error::OpenDirectoryError),
     #[error("search index: {0}")]
     Io(#[from] std::io::Error),
+    #[error("the search index is closed")]
+    Closed,
 }
 
 /// A document: a session message or a context.
@@ -178,7 +180,8 @@ fn schema() -> (Schema, Fields) {
 pub struct SearchIndex {
     index: Index,
     reader: IndexReader,
-    writer: Mutex<IndexWriter>,
+    /// `None` once closed: the writer's lock on the folder is released.
+    writer: Mutex<Option<IndexWriter>>,
     fields: Fields,
     parser: QueryParser,
 }
@@ -233,7 +236,7 @@ impl SearchIndex {
         let search = SearchIndex {
             index,
             reader,
-            writer: Mutex::new(writer),
+            writer: Mutex::new(Some(writer)),
             fields,
             parser,
         };
@@ -259,7 +262,7 @@ impl SearchIndex {
         }))
     }
 
-    fn writer(&self) -> std::sync::MutexGuard<'_, IndexWriter> {
+    fn writer(&self) -> std::sync::MutexGuard<'_, Option<IndexWriter>> {
         // A panic while holding the lock leaves nothing half-done that
         // tantivy would not roll back on the next commit.
         self.writer
@@ -267,10 +270,19 @@ impl SearchIndex {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Drops the writer, releasing its lock on the folder (another process,
+    /// or a server started next, can then open it); searches still work,
+    /// writes fail with [`SearchError::Closed`]. Uncommitted additions are
+    /// lost, as the index is derived data.
+    pub fn close(&self) {
+        self.writer().take();
+    }
+
     /// Adds documents (replacing any with the same id); visible after
     /// [`SearchIndex::commit`].
     pub fn add(&self, docs: impl IntoIterator<Item = Doc>) -> Result<usize, SearchError> {
-        let writer = self.writer();
+        let guard = self.writer();
+        let writer = guard.as_ref().ok_or(SearchError::Closed)?;
         let fields = self.fields;
         let mut added = 0;
         for doc in docs {
@@ -306,14 +318,16 @@ impl SearchIndex {
 
     /// Removes one document by id; visible after the next commit.
     pub fn remove(&self, id: &str) {
-        self.writer()
-            .delete_term(Term::from_field_text(self.fields.id, id));
+        if let Some(writer) = self.writer().as_ref() {
+            writer.delete_term(Term::from_field_text(self.fields.id, id));
+        }
     }
 
     /// Makes everything added visible, recording `watermark` with it.
     pub fn commit(&self, watermark: &str) -> Result<(), SearchError> {
         {
-            let mut writer = self.writer();
+            let mut guard = self.writer();
+            let writer = guard.as_mut().ok_or(SearchError::Closed)?;
             let mut prepared = writer.prepare_commit()?;
             prepared.set_payload(&payload(watermark));
             prepared.commit()?;
@@ -325,7 +339,8 @@ impl SearchIndex {
     /// Empties the index (committed at once, with no watermark).
     pub fn clear(&self) -> Result<(), SearchError> {
         {
-            let mut writer = self.writer();
+            let mut guard = self.writer();
+            let writer = guard.as_mut().ok_or(SearchError::Closed)?;
             writer.delete_all_documents()?;
             writer.commit()?;
         }

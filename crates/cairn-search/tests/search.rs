@@ -243,3 +243,26 @@ fn documents_are_replaced_by_id_and_the_index_survives_a_reopen() {
     assert!(index.is_empty());
     assert_eq!(index.watermark().expect("watermark"), None);
 }
+
+#[test]
+fn a_closed_index_releases_its_folder_and_refuses_writes() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("index");
+    let first = SearchIndex::open(&path).expect("open");
+    assert!(SearchIndex::open(&path).is_err(), "one writer per folder");
+    first.close();
+    assert!(matches!(
+        first.add([message("m1", "claude", "s1", NOW, "text")]),
+        Err(SearchError::Closed)
+    ));
+    let second = SearchIndex::open(&path).expect("the folder is free again");
+    second
+        .add([message("m1", "claude", "s1", NOW, "text")])
+        .expect("add");
+    second.commit("1").expect("commit");
+    assert_eq!(
+        search(&first, "text"),
+        Vec::<String>::new(),
+        "the closed one still reads (its last view)"
+    );
+}

@@ -14,7 +14,7 @@
 # Gemini: one message per non-empty user/gemini/info/warning/error content,
 # plus a call and (when it has a result) a result per toolCalls entry.
 import glob, json, os
-ROOT=os.path.join(os.path.dirname(os.path.abspath(__file__)), '../../../../shared/fixtures/sessions')
+ROOT=os.path.join(os.path.dirname(os.path.abspath(__file__)), '../../../fixtures/sessions')
 
 CLAUDE_WRAPPERS=('<system-reminder>','<command-name>','<command-message>','<command-args>',
     '<local-command-stdout>','<local-command-stderr>','<local-command-caveat>',

@@ -1,4 +1,4 @@
-//! cairn-sessions against real session files (../shared/fixtures/sessions),
+//! cairn-sessions against real session files (fixtures/sessions at the repository root),
 //! against files built here from the format notes for the generations that
 //! have no real sample, and against damaged input.
 
@@ -10,10 +10,7 @@ use cairn_sessions::{
     Agent, Found, ImportError, Message, Parsed, Role, SourceHints, detect, discover, parse,
 };
 
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/sessions"
-);
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/sessions");
 
 const CLAUDE_MAIN: &str = "claude/session-3fe1b6bc.jsonl";
 const CLAUDE_SHORT: &str = "claude/session-9eda1058.jsonl";
