@@ -327,17 +327,12 @@ impl SharedContext {
     /// One page of live keys.
     pub async fn list(&self, options: &ListOptions) -> Result<ContextList, ClientError> {
         let url = format!("{}/v1/contexts", self.base);
-        let mut query: Vec<(&str, String)> = Vec::new();
-        for (name, value) in [
+        let mut query = present(&[
             ("prefix", &options.prefix),
             ("agent", &options.agent),
             ("session", &options.session),
             ("cursor", &options.cursor),
-        ] {
-            if let Some(value) = value {
-                query.push((name, value.clone()));
-            }
-        }
+        ]);
         if let Some(limit) = options.limit {
             query.push(("limit", limit.to_string()));
         }
@@ -375,19 +370,15 @@ impl SharedContext {
     /// Searches imported sessions and contexts.
     pub async fn search(&self, options: &SearchOptions) -> Result<SearchResults, ClientError> {
         let url = format!("{}/v1/search", self.base);
-        let mut query: Vec<(&str, String)> = vec![("q", options.query.clone())];
-        for (name, value) in [
+        let mut query = present(&[
             ("agent", &options.agent),
             ("project", &options.project),
             ("session", &options.session),
             ("kind", &options.kind),
             ("since", &options.since),
             ("until", &options.until),
-        ] {
-            if let Some(value) = value {
-                query.push((name, value.clone()));
-            }
-        }
+        ]);
+        query.push(("q", options.query.clone()));
         if let Some(limit) = options.limit {
             query.push(("limit", limit.to_string()));
         }
@@ -539,6 +530,14 @@ fn encode_path_segment(text: &str) -> String {
         }
     }
     out
+}
+
+/// The query parameters that are set, as name and value.
+fn present<'a>(parameters: &[(&'a str, &Option<String>)]) -> Vec<(&'a str, String)> {
+    parameters
+        .iter()
+        .filter_map(|(name, value)| value.as_ref().map(|value| (*name, value.clone())))
+        .collect()
 }
 
 #[cfg(test)]

@@ -464,3 +464,56 @@ fn compress_works_locally_without_a_server() {
     assert!(!bad.status.success());
     assert!(stderr(&bad).contains("unknown kind"), "{}", stderr(&bad));
 }
+
+#[test]
+fn import_watch_follows_a_folder_as_files_appear_and_grow() {
+    use std::io::{BufRead, BufReader};
+    let data = tempfile::tempdir().expect("temp dir");
+    let watched = tempfile::tempdir().expect("temp dir");
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/sessions/codex");
+    let mut child = Command::new(CAIRN)
+        .args(["import", "codex", "--watch", "--path"])
+        .arg(watched.path())
+        .arg("--data-dir")
+        .arg(data.path())
+        .env("CAIRN_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("cairn import --watch starts");
+    // Rounds arrive on a thread, so a round that never comes fails the test
+    // instead of hanging it.
+    let stdout = child.stdout.take().expect("stdout");
+    let (rounds, arriving) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if rounds.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut next_round = || -> serde_json::Value {
+        let line = arriving.recv_timeout(Duration::from_secs(30));
+        let Ok(line) = line else {
+            let _ = child.kill();
+            panic!("no import round within 30 s");
+        };
+        serde_json::from_str(&line).expect("one JSON object per round")
+    };
+    let session = watched
+        .path()
+        .join("rollout-2026-05-12T10-00-00-watched.jsonl");
+    std::fs::copy(format!("{fixtures}/turn-1.jsonl"), &session).expect("copy");
+    let first = next_round();
+    assert_eq!(
+        (first["files"].as_u64(), first["messages"].as_u64()),
+        (Some(1), Some(4)),
+        "{first}"
+    );
+    // The session grows: only its new records are added.
+    std::fs::copy(format!("{fixtures}/turn-2.jsonl"), &session).expect("copy");
+    let grown = next_round();
+    assert_eq!(grown["messages"].as_u64(), Some(4), "{grown}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
