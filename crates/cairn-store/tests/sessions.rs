@@ -246,3 +246,38 @@ async fn gc_keeps_tool_output_blobs_that_messages_point_at() {
             .is_some()
     );
 }
+
+#[tokio::test]
+async fn a_uid_twice_in_one_import_keeps_its_first_place_and_last_body() {
+    let (_dir, store) = open().await;
+    let tenant = TenantId::new("default");
+    let import = SessionImport {
+        sessions: vec![session("g1", "gemini", 1_000)],
+        messages: vec![
+            text("g1", "a", "assistant", "thinking..."),
+            text("g1", "b", "user", "next question"),
+            text("g1", "a", "assistant", "the final answer"),
+        ],
+        ..SessionImport::default()
+    };
+    let outcome = store
+        .import_sessions(&tenant, &import, 1)
+        .await
+        .expect("import");
+    assert_eq!(outcome.messages_added, 2);
+    let messages = store
+        .session_messages(&tenant, "g1", 0, 10)
+        .await
+        .expect("messages");
+    let seen: Vec<(u64, &str, &MessageBody)> = messages
+        .iter()
+        .map(|m| (m.position, m.uid.as_str(), &m.body))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (0, "a", &MessageBody::Text("the final answer".into())),
+            (1, "b", &MessageBody::Text("next question".into())),
+        ]
+    );
+}

@@ -5,13 +5,27 @@ use std::collections::HashMap;
 use cairn_core::ContentHash;
 use cairn_types::TenantId;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{QueryBuilder, Row as _, Sqlite, Transaction};
 
 use super::{begin_write, insert_blob, to_i64};
 use crate::{
     ImportOutcome, IndexedMessage, MessageBody, MessageRecord, Millis, SessionFilter,
     SessionImport, SessionRecord, SessionRow, StoreError,
 };
+
+/// Messages per multi-row insert (11 values each, far under SQLite's limit).
+const INSERT_ROWS: usize = 200;
+
+/// What a session holds under a uid: position, text, blob hash.
+type Held = (i64, Option<String>, Option<String>);
+
+/// One message to insert.
+struct Row<'a> {
+    message: &'a crate::NewMessage,
+    position: i64,
+    text: Option<&'a str>,
+    hash: Option<String>,
+}
 
 const MESSAGE_COLUMNS: &str = "m.seq, m.position, m.uid, m.role, m.tool, m.call_id, m.at, \
                                m.injected, m.text, m.hash";
@@ -36,23 +50,46 @@ pub(crate) async fn import(
     for session in &import.sessions {
         outcome.sessions_created += upsert_session(&mut tx, tenant, session, now).await?;
     }
-    // The next free position of each session, read once.
+    // What each session holds already, read once: uid → (position, text, hash).
+    let mut held: HashMap<&str, HashMap<String, Held>> = HashMap::new();
     let mut next: HashMap<&str, i64> = HashMap::new();
+    for message in &import.messages {
+        if !held.contains_key(message.session.as_str()) {
+            let rows: Vec<(String, i64, Option<String>, Option<String>)> = sqlx::query_as(
+                "SELECT uid, position, text, hash FROM messages WHERE tenant = ?1 AND session = ?2",
+            )
+            .bind(tenant.as_str())
+            .bind(&message.session)
+            .fetch_all(&mut *tx)
+            .await?;
+            let last = rows.iter().map(|(_, position, ..)| *position).max();
+            next.insert(&message.session, last.map_or(0, |last| last + 1));
+            held.insert(
+                &message.session,
+                rows.into_iter()
+                    .map(|(uid, position, text, hash)| (uid, (position, text, hash)))
+                    .collect(),
+            );
+        }
+    }
+    let mut rows: Vec<Row<'_>> = Vec::with_capacity(import.messages.len());
+    // Rows of this import by (session, uid): a uid twice in one file (a
+    // rewritten Gemini record) keeps its first place and its last body.
+    let mut pending: HashMap<(&str, &str), usize> = HashMap::new();
     for message in &import.messages {
         let (text, hash) = match &message.body {
             MessageBody::Text(text) => (Some(text.as_str()), None),
             MessageBody::Blob(hash) => (None, Some(hash.to_hex())),
         };
-        let existing: Option<(i64, Option<String>, Option<String>)> = sqlx::query_as(
-            "SELECT position, text, hash FROM messages \
-             WHERE tenant = ?1 AND session = ?2 AND uid = ?3",
-        )
-        .bind(tenant.as_str())
-        .bind(&message.session)
-        .bind(&message.uid)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let position = match existing {
+        let session = message.session.as_str();
+        if let Some(&index) = pending.get(&(session, message.uid.as_str())) {
+            rows[index].message = message;
+            rows[index].text = text;
+            rows[index].hash = hash;
+            continue;
+        }
+        let known = held.get(session).and_then(|uids| uids.get(&message.uid));
+        let position = match known {
             Some((_, old_text, old_hash))
                 if old_text.as_deref() == text && old_hash.as_deref() == hash.as_deref() =>
             {
@@ -62,9 +99,10 @@ pub(crate) async fn import(
             // A newer copy of the same record: it keeps its place, and gets a
             // new sequence number so the indexer sees it again.
             Some((position, ..)) => {
+                let position = *position;
                 sqlx::query("DELETE FROM messages WHERE tenant = ?1 AND session = ?2 AND uid = ?3")
                     .bind(tenant.as_str())
-                    .bind(&message.session)
+                    .bind(session)
                     .bind(&message.uid)
                     .execute(&mut *tx)
                     .await?;
@@ -72,49 +110,43 @@ pub(crate) async fn import(
                 position
             }
             None => {
-                let slot = match next.get(message.session.as_str()) {
-                    Some(slot) => *slot,
-                    None => next_position(&mut tx, tenant, &message.session).await?,
-                };
-                next.insert(&message.session, slot + 1);
+                let slot = next.get(session).copied().unwrap_or_default();
+                next.insert(session, slot + 1);
                 outcome.messages_added += 1;
                 slot
             }
         };
-        sqlx::query(
+        pending.insert((session, message.uid.as_str()), rows.len());
+        rows.push(Row {
+            message,
+            position,
+            text,
+            hash,
+        });
+    }
+    for chunk in rows.chunks(INSERT_ROWS) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO messages (tenant, session, position, uid, role, tool, call_id, at, \
-             injected, text, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        )
-        .bind(tenant.as_str())
-        .bind(&message.session)
-        .bind(position)
-        .bind(&message.uid)
-        .bind(&message.role)
-        .bind(&message.tool)
-        .bind(&message.call_id)
-        .bind(message.at)
-        .bind(i64::from(message.injected))
-        .bind(text)
-        .bind(hash)
-        .execute(&mut *tx)
-        .await?;
+             injected, text, hash) ",
+        );
+        insert.push_values(chunk, |mut values, row| {
+            values
+                .push_bind(tenant.as_str())
+                .push_bind(&row.message.session)
+                .push_bind(row.position)
+                .push_bind(&row.message.uid)
+                .push_bind(&row.message.role)
+                .push_bind(&row.message.tool)
+                .push_bind(&row.message.call_id)
+                .push_bind(row.message.at)
+                .push_bind(i64::from(row.message.injected))
+                .push_bind(row.text)
+                .push_bind(row.hash.as_deref());
+        });
+        insert.build().execute(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(outcome)
-}
-
-async fn next_position(
-    tx: &mut Transaction<'static, Sqlite>,
-    tenant: &TenantId,
-    session: &str,
-) -> Result<i64, StoreError> {
-    let last: Option<i64> =
-        sqlx::query_scalar("SELECT MAX(position) FROM messages WHERE tenant = ?1 AND session = ?2")
-            .bind(tenant.as_str())
-            .bind(session)
-            .fetch_one(&mut **tx)
-            .await?;
-    Ok(last.map_or(0, |last| last + 1))
 }
 
 /// Creates the session or widens what is known of it; returns 1 if created.
