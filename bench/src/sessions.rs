@@ -13,6 +13,8 @@ use cairn_sessions::Agent;
 use cairn_store::{SqliteOptions, SqliteStore};
 use cairn_types::TenantId;
 
+use crate::Rng;
+
 #[derive(Debug, clap::Args)]
 pub struct SessionsArgs {
     /// Folder of session files to replicate.
@@ -201,29 +203,6 @@ async fn import(args: &SessionsArgs) -> anyhow::Result<()> {
         index.size_on_disk(&dir.path().join("index")) as f64 / 1e6,
     );
     Ok(())
-}
-
-/// A deterministic xorshift generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    /// Skewed towards small values, like word frequencies.
-    fn skewed(&mut self, n: u64) -> u64 {
-        let a = self.below(n);
-        let b = self.below(n);
-        a * b / n.max(1)
-    }
 }
 
 const SYLLABLES: &[&str] = &[

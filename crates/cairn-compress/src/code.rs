@@ -550,7 +550,9 @@ impl<'a> Walk<'a> {
     fn indent_as(&mut self, first: usize, last: usize, like: usize) {
         let indent = self.lines.get(like).map_or("", |line| leading_space(line));
         for row in first..=last.min(self.last_row()) {
-            self.indents[row] = indent;
+            if let Some(slot) = self.indents.get_mut(row) {
+                *slot = indent;
+            }
         }
     }
 
@@ -659,7 +661,11 @@ impl<'a> Walk<'a> {
         if let Some((first, last)) = interior {
             self.rows.mark(first, last, Priority::Low, Some(category));
             let opening = (first..=last)
-                .find(|&row| !self.lines[row].trim().is_empty())
+                .find(|&row| {
+                    self.lines
+                        .get(row)
+                        .is_some_and(|line| !line.trim().is_empty())
+                })
                 .unwrap_or(first);
             self.indent_as(first, last, opening);
             if let Some((doc, doc_end)) = self.docstring(body) {
