@@ -477,6 +477,8 @@ struct Rows {
     category: Vec<Option<usize>>,
     rank: Vec<u32>,
     names: Vec<String>,
+    /// Where each name is in `names` (looked up only, never iterated).
+    indexes: std::collections::HashMap<String, usize>,
 }
 
 impl Rows {
@@ -486,17 +488,18 @@ impl Rows {
             category: vec![None; count],
             rank: vec![0; count],
             names: Vec::new(),
+            indexes: std::collections::HashMap::new(),
         }
     }
 
     fn name(&mut self, name: String) -> usize {
-        match self.names.iter().position(|known| *known == name) {
-            Some(index) => index,
-            None => {
-                self.names.push(name);
-                self.names.len() - 1
-            }
+        // Sources can define thousands of symbols: look names up, not along.
+        if let Some(&index) = self.indexes.get(&name) {
+            return index;
         }
+        self.names.push(name.clone());
+        self.indexes.insert(name, self.names.len() - 1);
+        self.names.len() - 1
     }
 
     /// Raises rows `first..=last` to `priority` (never lowers one).

@@ -6,8 +6,9 @@
 //! The index is derived data: everything in it is rebuilt from the database
 //! (`SearchIndex::clear` then `add` everything). The caller records what it
 //! has indexed with [`SearchIndex::commit`]'s watermark, read back by
-//! [`SearchIndex::watermark`], and rebuilds when the index is missing, from
-//! another schema version, or behind.
+//! [`SearchIndex::watermark`]: it rebuilds when the index is missing, from
+//! another schema version or ahead of the database, and catches up when it
+//! is behind.
 //!
 //! API boundary: depends on tantivy only; callers pass plain documents.
 
@@ -200,8 +201,9 @@ fn payload(watermark: &str) -> String {
 
 impl SearchIndex {
     /// Opens the index in `dir`, creating it (and `dir`) when missing. An
-    /// index of another schema version is emptied: its watermark is then
-    /// `None`, and the caller rebuilds.
+    /// index whose fields differ is started over here; one committed under
+    /// another [`SCHEMA_VERSION`] has no [`SearchIndex::watermark`], so the
+    /// caller clears and rebuilds it.
     pub fn open(dir: &Path) -> Result<SearchIndex, SearchError> {
         std::fs::create_dir_all(dir)?;
         let (schema, fields) = schema();
@@ -240,16 +242,7 @@ impl SearchIndex {
             fields,
             parser,
         };
-        if search.stored_version() != Some(SCHEMA_VERSION) && search.watermark()?.is_some() {
-            search.clear()?;
-        }
         Ok(search)
-    }
-
-    fn stored_version(&self) -> Option<u32> {
-        let metas = self.index.load_metas().ok()?;
-        let payload = metas.payload?;
-        payload.strip_prefix('v')?.split(' ').next()?.parse().ok()
     }
 
     /// What the last commit said was indexed, or `None` for an index that

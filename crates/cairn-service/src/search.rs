@@ -20,13 +20,6 @@ use crate::{Cairn, ServiceError, format_millis, now_millis};
 const BATCH: u32 = 2000;
 /// How long the indexer sleeps when nothing wakes it.
 const IDLE: Duration = Duration::from_secs(2);
-/// Contexts of these media types are indexed (text, not binary).
-fn is_text(content_type: &str) -> bool {
-    content_type.starts_with("text/")
-        || content_type.contains("json")
-        || content_type.contains("xml")
-        || content_type.contains("yaml")
-}
 
 /// Where the indexer is.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -259,7 +252,8 @@ impl Cairn {
 
     async fn context_doc(&self, context: &IndexedContext) -> Result<Option<Doc>, ServiceError> {
         let record = &context.record;
-        if !is_text(&record.blob.content_type) {
+        // Text and JSON are indexed; binary originals have nothing to find.
+        if cairn_core::ContentKind::from_media_type(&record.blob.content_type).is_binary() {
             return Ok(None);
         }
         let tenant = TenantId::new(&context.tenant);
