@@ -56,6 +56,9 @@ pub enum Command {
     /// Rebuild the search index from the database (stop the server first:
     /// it holds the index).
     Reindex(GcArgs),
+    /// Issue bearer tokens for agents (when the server has auth on).
+    #[command(subcommand)]
+    Token(crate::token::TokenCommand),
 }
 
 /// Which agent's sessions to import.
@@ -167,6 +170,19 @@ pub struct ServeArgs {
     /// How long the originals of POST /v1/compress cuts are kept, in seconds [default: 2592000].
     #[arg(long, env = "CAIRN_COMPRESS_RETENTION_SECONDS", value_name = "SECONDS")]
     pub compress_retention_seconds: Option<u64>,
+    /// File holding the HS256 secret that signs tokens (32+ bytes). The secret
+    /// itself may come from the CAIRN_JWT_SECRET environment variable instead.
+    /// Setting either turns auth on.
+    #[arg(long, env = "CAIRN_JWT_SECRET_FILE", value_name = "FILE")]
+    pub jwt_secret_file: Option<PathBuf>,
+    /// PEM public key whose RS256 (RSA) or EdDSA (Ed25519) tokens are
+    /// accepted; repeat for several issuers. Turns auth on.
+    #[arg(long = "jwt-public-key", value_name = "FILE")]
+    pub jwt_public_keys: Vec<PathBuf>,
+    /// Browser origin allowed to call the API (CORS), such as
+    /// https://app.example.com; repeat for several [default: none].
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -321,6 +337,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Import(args) => import(args).await,
         Command::Search(args) => search(args).await,
         Command::Reindex(args) => reindex(args).await,
+        Command::Token(command) => crate::token::run(command),
     }
 }
 
@@ -436,6 +453,22 @@ pub fn serve_config(args: &ServeArgs) -> anyhow::Result<Config> {
     if let Some(retention) = args.compress_retention_seconds {
         config.storage.compress_retention_seconds = retention;
     }
+    if let Some(file) = &args.jwt_secret_file {
+        config.auth.jwt_secret_file = Some(file.clone());
+    }
+    if let Ok(secret) = std::env::var(crate::token::SECRET_ENV)
+        && !secret.trim().is_empty()
+    {
+        config.auth.jwt_secret = Some(secret);
+    }
+    config
+        .auth
+        .jwt_public_key_files
+        .extend(args.jwt_public_keys.iter().cloned());
+    config
+        .server
+        .cors_allowed_origins
+        .extend(args.cors_origins.iter().cloned());
     config.validate()?;
     Ok(config)
 }

@@ -14,6 +14,75 @@ use serde::Deserialize;
 pub struct Config {
     pub server: ServerConfig,
     pub storage: StorageConfig,
+    pub auth: AuthConfig,
+}
+
+/// Who may call. With none of these set, auth is off and only loopback
+/// addresses may be bound.
+#[derive(Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// A file holding the HS256 secret (at least 32 bytes; surrounding
+    /// whitespace is ignored).
+    pub jwt_secret_file: Option<PathBuf>,
+    /// The HS256 secret itself; only from `CAIRN_JWT_SECRET`, never a file
+    /// that might be committed.
+    #[serde(skip)]
+    pub jwt_secret: Option<String>,
+    /// PEM public keys (RSA for RS256, Ed25519 for EdDSA) whose tokens are accepted.
+    pub jwt_public_key_files: Vec<PathBuf>,
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("jwt_secret_file", &self.jwt_secret_file)
+            .field(
+                "jwt_secret",
+                &self.jwt_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("jwt_public_key_files", &self.jwt_public_key_files)
+            .finish()
+    }
+}
+
+impl AuthConfig {
+    pub fn is_configured(&self) -> bool {
+        self.jwt_secret_file.is_some()
+            || self.jwt_secret.is_some()
+            || !self.jwt_public_key_files.is_empty()
+    }
+
+    /// Reads the key files and builds the authenticator; off when nothing
+    /// is configured.
+    pub fn authenticator(&self) -> anyhow::Result<cairn_auth::Authenticator> {
+        let mut auth = cairn_auth::Authenticator::off();
+        if let Some(secret) = &self.jwt_secret {
+            auth = auth
+                .with_secret(secret.trim().as_bytes())
+                .context("CAIRN_JWT_SECRET cannot be used")?;
+        }
+        if let Some(path) = &self.jwt_secret_file {
+            let secret = read_secret_file(path)?;
+            auth = auth
+                .with_secret(&secret)
+                .with_context(|| format!("the JWT secret in {} cannot be used", path.display()))?;
+        }
+        for path in &self.jwt_public_key_files {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("cannot read the public key {}", path.display()))?;
+            auth = auth.with_public_key(&pem, &path.display().to_string())?;
+        }
+        Ok(auth)
+    }
+}
+
+/// A secret file's bytes without surrounding whitespace (editors add a newline).
+pub fn read_secret_file(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read the JWT secret file {}", path.display()))?;
+    let text = String::from_utf8_lossy(&bytes);
+    Ok(text.trim().as_bytes().to_vec())
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -23,6 +92,9 @@ pub struct ServerConfig {
     pub bind: SocketAddr,
     /// Largest request body, in bytes (larger: 413).
     pub body_limit_bytes: usize,
+    /// Browser origins allowed to call the API (CORS), exactly as the
+    /// browser sends them (`https://app.example.com`). Empty: none.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -49,6 +121,7 @@ impl Default for ServerConfig {
         ServerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 8787)),
             body_limit_bytes: 32 * 1024 * 1024,
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -115,13 +188,23 @@ impl Config {
         if self.server.body_limit_bytes == 0 {
             bail!("server.body_limit_bytes must be at least 1");
         }
-        if !self.server.bind.ip().is_loopback() {
+        if !self.server.bind.ip().is_loopback() && !self.auth.is_configured() {
             bail!(
-                "refusing to listen on {} without authentication: Cairn has no auth configured, \
-                 so it only binds loopback addresses (for example 127.0.0.1:8787). To serve other \
-                 hosts, put an authenticating reverse proxy in front of a loopback Cairn",
+                "refusing to listen on {} without authentication. Configure JWT auth first: \
+                 set CAIRN_JWT_SECRET (at least 32 bytes, for example from `openssl rand -hex 32`) \
+                 or pass --jwt-secret-file FILE, or --jwt-public-key FILE for RS256/EdDSA tokens; \
+                 then give each agent a token from `cairn token issue`. Or bind a loopback \
+                 address such as 127.0.0.1:8787",
                 self.server.bind
             );
+        }
+        for origin in &self.server.cors_allowed_origins {
+            if origin == "*" || !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                bail!(
+                    "server.cors_allowed_origins must list origins such as \
+                     \"https://app.example.com\", not {origin:?} (wildcards are not allowed)"
+                );
+            }
         }
         Ok(())
     }

@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod config;
 pub mod sessions;
+pub mod token;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -84,6 +85,10 @@ async fn serve_store(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let auth = config.auth.authenticator()?;
+    if !auth.is_enabled() {
+        tracing::info!("auth is off: every caller is the local tenant (loopback only)");
+    }
     let search = open_search(&config)?;
     let cairn = service(&config, store.clone()).with_search(search.clone());
     let indexer = tokio::spawn(cairn.clone().run_indexer());
@@ -91,7 +96,9 @@ async fn serve_store(
         cairn: cairn.clone(),
         config: ApiConfig {
             body_limit: config.server.body_limit_bytes,
+            cors_allowed_origins: config.server.cors_allowed_origins.clone(),
         },
+        auth: Arc::new(auth),
     };
     let gc = spawn_periodic_gc(cairn, config.storage.gc_interval_seconds);
     let app = cairn_api::router(state);

@@ -49,6 +49,8 @@ fn allowed(name: &str) -> Option<&'static [&'static str]> {
         // Leaves: session parsing and the search index know nothing of ours.
         "cairn-sessions" => &[],
         "cairn-search" => &[],
+        // Who is calling: tokens into principals; no HTTP, no storage.
+        "cairn-auth" => &["cairn-types"],
         "cairn-service" => &[
             "cairn-types",
             "cairn-core",
@@ -57,7 +59,7 @@ fn allowed(name: &str) -> Option<&'static [&'static str]> {
             "cairn-sessions",
             "cairn-search",
         ],
-        "cairn-api" => &["cairn-types", "cairn-core", "cairn-service"],
+        "cairn-api" => &["cairn-types", "cairn-core", "cairn-auth", "cairn-service"],
         "cairn-client" => &["cairn-types"],
         "cairn-server" => return None,
         other => panic!("{other} is a new crate: add its rule here and to ARCHITECTURE.md"),

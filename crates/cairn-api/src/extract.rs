@@ -1,29 +1,12 @@
-//! Extractors whose rejections speak our error shape, and the request context
-//! (tenant, agent) every handler works under.
+//! Extractors whose rejections speak our error shape.
 
 use axum::extract::FromRequestParts;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::http::request::Parts;
-use cairn_types::{ErrorCode, TenantId};
+use cairn_types::ErrorCode;
 use serde::de::DeserializeOwned;
 
 use crate::ApiError;
-
-/// Who is calling. Without auth configured, everyone is the `local` tenant.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub tenant: TenantId,
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(_parts: &mut Parts, _state: &S) -> Result<Caller, ApiError> {
-        Ok(Caller {
-            tenant: TenantId::local(),
-        })
-    }
-}
 
 /// `axum::extract::Query` with our error shape.
 #[derive(Debug)]

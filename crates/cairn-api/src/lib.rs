@@ -6,15 +6,21 @@
 //! logic lives here. Depends on `cairn-service`, `cairn-core` and
 //! `cairn-types`; never on a concrete store.
 
+pub mod auth;
 mod error;
 mod extract;
 mod openapi;
 mod rest;
 mod trace;
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use cairn_auth::Authenticator;
 use cairn_service::Cairn;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use error::ApiError;
 pub use openapi::openapi_json;
@@ -24,12 +30,15 @@ pub use openapi::openapi_json;
 pub struct ApiConfig {
     /// Largest request body accepted, in bytes; larger ones get 413.
     pub body_limit: usize,
+    /// Browser origins allowed to call the API; empty allows none.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for ApiConfig {
     fn default() -> ApiConfig {
         ApiConfig {
             body_limit: 32 * 1024 * 1024,
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -39,15 +48,55 @@ impl Default for ApiConfig {
 pub struct ApiState {
     pub cairn: Cairn,
     pub config: ApiConfig,
+    /// Who may call; [`Authenticator::off`] lets everyone in as the local tenant.
+    pub auth: Arc<Authenticator>,
 }
 
 /// The whole HTTP API as one router.
 pub fn router(state: ApiState) -> Router {
     let body_limit = state.config.body_limit;
+    let cors = cors(&state.config.cors_allowed_origins);
     rest::router()
         .fallback(error::unknown_route)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
+        .layer(cors)
         .layer(axum::middleware::from_fn(trace::request_span))
         .with_state(state)
+}
+
+/// CORS for the origins in the allowlist only; never a wildcard. Preflights
+/// are answered before authentication (browsers send them without tokens).
+fn cors(origins: &[String]) -> CorsLayer {
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|origin| HeaderValue::from_str(origin).ok())
+        .collect();
+    let cairn_headers =
+        ["x-cairn-agent", "x-cairn-session", "x-cairn-ttl-seconds"].map(HeaderName::from_static);
+    let exposed = [
+        "x-cairn-hash",
+        "x-cairn-ref",
+        "x-cairn-version",
+        "x-cairn-tokens",
+        "x-cairn-tokens-original",
+        "x-cairn-view",
+        "x-request-id",
+    ]
+    .map(HeaderName::from_static);
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::PUT, Method::POST, Method::DELETE])
+        .allow_headers(
+            [header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT]
+                .into_iter()
+                .chain(cairn_headers)
+                .collect::<Vec<_>>(),
+        )
+        .expose_headers(exposed)
+        .max_age(std::time::Duration::from_secs(600))
 }

@@ -1,4 +1,5 @@
-//! The request span: method, route, request id; the outcome logged once.
+//! The request span: method, route, request id and principal (the token's
+//! subject, filled in by the auth layer); the outcome logged once.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -24,6 +25,7 @@ pub(crate) async fn request_span(request: Request, next: Next) -> Response {
         method = %request.method(),
         route = %route,
         request_id,
+        principal = tracing::field::Empty,
     );
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;

@@ -9,7 +9,8 @@ use cairn_types::{ContentEncoding, ErrorBody, Retrieved};
 use serde::Deserialize;
 
 use super::negotiate::{Wanted, raw_response, wanted};
-use crate::extract::{Caller, Path, Query};
+use crate::auth::{Caller, Read};
+use crate::extract::{Path, Query};
 use crate::{ApiError, ApiState};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -46,7 +47,7 @@ pub(crate) struct CcrParams {
 )]
 pub(crate) async fn retrieve(
     State(state): State<ApiState>,
-    caller: Caller,
+    caller: Caller<Read>,
     Path(reference): Path<String>,
     Query(params): Query<CcrParams>,
     headers: HeaderMap,

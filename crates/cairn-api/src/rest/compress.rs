@@ -7,7 +7,8 @@ use bytes::Bytes;
 use cairn_service::CompressInput;
 use cairn_types::{CompressRequest, CompressResponse, ErrorBody, ErrorCode};
 
-use crate::extract::{Caller, body_error};
+use crate::auth::{Caller, Write};
+use crate::extract::body_error;
 use crate::{ApiError, ApiState};
 
 /// `POST /v1/compress`
@@ -28,7 +29,7 @@ use crate::{ApiError, ApiState};
 )]
 pub(crate) async fn compress(
     State(state): State<ApiState>,
-    caller: Caller,
+    caller: Caller<Write>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<CompressResponse>, ApiError> {
     let body = body.map_err(|rejection| body_error(rejection, state.config.body_limit))?;

@@ -17,7 +17,8 @@ use cairn_types::{
 use serde::Deserialize;
 
 use super::negotiate::{Wanted, raw_response, wanted};
-use crate::extract::{Caller, Path, Query, body_error, header_text};
+use crate::auth::{Caller, Read, Write};
+use crate::extract::{Path, Query, body_error, header_text};
 use crate::{ApiError, ApiState};
 
 const AGENT_HEADER: &str = "x-cairn-agent";
@@ -60,7 +61,7 @@ pub(crate) async fn empty_key() -> ApiError {
 )]
 pub(crate) async fn put(
     State(state): State<ApiState>,
-    caller: Caller,
+    caller: Caller<Write>,
     Path(key): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -94,6 +95,7 @@ pub(crate) async fn put(
     } else {
         input.content = body;
     }
+    input.agent = caller.agent_or(input.agent.take());
     Ok(Json(state.cairn.put(&caller.tenant, &key, input).await?))
 }
 
@@ -153,7 +155,7 @@ pub(crate) struct GetParams {
 )]
 pub(crate) async fn get(
     State(state): State<ApiState>,
-    caller: Caller,
+    caller: Caller<Read>,
     Path(key): Path<String>,
     Query(params): Query<GetParams>,
     headers: HeaderMap,
@@ -241,7 +243,7 @@ pub(crate) struct ListParams {
 )]
 pub(crate) async fn list(
     State(state): State<ApiState>,
-    caller: Caller,
+    caller: Caller<Read>,
     Query(params): Query<ListParams>,
 ) -> Result<Json<ContextList>, ApiError> {
     let query = ListQuery {
@@ -269,7 +271,7 @@ pub(crate) async fn list(
 )]
 pub(crate) async fn delete(
     State(state): State<ApiState>,
-    caller: Caller,
+    caller: Caller<Write>,
     Path(key): Path<String>,
 ) -> Result<Json<Deleted>, ApiError> {
     let key = ContextKey::parse(key)?;

@@ -7,7 +7,8 @@ use cairn_types::{ErrorBody, SearchResults};
 use serde::Deserialize;
 
 use super::sessions::parse_time;
-use crate::extract::{Caller, Query};
+use crate::auth::{Caller, Read};
+use crate::extract::Query;
 use crate::{ApiError, ApiState};
 
 /// Results per search unless asked otherwise.
@@ -49,7 +50,7 @@ pub(crate) struct SearchParams {
 )]
 pub(crate) async fn search(
     State(state): State<ApiState>,
-    caller: Caller,
+    caller: Caller<Read>,
     Query(params): Query<SearchParams>,
 ) -> Result<Json<SearchResults>, ApiError> {
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT);

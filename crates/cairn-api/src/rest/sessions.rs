@@ -8,7 +8,8 @@ use cairn_service::{ImportSource, SessionQuery};
 use cairn_types::{ErrorBody, ImportReport, SessionDetail, SessionList};
 use serde::Deserialize;
 
-use crate::extract::{Caller, Path, Query, body_error};
+use crate::auth::{Caller, Read, Write};
+use crate::extract::{Path, Query, body_error};
 use crate::{ApiError, ApiState};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -38,7 +39,7 @@ pub(crate) struct ImportParams {
 )]
 pub(crate) async fn import(
     State(state): State<ApiState>,
-    caller: Caller,
+    caller: Caller<Write>,
     Query(params): Query<ImportParams>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ImportReport>, ApiError> {
@@ -85,7 +86,7 @@ pub(crate) struct ListParams {
 )]
 pub(crate) async fn list(
     State(state): State<ApiState>,
-    caller: Caller,
+    caller: Caller<Read>,
     Query(params): Query<ListParams>,
 ) -> Result<Json<SessionList>, ApiError> {
     let query = SessionQuery {
@@ -124,7 +125,7 @@ pub(crate) struct SessionParams {
 )]
 pub(crate) async fn get(
     State(state): State<ApiState>,
-    caller: Caller,
+    caller: Caller<Read>,
     Path(id): Path<String>,
     Query(params): Query<SessionParams>,
 ) -> Result<Json<SessionDetail>, ApiError> {

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use cairn_types::Stats;
 
-use crate::extract::Caller;
+use crate::auth::{Caller, Read};
 use crate::{ApiError, ApiState};
 
 #[utoipa::path(
@@ -16,7 +16,7 @@ use crate::{ApiError, ApiState};
 )]
 pub(crate) async fn stats(
     State(state): State<ApiState>,
-    caller: Caller,
+    caller: Caller<Read>,
 ) -> Result<Json<Stats>, ApiError> {
     Ok(Json(state.cairn.stats(&caller.tenant).await?))
 }
