@@ -15,6 +15,8 @@ fn cairn(args: &[&str]) -> Output {
         .args(args)
         .env("CAIRN_LOG", "warn")
         .env_remove("CAIRN_URL")
+        .env_remove("CAIRN_TOKEN")
+        .env_remove("CAIRN_JWT_SECRET")
         .output()
         .expect("cairn runs")
 }
@@ -35,6 +37,11 @@ struct Server {
 
 impl Server {
     fn start(data_dir: &Path) -> Server {
+        Server::start_with_env(data_dir, &[])
+    }
+
+    /// [`Server::start`] with extra environment variables.
+    fn start_with_env(data_dir: &Path, env: &[(&str, &str)]) -> Server {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
@@ -48,6 +55,7 @@ impl Server {
             ])
             .arg(data_dir)
             .env("CAIRN_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -85,7 +93,7 @@ fn help_is_complete_for_every_command() {
     let top = cairn(&["--help"]);
     assert!(top.status.success());
     for command in [
-        "serve", "put", "get", "stats", "gc", "compress", "import", "search", "reindex",
+        "serve", "put", "get", "stats", "gc", "compress", "import", "search", "reindex", "token",
     ] {
         assert!(
             stdout(&top).contains(command),
@@ -106,6 +114,10 @@ fn help_is_complete_for_every_command() {
         "--config",
         "--body-limit-bytes",
         "CAIRN_DATA_DIR",
+        "--jwt-secret-file",
+        "CAIRN_JWT_SECRET",
+        "--jwt-public-key",
+        "--cors-origin",
     ] {
         assert!(serve.contains(flag), "serve --help mentions {flag}");
     }
@@ -516,4 +528,79 @@ fn import_watch_follows_a_folder_as_files_appear_and_grow() {
     assert_eq!(grown["messages"].as_u64(), Some(4), "{grown}");
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[test]
+fn token_issue_makes_tokens_that_a_server_with_auth_accepts() {
+    let secret = "a-secret-for-the-cli-test-0123456789abcdef";
+    let data = tempfile::tempdir().expect("temp dir");
+    let server = Server::start_with_env(data.path(), &[("CAIRN_JWT_SECRET", secret)]);
+    let issue = |args: &[&str]| {
+        Command::new(CAIRN)
+            .args(["token", "issue"])
+            .args(args)
+            .env("CAIRN_JWT_SECRET", secret)
+            .output()
+            .expect("cairn runs")
+    };
+    let issued = issue(&[
+        "--sub",
+        "ci-agent",
+        "--tenant",
+        "team",
+        "--scopes",
+        "read,write",
+        "--ttl",
+        "1h",
+    ]);
+    assert!(issued.status.success(), "{}", stderr(&issued));
+    let token = stdout(&issued).trim().to_owned();
+    assert_eq!(token.split('.').count(), 3, "a JWT: {token}");
+
+    let refused = cairn(&["stats", "--url", &server.url]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("bearer token"),
+        "{}",
+        stderr(&refused)
+    );
+    let file = data.path().join("note.txt");
+    std::fs::write(&file, "a note from ci").expect("write");
+    let put = cairn(&[
+        "put",
+        "ci/note",
+        file.to_str().expect("utf-8"),
+        "--url",
+        &server.url,
+        "--token",
+        &token,
+    ]);
+    assert!(put.status.success(), "{}", stderr(&put));
+    let get = Command::new(CAIRN)
+        .args(["get", "ci/note", "--full", "--url", &server.url])
+        .env("CAIRN_TOKEN", &token)
+        .output()
+        .expect("cairn runs");
+    assert_eq!(stdout(&get), "a note from ci");
+
+    let unknown = issue(&["--sub", "a", "--tenant", "t", "--scopes", "read,root"]);
+    assert!(
+        stderr(&unknown).contains("unknown scope `root`"),
+        "{}",
+        stderr(&unknown)
+    );
+    let no_key = cairn(&["token", "issue", "--sub", "a", "--tenant", "t"]);
+    assert!(!no_key.status.success());
+    assert!(
+        stderr(&no_key).contains("no signing key"),
+        "{}",
+        stderr(&no_key)
+    );
+    let short = Command::new(CAIRN)
+        .args(["serve", "--bind", "0.0.0.0:0"])
+        .env("CAIRN_JWT_SECRET", "too-short")
+        .output()
+        .expect("cairn runs");
+    assert!(!short.status.success());
+    assert!(stderr(&short).contains("at least 32"), "{}", stderr(&short));
 }

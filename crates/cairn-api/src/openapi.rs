@@ -50,6 +50,8 @@ impl utoipa::ToSchema for Binary {}
         rest::health::readyz,
     ),
     components(schemas(cairn_types::ErrorCode, cairn_types::ErrorBody, cairn_types::ErrorDetail)),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
     tags(
         (name = "contexts", description = "Put, read, list and delete contexts"),
         (name = "ccr", description = "Originals by `ccr:` reference"),
@@ -61,6 +63,28 @@ impl utoipa::ToSchema for Binary {}
     ),
 )]
 struct ApiDoc;
+
+/// The bearer token every data route takes when the server has auth on
+/// (with auth off, on loopback, none is needed).
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("JWT")
+            .description(Some(
+                "A JWT (claims sub, tenant, scopes, exp, aud = \"cairn\") from `cairn token \
+                 issue`. Missing or invalid: 401; without the scope the route needs: 403.",
+            ))
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
 
 /// The OpenAPI document, pretty-printed, exactly as `schema/openapi.json` holds it.
 pub fn openapi_json() -> &'static str {

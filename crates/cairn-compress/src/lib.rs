@@ -20,6 +20,8 @@ mod router;
 pub mod search;
 pub mod table;
 
+use std::borrow::Cow;
+
 use cairn_core::{ContentHash, ContentKind, RenderedView, ViewOptions, format_marker, tokens};
 use cairn_types::{Marker, View};
 
@@ -28,7 +30,7 @@ pub use router::{Kind, detect};
 
 /// The engine's version: views stored by another version are rendered again.
 /// Bump it whenever a change can alter any view.
-pub const ENGINE_VERSION: u32 = 2;
+pub const ENGINE_VERSION: u32 = 3;
 
 /// Texts smaller than this pass through unchanged: too small to gain.
 pub const MIN_BYTES: usize = 512;
@@ -80,38 +82,45 @@ pub fn compress(original: &[u8], hash: &ContentHash, options: &Options<'_>) -> C
             };
         }
     };
+    // Views never show secrets: everything below works on the masked text,
+    // and where it would show the original, it shows that text instead.
+    let masked = cairn_core::secrets::mask(text);
+    let text: &str = &masked;
+    let unchanged = |kind: Kind| Compressed {
+        kind,
+        view: match &masked {
+            Cow::Borrowed(_) => RenderedView::Original,
+            Cow::Owned(masked) => RenderedView::Rendered {
+                content: masked.clone(),
+                tokens: tokens::count(masked),
+                markers: Vec::new(),
+            },
+        },
+    };
     let (kind, parsed) = match options.hint.filter(|kind| *kind != Kind::Binary) {
         Some(kind) => (kind, None),
         None => router::detect_parsed(text),
     };
     let forced = options.query.is_some() || options.max_tokens.is_some();
     if text.len() < MIN_BYTES && !forced {
-        return Compressed {
-            kind,
-            view: RenderedView::Original,
-        };
+        return unchanged(kind);
     }
-    let tokens_original = options
-        .tokens_original
-        .unwrap_or_else(|| tokens::count(text));
+    let tokens_original = match (&masked, options.tokens_original) {
+        (Cow::Borrowed(_), Some(known)) => known,
+        _ => tokens::count(text),
+    };
     if options
         .max_tokens
         .is_some_and(|budget| tokens_original <= budget)
         && options.query.is_none()
     {
-        return Compressed {
-            kind,
-            view: RenderedView::Original,
-        };
+        return unchanged(kind);
     }
     let (content, markers) = render(kind, text, &reference, options, parsed);
     let view_tokens = tokens::count(&content);
     // A view that saves nothing is not worth its markers.
     if view_tokens >= tokens_original {
-        return Compressed {
-            kind,
-            view: RenderedView::Original,
-        };
+        return unchanged(kind);
     }
     Compressed {
         kind,

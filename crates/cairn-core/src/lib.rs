@@ -8,6 +8,7 @@
 
 mod hash;
 mod marker;
+pub mod secrets;
 mod sniff;
 pub mod tokens;
 mod view;

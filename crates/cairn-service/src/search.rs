@@ -246,7 +246,7 @@ impl Cairn {
             position: Some(message.position),
             reference: reference.to_string(),
             at: message.at.unwrap_or_default(),
-            text,
+            text: masked(text),
         })
     }
 
@@ -276,7 +276,7 @@ impl Cairn {
             position: None,
             reference: record.blob.hash.ccr_ref().to_string(),
             at: record.created_at,
-            text,
+            text: masked(text),
         }))
     }
 
@@ -311,4 +311,13 @@ async fn blocking<T: Send + 'static>(
         .await
         .map_err(|error| ServiceError::Internal(format!("index task failed: {error}")))?
         .map_err(|error| ServiceError::Internal(error.to_string()))
+}
+
+/// What the index holds of a text: secrets masked, so they are neither
+/// terms nor in snippets.
+fn masked(text: String) -> String {
+    match cairn_core::secrets::mask(&text) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(masked) => masked,
+    }
 }

@@ -243,7 +243,13 @@ impl Cairn {
             let (content, reference, markers, tokens, tokens_original) = match message.body {
                 MessageBody::Text(text) => {
                     let count = tokens::count(&text);
-                    (text, None, Vec::new(), count, count)
+                    let shown = cairn_core::secrets::mask(&text).into_owned();
+                    let shown_tokens = if shown == text {
+                        count
+                    } else {
+                        tokens::count(&shown)
+                    };
+                    (shown, None, Vec::new(), shown_tokens, count)
                 }
                 MessageBody::Blob(hash) => {
                     let blob = self
