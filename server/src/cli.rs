@@ -179,6 +179,20 @@ pub struct ServeArgs {
     /// accepted; repeat for several issuers. Turns auth on.
     #[arg(long = "jwt-public-key", value_name = "FILE")]
     pub jwt_public_keys: Vec<PathBuf>,
+    /// Requests handled at once; more get 503 with Retry-After [default: 1024].
+    #[arg(long, env = "CAIRN_MAX_CONCURRENT_REQUESTS", value_name = "N")]
+    pub max_concurrent_requests: Option<usize>,
+    /// Seconds a request may take until its response starts; then 503 [default: 120].
+    #[arg(long, env = "CAIRN_REQUEST_TIMEOUT_SECONDS", value_name = "SECONDS")]
+    pub request_timeout_seconds: Option<u64>,
+    /// Seconds a client may take to send its request headers; then the
+    /// connection is closed [default: 10].
+    #[arg(
+        long,
+        env = "CAIRN_HEADER_READ_TIMEOUT_SECONDS",
+        value_name = "SECONDS"
+    )]
+    pub header_read_timeout_seconds: Option<u64>,
     /// Browser origin allowed to call the API (CORS), such as
     /// https://app.example.com; repeat for several [default: none].
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
@@ -452,6 +466,15 @@ pub fn serve_config(args: &ServeArgs) -> anyhow::Result<Config> {
     }
     if let Some(retention) = args.compress_retention_seconds {
         config.storage.compress_retention_seconds = retention;
+    }
+    if let Some(limit) = args.max_concurrent_requests {
+        config.server.max_concurrent_requests = limit;
+    }
+    if let Some(timeout) = args.request_timeout_seconds {
+        config.server.request_timeout_seconds = timeout;
+    }
+    if let Some(timeout) = args.header_read_timeout_seconds {
+        config.server.header_read_timeout_seconds = timeout;
     }
     if let Some(file) = &args.jwt_secret_file {
         config.auth.jwt_secret_file = Some(file.clone());

@@ -95,6 +95,13 @@ pub struct ServerConfig {
     /// Browser origins allowed to call the API (CORS), exactly as the
     /// browser sends them (`https://app.example.com`). Empty: none.
     pub cors_allowed_origins: Vec<String>,
+    /// Requests handled at once; more are answered 503 with Retry-After.
+    pub max_concurrent_requests: usize,
+    /// How long a request may take until its response starts, in seconds (503 after).
+    pub request_timeout_seconds: u64,
+    /// How long a client may take to send a request's headers, in seconds;
+    /// then the connection is closed (slowloris).
+    pub header_read_timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -122,6 +129,9 @@ impl Default for ServerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 8787)),
             body_limit_bytes: 32 * 1024 * 1024,
             cors_allowed_origins: Vec::new(),
+            max_concurrent_requests: 1024,
+            request_timeout_seconds: 120,
+            header_read_timeout_seconds: 10,
         }
     }
 }
@@ -184,6 +194,24 @@ impl Config {
         }
         if self.storage.compress_retention_seconds == 0 {
             bail!("storage.compress_retention_seconds must be at least 1");
+        }
+        for (name, value) in [
+            (
+                "server.max_concurrent_requests",
+                self.server.max_concurrent_requests as u64,
+            ),
+            (
+                "server.request_timeout_seconds",
+                self.server.request_timeout_seconds,
+            ),
+            (
+                "server.header_read_timeout_seconds",
+                self.server.header_read_timeout_seconds,
+            ),
+        ] {
+            if value == 0 {
+                bail!("{name} must be at least 1");
+            }
         }
         if self.server.body_limit_bytes == 0 {
             bail!("server.body_limit_bytes must be at least 1");

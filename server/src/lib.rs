@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod config;
+mod http;
 pub mod sessions;
 pub mod token;
 
@@ -97,6 +98,8 @@ async fn serve_store(
         config: ApiConfig {
             body_limit: config.server.body_limit_bytes,
             cors_allowed_origins: config.server.cors_allowed_origins.clone(),
+            max_concurrent_requests: config.server.max_concurrent_requests,
+            request_timeout: Duration::from_secs(config.server.request_timeout_seconds),
         },
         auth: Arc::new(auth),
     };
@@ -107,9 +110,13 @@ async fn serve_store(
         data_dir = %config.storage.data_dir.display(),
         "cairn is serving"
     );
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    http::serve(
+        listener,
+        app,
+        Duration::from_secs(config.server.header_read_timeout_seconds),
+        shutdown,
+    )
+    .await;
     if let Some(gc) = gc {
         gc.abort();
     }
@@ -120,7 +127,7 @@ async fn serve_store(
     search.close();
     store.close().await;
     tracing::info!("cairn stopped");
-    served.context("the HTTP server failed")
+    Ok(())
 }
 
 fn spawn_periodic_gc(cairn: Cairn, interval_seconds: u64) -> Option<JoinHandle<()>> {

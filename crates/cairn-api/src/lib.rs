@@ -9,6 +9,7 @@
 pub mod auth;
 mod error;
 mod extract;
+mod limits;
 mod openapi;
 mod rest;
 mod trace;
@@ -32,6 +33,10 @@ pub struct ApiConfig {
     pub body_limit: usize,
     /// Browser origins allowed to call the API; empty allows none.
     pub cors_allowed_origins: Vec<String>,
+    /// Requests handled at once; more are answered 503 at once.
+    pub max_concurrent_requests: usize,
+    /// How long a request may take until its response starts.
+    pub request_timeout: std::time::Duration,
 }
 
 impl Default for ApiConfig {
@@ -39,6 +44,8 @@ impl Default for ApiConfig {
         ApiConfig {
             body_limit: 32 * 1024 * 1024,
             cors_allowed_origins: Vec::new(),
+            max_concurrent_requests: 1024,
+            request_timeout: std::time::Duration::from_secs(120),
         }
     }
 }
@@ -56,6 +63,10 @@ pub struct ApiState {
 pub fn router(state: ApiState) -> Router {
     let body_limit = state.config.body_limit;
     let cors = cors(&state.config.cors_allowed_origins);
+    let limits = Arc::new(limits::Limits::new(
+        state.config.max_concurrent_requests.max(1),
+        state.config.request_timeout,
+    ));
     rest::router()
         .fallback(error::unknown_route)
         .method_not_allowed_fallback(error::method_not_allowed)
@@ -65,6 +76,7 @@ pub fn router(state: ApiState) -> Router {
             auth::authenticate,
         ))
         .layer(cors)
+        .layer(axum::middleware::from_fn_with_state(limits, limits::limit))
         .layer(axum::middleware::from_fn(trace::request_span))
         .with_state(state)
 }
