@@ -104,10 +104,23 @@ impl SqliteStore {
 /// Starts a write transaction. IMMEDIATE takes the write lock up front, so a
 /// transaction that reads before it writes never fails to upgrade when another
 /// process (such as `cairn gc`) holds the lock; the busy timeout waits instead.
+///
+/// When a write fails with a full disk or an I/O error, SQLite rolls the
+/// transaction back by itself; sqlx's own rollback then fails and leaves the
+/// connection counting a transaction that is gone, so every later `BEGIN` is
+/// refused. Such a connection is closed and replaced here, so the writer
+/// recovers once there is room again.
 pub(crate) async fn begin_write(
     pool: &SqlitePool,
 ) -> Result<Transaction<'static, Sqlite>, StoreError> {
-    Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+    match pool.begin_with("BEGIN IMMEDIATE").await {
+        Err(sqlx::Error::InvalidSavePointStatement) => {
+            tracing::warn!("replacing the write connection after a failed rollback");
+            pool.acquire().await?.close().await?;
+            Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+        }
+        begun => Ok(begun?),
+    }
 }
 
 fn connect_options(path: &Path, sync_full: bool) -> Result<SqliteConnectOptions, sqlx::Error> {
