@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 
 mod compression;
+mod load;
 mod sessions;
 use clap::{Args, Parser, Subcommand};
 
@@ -38,6 +39,12 @@ enum Command {
     /// Session import throughput, indexing, and search latency over a
     /// million generated messages.
     Sessions(sessions::SessionsArgs),
+    /// Many writers on overlapping keys; then every acknowledged version is
+    /// read back and version numbers are checked for gaps and duplicates.
+    Load(load::LoadArgs),
+    /// A steady rate of puts and reads for minutes: throughput, latency and
+    /// the server's RSS, sampled.
+    Soak(load::SoakArgs),
 }
 
 #[derive(Debug, Args)]
@@ -266,6 +273,18 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             runtime.block_on(sessions::run(&args))
+        }
+        Command::Load(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(load::load(&args))
+        }
+        Command::Soak(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(load::soak(&args))
         }
         Command::Stages(args) => {
             stages(&args);

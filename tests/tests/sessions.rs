@@ -229,6 +229,24 @@ async fn a_context_put_by_one_agent_is_found_by_another() -> anyhow::Result<()> 
     server.stop().await
 }
 
+/// Regression: the indexer followed the contexts' rowid, which SQLite hands
+/// out again after the newest rows are deleted, so a context put after such
+/// a delete was never found.
+#[tokio::test]
+async fn contexts_put_after_deleting_the_newest_are_still_found() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let client = server.client();
+    client.put("notes/first", "an ordinary first note").await?;
+    client.put("notes/newest", "the newest note, soon deleted").await?;
+    search_until(&client, query("newest"), |r| r.total == 1).await?;
+    client.delete("notes/newest").await?;
+    client.put("notes/after", "written after the delete: quokka").await?;
+    let found = search_until(&client, query("quokka"), |r| r.total > 0).await?;
+    assert_eq!(found.total, 1, "{found:?}");
+    assert_eq!(found.hits[0].key.as_deref(), Some("notes/after"));
+    server.stop().await
+}
+
 #[tokio::test]
 async fn bad_session_files_get_clear_errors_and_torn_lines_lose_nothing_else() -> anyhow::Result<()>
 {

@@ -33,12 +33,14 @@ impl Watermark {
         let (message, context) = text.split_once(' ')?;
         Some(Watermark {
             message: message.strip_prefix('m')?.parse().ok()?,
-            context: context.strip_prefix('c')?.parse().ok()?,
+            // `f`: the context feed's number. (An index whose watermark has
+            // `c`, the rowid of contexts, is rebuilt: those numbers repeat.)
+            context: context.strip_prefix('f')?.parse().ok()?,
         })
     }
 
     fn render(self) -> String {
-        format!("m{} c{}", self.message, self.context)
+        format!("m{} f{}", self.message, self.context)
     }
 }
 

@@ -626,8 +626,9 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<crate::IndexedContext>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT c.rowid AS seq, c.tenant, {CONTEXT_COLUMNS}, {BLOB_COLUMNS} FROM contexts c \
-             JOIN blobs b ON b.hash = c.hash WHERE c.rowid > ?1 ORDER BY c.rowid LIMIT ?2"
+            "SELECT f.seq AS seq, c.tenant, {CONTEXT_COLUMNS}, {BLOB_COLUMNS} FROM context_feed f \
+             JOIN contexts c ON c.tenant = f.tenant AND c.key = f.key AND c.version = f.version \
+             JOIN blobs b ON b.hash = c.hash WHERE f.seq > ?1 ORDER BY f.seq LIMIT ?2"
         ))
         .bind(seq)
         .bind(i64::from(limit))

@@ -1,0 +1,316 @@
+//! The reliability harness: `load` (many writers on overlapping keys, then
+//! every acknowledged version read back and the version numbers checked for
+//! gaps and duplicates) and `soak` (a steady rate of puts and reads for
+//! minutes, sampling throughput, latency and the server's RSS). Both drive a
+//! release `cairn serve` child process over loopback and are bounded in
+//! count and time.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use clap::Args;
+use tokio::sync::Mutex;
+
+use crate::{Rng, ServerProcess, payload};
+
+#[derive(Debug, Args)]
+pub(crate) struct LoadArgs {
+    /// The `cairn` binary [default: `cairn` beside this binary].
+    #[arg(long)]
+    server: Option<PathBuf>,
+    /// Concurrent writers.
+    #[arg(long, default_value_t = 16)]
+    writers: u64,
+    /// Puts per writer.
+    #[arg(long, default_value_t = 1000)]
+    puts: u64,
+    /// Keys the writers share (fewer keys: more writers on each).
+    #[arg(long, default_value_t = 50)]
+    keys: u64,
+    /// Size of each put in bytes.
+    #[arg(long, default_value_t = 2048)]
+    payload_bytes: usize,
+}
+
+/// What one writer saw acknowledged: (key, version, writer, put).
+type Acks = Vec<(u64, i64, u64, u64)>;
+
+fn load_content(writer: u64, put: u64, size: usize) -> String {
+    let mut content = format!("writer {writer} put {put}\n");
+    content.push_str(&payload(writer * 1_000_003 + put, size));
+    content
+}
+
+pub(crate) async fn load(args: &LoadArgs) -> anyhow::Result<()> {
+    let server = ServerProcess::start(&binary(&args.server)?).await?;
+    let url = server.url.clone();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.writers as usize)
+        .build()?;
+    let errors = Arc::new(Mutex::new(Vec::<String>::new()));
+    let started = Instant::now();
+    let mut writers = Vec::new();
+    for writer in 0..args.writers {
+        let (http, url, errors) = (http.clone(), url.clone(), errors.clone());
+        let (puts, keys, size) = (args.puts, args.keys, args.payload_bytes);
+        writers.push(tokio::spawn(async move {
+            let mut rng = Rng(writer.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+            let mut acks: Acks = Vec::new();
+            let mut latencies = Vec::new();
+            for put in 0..puts {
+                let key = rng.below(keys);
+                let sent = Instant::now();
+                let response = http
+                    .put(format!("{url}/v1/contexts/load/{key}"))
+                    .body(load_content(writer, put, size))
+                    .send()
+                    .await;
+                latencies.push(sent.elapsed().as_secs_f64() * 1e3);
+                let outcome = match response {
+                    Ok(response) if response.status().is_success() => {
+                        let bytes = response.bytes().await.unwrap_or_default();
+                        let body: serde_json::Value =
+                            serde_json::from_slice(&bytes).unwrap_or_default();
+                        body["version"]
+                            .as_i64()
+                            .ok_or_else(|| format!("no version in {body}"))
+                    }
+                    Ok(response) => Err(format!("HTTP {}", response.status())),
+                    Err(error) => Err(error.to_string()),
+                };
+                match outcome {
+                    Ok(version) => acks.push((key, version, writer, put)),
+                    Err(error) => errors.lock().await.push(error),
+                }
+            }
+            (acks, latencies)
+        }));
+    }
+    let mut acks = Vec::new();
+    let mut latencies = Vec::new();
+    for writer in writers {
+        let (writer_acks, writer_latencies) = writer.await?;
+        acks.extend(writer_acks);
+        latencies.extend(writer_latencies);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let write_errors = errors.lock().await.clone();
+
+    // Version numbers per key: exactly 1..=n, each acknowledged once.
+    let mut by_key: BTreeMap<u64, Vec<i64>> = BTreeMap::new();
+    for (key, version, _, _) in &acks {
+        by_key.entry(*key).or_default().push(*version);
+    }
+    let mut duplicates = 0u64;
+    let mut gaps = 0u64;
+    for versions in by_key.values_mut() {
+        versions.sort_unstable();
+        let before = versions.len();
+        versions.dedup();
+        duplicates += (before - versions.len()) as u64;
+        gaps += versions
+            .iter()
+            .enumerate()
+            .filter(|(index, version)| **version != *index as i64 + 1)
+            .count() as u64;
+    }
+
+    // Every acknowledged version reads back as exactly what was put.
+    let mut lost = Vec::new();
+    for (key, version, writer, put) in &acks {
+        let response = http
+            .get(format!(
+                "{url}/v1/contexts/load/{key}?view=full&version={version}"
+            ))
+            .header("accept", "application/octet-stream")
+            .send()
+            .await?;
+        let expected = load_content(*writer, *put, args.payload_bytes);
+        let ok = response.status().is_success() && response.bytes().await? == expected.as_bytes();
+        if !ok {
+            lost.push(format!("load/{key} version {version}"));
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    let percentile = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    println!(
+        "| writers × puts | keys | acknowledged | errors | lost | duplicate versions | version gaps | puts/s | p50 ms | p99 ms |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| {} × {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.2} | {:.2} |",
+        args.writers,
+        args.puts,
+        args.keys,
+        acks.len(),
+        write_errors.len(),
+        lost.len(),
+        duplicates,
+        gaps,
+        acks.len() as f64 / seconds,
+        percentile(0.5),
+        percentile(0.99),
+    );
+    if !write_errors.is_empty() || !lost.is_empty() || duplicates > 0 || gaps > 0 {
+        bail!(
+            "load failed: errors {:?}, lost {:?}",
+            write_errors.iter().take(5).collect::<Vec<_>>(),
+            lost.iter().take(5).collect::<Vec<_>>()
+        );
+    }
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SoakArgs {
+    /// The `cairn` binary [default: `cairn` beside this binary].
+    #[arg(long)]
+    server: Option<PathBuf>,
+    /// How long to run, in minutes.
+    #[arg(long, default_value_t = 10.0)]
+    minutes: f64,
+    /// Puts per second (each with distinct content).
+    #[arg(long, default_value_t = 100)]
+    puts_per_second: u64,
+    /// Reads per put (views of keys already written).
+    #[arg(long, default_value_t = 4)]
+    reads_per_put: u64,
+    /// Keys the puts rotate over.
+    #[arg(long, default_value_t = 2000)]
+    keys: u64,
+    /// Seconds between samples.
+    #[arg(long, default_value_t = 60)]
+    sample_seconds: u64,
+    /// Size of each put in bytes.
+    #[arg(long, default_value_t = 4096)]
+    payload_bytes: usize,
+}
+
+#[derive(Debug, Default)]
+struct Window {
+    done: u64,
+    errors: u64,
+    latencies: Vec<f64>,
+}
+
+pub(crate) async fn soak(args: &SoakArgs) -> anyhow::Result<()> {
+    let server = ServerProcess::start(&binary(&args.server)?).await?;
+    let url = server.url.clone();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()?;
+    let window = Arc::new(Mutex::new(Window::default()));
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(64));
+    let total = Duration::from_secs_f64(args.minutes * 60.0);
+    let sample = Duration::from_secs(args.sample_seconds.max(1));
+    let tick = Duration::from_secs_f64(1.0 / args.puts_per_second.max(1) as f64);
+    let started = Instant::now();
+    let mut next_sample = started + sample;
+    let mut ticker = tokio::time::interval(tick);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut rows = Vec::new();
+    let mut put = 0u64;
+    let mut skipped = 0u64;
+    println!("| minute | ops/s | errors | p50 ms | p99 ms | server RSS MiB |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    while started.elapsed() < total {
+        ticker.tick().await;
+        // One put and its reads, unless the server is so far behind that
+        // every slot is taken (counted, not queued without bound).
+        let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+            skipped += 1;
+            continue;
+        };
+        let (http, url, task_window) = (http.clone(), url.clone(), window.clone());
+        let (key, reads, size, keys) = (
+            put % args.keys,
+            args.reads_per_put,
+            args.payload_bytes,
+            args.keys,
+        );
+        let seed = put;
+        put += 1;
+        tokio::spawn(async move {
+            let _permit = permit;
+            let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+            let record = |ok: bool, started: Instant, window: &mut Window| {
+                window.done += 1;
+                window.errors += u64::from(!ok);
+                window.latencies.push(started.elapsed().as_secs_f64() * 1e3);
+            };
+            let sent = Instant::now();
+            let ok = http
+                .put(format!("{url}/v1/contexts/soak/{key}"))
+                .body(payload(seed, size))
+                .send()
+                .await
+                .is_ok_and(|response| response.status().is_success());
+            record(ok, sent, &mut *task_window.lock().await);
+            for _ in 0..reads {
+                let read_key = rng.below(seed.clamp(1, keys));
+                let sent = Instant::now();
+                let ok = http
+                    .get(format!("{url}/v1/contexts/soak/{read_key}"))
+                    .send()
+                    .await
+                    .is_ok_and(|response| response.status().is_success());
+                record(ok, sent, &mut *task_window.lock().await);
+            }
+        });
+        if Instant::now() >= next_sample {
+            let mut taken = std::mem::take(&mut *window.lock().await);
+            taken.latencies.sort_by(f64::total_cmp);
+            let percentile = |p: f64| {
+                taken
+                    .latencies
+                    .get(
+                        ((taken.latencies.len() as f64 * p) as usize)
+                            .min(taken.latencies.len().saturating_sub(1)),
+                    )
+                    .copied()
+                    .unwrap_or(0.0)
+            };
+            let row = (
+                started.elapsed().as_secs_f64() / 60.0,
+                taken.done as f64 / sample.as_secs_f64(),
+                taken.errors,
+                percentile(0.5),
+                percentile(0.99),
+                server.rss_kib().unwrap_or(0) as f64 / 1024.0,
+            );
+            println!(
+                "| {:.1} | {:.0} | {} | {:.2} | {:.2} | {:.1} |",
+                row.0, row.1, row.2, row.3, row.4, row.5
+            );
+            rows.push(row);
+            next_sample += sample;
+        }
+    }
+    let errors: u64 = rows.iter().map(|row| row.2).sum();
+    if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
+        let peak = rows.iter().map(|row| row.5).fold(0.0, f64::max);
+        println!(
+            "\nthroughput {:.0} → {:.0} ops/s; RSS {:.1} → {:.1} MiB (peak {:.1}); {errors} errors; {skipped} ticks skipped (all 64 slots busy)",
+            first.1, last.1, first.5, last.5, peak
+        );
+    }
+    if errors > 0 {
+        bail!("{errors} requests failed during the soak");
+    }
+    Ok(())
+}
+
+fn binary(server: &Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    Ok(match server {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?.with_file_name("cairn"),
+    })
+}
