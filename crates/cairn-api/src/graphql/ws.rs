@@ -1,0 +1,98 @@
+//! Subscriptions over WebSocket: `graphql-transport-ws` (and the older
+//! `graphql-ws`), bridged between axum's socket and async-graphql's protocol.
+//!
+//! The caller is the upgrade request's principal when it carried a token
+//! (or auth is off); otherwise the `connection_init` payload must carry one
+//! (`{"Authorization": "Bearer <t>"}`, `{"authorization": ...}` or
+//! `{"token": "<t>"}`), and the connection is refused without a good one.
+
+use async_graphql::Data;
+use async_graphql::http::{WebSocket, WebSocketProtocols as Protocols, WsMessage};
+use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::http::header::SEC_WEBSOCKET_PROTOCOL;
+use axum::response::Response;
+use bytes::Bytes;
+use cairn_auth::{AuthError, Principal};
+use futures::{SinkExt as _, StreamExt as _};
+
+use super::CairnSchema;
+use crate::ApiState;
+
+/// Upgrades to a GraphQL WebSocket in the protocol the client offered
+/// (`graphql-transport-ws` when it offered none we speak).
+pub(crate) fn serve(
+    upgrade: WebSocketUpgrade,
+    headers: &HeaderMap,
+    state: ApiState,
+    schema: CairnSchema,
+    principal: Option<Principal>,
+) -> Response {
+    let protocol = offered_protocol(headers).unwrap_or(Protocols::GraphQLWS);
+    upgrade
+        .protocols([protocol.sec_websocket_protocol()])
+        .on_upgrade(move |socket| async move {
+            let (mut sink, stream) = socket.split();
+            let input = stream
+                .take_while(|message| {
+                    std::future::ready(
+                        matches!(message, Ok(message) if !matches!(message, Message::Close(_))),
+                    )
+                })
+                .filter_map(|message| {
+                    std::future::ready(match message {
+                        Ok(Message::Text(text)) => Some(Bytes::from(text)),
+                        Ok(Message::Binary(bytes)) => Some(bytes),
+                        _ => None,
+                    })
+                });
+            let auth = state.auth.clone();
+            let mut connection = WebSocket::new(schema, input, protocol).on_connection_init(
+                move |payload| async move {
+                    let principal = match principal {
+                        Some(principal) => principal,
+                        None => auth
+                            .authenticate(Some(
+                                init_token(&payload).ok_or(AuthError::MissingToken)?,
+                            ))
+                            .map_err(|error| async_graphql::Error::new(error.to_string()))?,
+                    };
+                    let mut data = Data::default();
+                    data.insert(principal);
+                    Ok(data)
+                },
+            );
+            while let Some(message) = connection.next().await {
+                let outgoing = match message {
+                    WsMessage::Text(text) => Message::Text(text.into()),
+                    WsMessage::Close(code, reason) => Message::Close(Some(CloseFrame {
+                        code,
+                        reason: reason.into(),
+                    })),
+                };
+                if sink.send(outgoing).await.is_err() {
+                    break;
+                }
+            }
+        })
+}
+
+/// The first GraphQL protocol the client offered that we speak.
+fn offered_protocol(headers: &HeaderMap) -> Option<Protocols> {
+    headers
+        .get_all(SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .find_map(|name| name.trim().parse::<Protocols>().ok())
+}
+
+/// The bearer token of a `connection_init` payload.
+fn init_token(payload: &serde_json::Value) -> Option<&str> {
+    let field = |name: &str| payload.get(name).and_then(serde_json::Value::as_str);
+    if let Some(token) = field("token") {
+        return Some(token);
+    }
+    let header = field("Authorization").or_else(|| field("authorization"))?;
+    cairn_auth::bearer_token(header)
+}
