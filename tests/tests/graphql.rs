@@ -497,13 +497,38 @@ async fn limits_syntax_errors_and_unknown_fields_get_coded_errors_never_500() ->
         .data(&deep_query(cairn_api::MAX_DEPTH - 4), json!({}))
         .await?;
 
-    // Too complex: many aliases of one field.
-    let aliases: String = (0..cairn_api::MAX_COMPLEXITY)
-        .map(|index| format!("s{index}: stats {{ contexts }} "))
-        .collect();
-    let (status, code, message) = client.error(&format!("{{ {aliases} }}"), json!({})).await?;
+    // Too complex: the messages of a hundred sessions at once (lists count
+    // their selection once per item of the page) ...
+    let (status, code, message) = client
+        .error(
+            "{ sessions(first: 100) { nodes { messages { nodes { content } } } } }",
+            json!({}),
+        )
+        .await?;
     assert_eq!((status, code.as_str()), (200, "invalid_request"));
     assert!(message.contains("complexity"), "{message}");
+    // ... the same page size, set in a variable ...
+    let (_, code, _) = client
+        .error(
+            "query($n: Int) { sessions(first: $n) { nodes { messages { nodes { content } } } } }",
+            json!({"n": 100}),
+        )
+        .await?;
+    assert_eq!(code, "invalid_request");
+    // ... and many aliases of one field.
+    let aliases: String = (0..cairn_api::MAX_COMPLEXITY / 2 + 1)
+        .map(|index| format!("s{index}: stats {{ contexts }} "))
+        .collect();
+    let (_, code, message) = client.error(&format!("{{ {aliases} }}"), json!({})).await?;
+    assert_eq!(code, "invalid_request");
+    assert!(message.contains("complexity"), "{message}");
+    // A few sessions' messages are fine.
+    client
+        .data(
+            "{ sessions(first: 5) { nodes { messages(first: 20) { nodes { content } } } } }",
+            json!({}),
+        )
+        .await?;
 
     // A syntax error and an unknown field.
     let (status, code, message) = client.error("{ stats { contexts ", json!({})).await?;
@@ -617,10 +642,14 @@ async fn graphiql_can_introspect_the_schema_within_the_limits() -> anyhow::Resul
 const SECRET: &str = "graphql-tests-secret-of-at-least-32-bytes";
 
 fn token(scopes: &str, agent: &str) -> anyhow::Result<String> {
+    token_of("acme", scopes, agent)
+}
+
+fn token_of(tenant: &str, scopes: &str, agent: &str) -> anyhow::Result<String> {
     let key = cairn_auth::SigningKey::secret(SECRET.as_bytes())?;
     Ok(key.issue(&cairn_auth::TokenRequest {
         sub: agent.to_owned(),
-        tenant: "acme".to_owned(),
+        tenant: tenant.to_owned(),
         scopes: cairn_auth::Scopes::parse_list(scopes)?,
         ttl_seconds: 600,
     })?)
@@ -648,9 +677,16 @@ async fn with_auth_on_queries_need_a_token_and_subscriptions_authenticate_in_con
         .await?;
     assert_eq!((status, code.as_str()), (200, "forbidden"));
 
-    // A subscription without a token in connection_init is refused ...
-    let refused = subscribe(&server, json!({}), WAIT_FOR_A).await;
-    assert!(refused.is_err(), "a connection without a token is refused");
+    // A subscription without a token in connection_init is refused with
+    // 4403, as is one with a bad token ...
+    for init in [json!({}), json!({"token": "not-a-token"})] {
+        let refused = subscribe(&server, init, WAIT_FOR_A).await;
+        let error = refused
+            .err()
+            .map(|error| error.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("4403"), "refused with 4403: {error}");
+    }
     // ... and one with a token works, seeing the writer's put as agent A
     // (the token's subject, whatever the put says).
     let read_token = token("read", "B")?;
@@ -661,6 +697,11 @@ async fn with_auth_on_queries_need_a_token_and_subscriptions_authenticate_in_con
     )
     .await?;
     wait_until_subscribed(&mut socket, &writer).await?;
+    // Another tenant's agent A puts a matching key first: never delivered.
+    Graphql::new(&server)
+        .with_token(&token_of("globex", "read,write", "A")?)
+        .data(PUT, json!({"key": "handoff/x", "content": "theirs"}))
+        .await?;
     writer
         .data(
             PUT,
@@ -670,6 +711,14 @@ async fn with_auth_on_queries_need_a_token_and_subscriptions_authenticate_in_con
     let put = next_put(&mut socket).await?;
     assert_eq!(put["key"], "handoff/x", "{put}");
     assert_eq!(put["agent"], "A");
+    // The put delivered is acme's: the ref of acme's content, not globex's.
+    let ours = writer
+        .data(
+            "{ context(key: \"handoff/x\", view: FULL) { ref version } }",
+            json!({}),
+        )
+        .await?;
+    assert_eq!(put["ref"], ours["context"]["ref"], "{put}");
     socket.close(None).await?;
     server.stop().await
 }

@@ -28,9 +28,22 @@ use crate::{ApiError, ApiState};
 /// at most six deep; GraphiQL's introspection query reaches thirteen.
 pub const MAX_DEPTH: usize = 16;
 
-/// Largest complexity accepted: every field selected counts one (a
-/// GraphiQL introspection query is about 200).
-pub const MAX_COMPLEXITY: usize = 500;
+/// Largest complexity accepted. Every field selected counts one, and the
+/// fields under a list (`contexts`, `sessions`, a session's `messages`,
+/// `search`) count once per item of the page asked for (its default size
+/// when `first` is absent): 100 contexts of fifteen fields cost about 1,600,
+/// a page of 200 messages about 2,800, a GraphiQL introspection about 200.
+/// So messages of many sessions at once are refused, not read.
+pub const MAX_COMPLEXITY: usize = 20_000;
+
+/// The complexity of a list field: one, plus its selection once per item of
+/// a page of `first` (at least one).
+pub(crate) fn page_cost(first: usize, child_complexity: usize) -> usize {
+    first
+        .max(1)
+        .saturating_mul(child_complexity)
+        .saturating_add(1)
+}
 
 /// The schema type of Cairn's GraphQL surface.
 pub type CairnSchema = Schema<Query, Mutation, subscription::Subscription>;

@@ -5,7 +5,9 @@ use std::time::Duration;
 use async_graphql::{Context, Enum, InputObject, Json, Object, SimpleObject};
 use bytes::Bytes;
 use cairn_auth::Scope;
-use cairn_service::{GetOptions, ListQuery, PutInput, Selection, encode_for_json, format_millis};
+use cairn_service::{
+    DEFAULT_PAGE, GetOptions, ListQuery, PutInput, Selection, encode_for_json, format_millis,
+};
 use cairn_types::{ContentEncoding, ContextKey};
 
 use super::caller;
@@ -310,6 +312,9 @@ impl ContextQuery {
     }
 
     /// Live keys in key order, a page at a time.
+    #[graphql(
+        complexity = "crate::graphql::page_cost(first.unwrap_or(DEFAULT_PAGE) as usize, child_complexity)"
+    )]
     async fn contexts(
         &self,
         ctx: &Context<'_>,

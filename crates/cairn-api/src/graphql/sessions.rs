@@ -3,12 +3,15 @@
 use async_graphql::{ComplexObject, Context, InputObject, Object, SimpleObject};
 use bytes::Bytes;
 use cairn_auth::Scope;
-use cairn_service::{ImportSource, SessionQuery as ListSessions};
-use cairn_types::{SessionDetail, SessionMessage, SessionSummary};
+use cairn_service::{DEFAULT_PAGE, ImportSource, SessionQuery as ListSessions};
+use cairn_types::{SessionMessage, SessionSummary};
 
 use super::caller;
 use super::contexts::{MarkerType, PageInfo, markers};
 use crate::ApiError;
+
+/// Messages in a page unless `first` says otherwise (the service's default).
+const DEFAULT_MESSAGES: u32 = 200;
 
 /// An imported session. Its `messages` are read a page at a time.
 #[derive(SimpleObject, Debug, Clone)]
@@ -27,13 +30,10 @@ pub(crate) struct SessionType {
     /// Messages in the whole session.
     message_count: u64,
     tool_calls: u64,
-    /// The first page of messages, when the query already read it.
-    #[graphql(skip)]
-    first_page: Option<SessionDetail>,
 }
 
 impl SessionType {
-    fn new(summary: SessionSummary, first_page: Option<SessionDetail>) -> SessionType {
+    fn new(summary: SessionSummary) -> SessionType {
         SessionType {
             id: summary.id,
             agent: summary.agent,
@@ -44,7 +44,6 @@ impl SessionType {
             updated_at: summary.updated_at,
             message_count: summary.messages,
             tool_calls: summary.tool_calls,
-            first_page,
         }
     }
 }
@@ -53,6 +52,9 @@ impl SessionType {
 impl SessionType {
     /// The session's messages in order, a page at a time. Tool outputs come
     /// as compressed views; `ref` names the full output.
+    #[graphql(
+        complexity = "crate::graphql::page_cost(first.unwrap_or(DEFAULT_MESSAGES) as usize, child_complexity)"
+    )]
     async fn messages(
         &self,
         ctx: &Context<'_>,
@@ -65,15 +67,10 @@ impl SessionType {
                 ApiError::invalid_request(format!("after must be a message cursor, got {cursor:?}"))
             })?,
         };
-        let detail = match (&self.first_page, first, from) {
-            (Some(page), None, 0) => page.clone(),
-            _ => {
-                let (cairn, principal) = caller(ctx, Scope::Read)?;
-                cairn
-                    .session(&principal.tenant, &self.id, from, first)
-                    .await?
-            }
-        };
+        let (cairn, principal) = caller(ctx, Scope::Read)?;
+        let detail = cairn
+            .session(&principal.tenant, &self.id, from, first)
+            .await?;
         Ok(MessageConnection {
             nodes: detail.messages.into_iter().map(MessageType::from).collect(),
             page_info: PageInfo::new(detail.next_from.map(|next| next.to_string())),
@@ -178,6 +175,9 @@ pub(crate) struct SessionQuery;
 #[Object]
 impl SessionQuery {
     /// Imported sessions, most recently updated first.
+    #[graphql(
+        complexity = "crate::graphql::page_cost(first.unwrap_or(DEFAULT_PAGE) as usize, child_complexity)"
+    )]
     async fn sessions(
         &self,
         ctx: &Context<'_>,
@@ -200,11 +200,7 @@ impl SessionQuery {
         };
         let list = cairn.sessions(&principal.tenant, query).await?;
         Ok(SessionConnection {
-            nodes: list
-                .sessions
-                .into_iter()
-                .map(|summary| SessionType::new(summary, None))
-                .collect(),
+            nodes: list.sessions.into_iter().map(SessionType::new).collect(),
             page_info: PageInfo::new(list.next_cursor),
         })
     }
@@ -212,9 +208,9 @@ impl SessionQuery {
     /// A session (a Claude subagent's id is `parent/agent-id`) and its messages.
     async fn session(&self, ctx: &Context<'_>, id: String) -> Result<SessionType, ApiError> {
         let (cairn, principal) = caller(ctx, Scope::Read)?;
-        let detail = cairn.session(&principal.tenant, &id, 0, None).await?;
-        let summary = detail.session.clone();
-        Ok(SessionType::new(summary, Some(detail)))
+        // One message read for the summary; `messages` reads the pages asked for.
+        let detail = cairn.session(&principal.tenant, &id, 0, Some(1)).await?;
+        Ok(SessionType::new(detail.session))
     }
 }
 

@@ -4,7 +4,11 @@
 //! The caller is the upgrade request's principal when it carried a token
 //! (or auth is off); otherwise the `connection_init` payload must carry one
 //! (`{"Authorization": "Bearer <t>"}`, `{"authorization": ...}` or
-//! `{"token": "<t>"}`), and the connection is refused without a good one.
+//! `{"token": "<t>"}`), and the connection is closed with 4403 (Forbidden,
+//! as graphql-transport-ws says) without a good one.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_graphql::Data;
 use async_graphql::http::{WebSocket, WebSocketProtocols as Protocols, WsMessage};
@@ -19,6 +23,9 @@ use futures::{SinkExt as _, StreamExt as _};
 use super::CairnSchema;
 use crate::ApiState;
 
+/// The close code of a connection refused for want of a good token.
+const FORBIDDEN: u16 = 4403;
+
 /// Upgrades to a GraphQL WebSocket in the protocol the client offered
 /// (`graphql-transport-ws` when it offered none we speak).
 pub(crate) fn serve(
@@ -31,50 +38,71 @@ pub(crate) fn serve(
     let protocol = offered_protocol(headers).unwrap_or(Protocols::GraphQLWS);
     upgrade
         .protocols([protocol.sec_websocket_protocol()])
-        .on_upgrade(move |socket| async move {
-            let (mut sink, stream) = socket.split();
-            let input = stream
-                .take_while(|message| {
-                    std::future::ready(
-                        matches!(message, Ok(message) if !matches!(message, Message::Close(_))),
-                    )
-                })
-                .filter_map(|message| {
-                    std::future::ready(match message {
-                        Ok(Message::Text(text)) => Some(Bytes::from(text)),
-                        Ok(Message::Binary(bytes)) => Some(bytes),
-                        _ => None,
-                    })
-                });
-            let auth = state.auth.clone();
-            let mut connection = WebSocket::new(schema, input, protocol).on_connection_init(
-                move |payload| async move {
-                    let principal = match principal {
-                        Some(principal) => principal,
-                        None => auth
-                            .authenticate(Some(
-                                init_token(&payload).ok_or(AuthError::MissingToken)?,
-                            ))
-                            .map_err(|error| async_graphql::Error::new(error.to_string()))?,
-                    };
-                    let mut data = Data::default();
-                    data.insert(principal);
-                    Ok(data)
-                },
-            );
-            while let Some(message) = connection.next().await {
-                let outgoing = match message {
-                    WsMessage::Text(text) => Message::Text(text.into()),
-                    WsMessage::Close(code, reason) => Message::Close(Some(CloseFrame {
-                        code,
-                        reason: reason.into(),
-                    })),
-                };
-                if sink.send(outgoing).await.is_err() {
-                    break;
-                }
-            }
+        .on_upgrade(move |socket| run(socket, protocol, state, schema, principal))
+}
+
+/// Runs one connection until either side closes it.
+async fn run(
+    socket: axum::extract::ws::WebSocket,
+    protocol: Protocols,
+    state: ApiState,
+    schema: CairnSchema,
+    principal: Option<Principal>,
+) {
+    let (mut sink, stream) = socket.split();
+    let input = stream
+        .take_while(|message| {
+            std::future::ready(
+                matches!(message, Ok(message) if !matches!(message, Message::Close(_))),
+            )
         })
+        .filter_map(|message| {
+            std::future::ready(match message {
+                Ok(Message::Text(text)) => Some(Bytes::from(text)),
+                Ok(Message::Binary(bytes)) => Some(bytes),
+                _ => None,
+            })
+        });
+    let refused = Arc::new(AtomicBool::new(false));
+    let refused_in_init = Arc::clone(&refused);
+    let auth = state.auth;
+    let mut connection =
+        WebSocket::new(schema, input, protocol).on_connection_init(move |payload| async move {
+            let principal = match principal {
+                Some(principal) => Ok(principal),
+                None => init_token(&payload)
+                    .ok_or(AuthError::MissingToken)
+                    .and_then(|token| auth.authenticate(Some(token))),
+            };
+            let principal = principal.map_err(|error| {
+                refused_in_init.store(true, Ordering::Relaxed);
+                async_graphql::Error::new(error.to_string())
+            })?;
+            let mut data = Data::default();
+            data.insert(principal);
+            Ok(data)
+        });
+    while let Some(message) = connection.next().await {
+        let outgoing = match message {
+            WsMessage::Text(text) => Message::Text(text.into()),
+            WsMessage::Close(code, reason) => {
+                // async-graphql closes a refused init as a protocol error
+                // (1002); graphql-transport-ws says 4403.
+                let code = if refused.load(Ordering::Relaxed) {
+                    FORBIDDEN
+                } else {
+                    code
+                };
+                Message::Close(Some(CloseFrame {
+                    code,
+                    reason: reason.into(),
+                }))
+            }
+        };
+        if sink.send(outgoing).await.is_err() {
+            break;
+        }
+    }
 }
 
 /// The first GraphQL protocol the client offered that we speak.
