@@ -546,6 +546,16 @@ async fn limits_syntax_errors_and_unknown_fields_get_coded_errors_never_500() ->
         .await?;
     assert_eq!((status, code.as_str()), (200, "invalid_request"));
 
+    // A subscription belongs on the WebSocket; over POST it is refused.
+    let (status, code, message) = client
+        .error("subscription { contextPut { key } }", json!({}))
+        .await?;
+    assert_eq!(
+        (status, code.as_str()),
+        (200, "invalid_request"),
+        "{message}"
+    );
+
     // Errors of the service keep their catalogue codes.
     let missing = "{ context(key: \"no/such/key\") { key } }";
     let (status, code, _) = client.error(missing, json!({})).await?;

@@ -124,3 +124,35 @@ fn init_token(payload: &serde_json::Value) -> Option<&str> {
     let header = field("Authorization").or_else(|| field("authorization"))?;
     cairn_auth::bearer_token(header)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::init_token;
+
+    fn check(payload: serde_json::Value, expected: Option<&str>) {
+        assert_eq!(init_token(&payload), expected, "{payload}");
+    }
+
+    #[test]
+    fn the_token_comes_from_any_of_the_three_payload_shapes() {
+        check(json!({"Authorization": "Bearer abc"}), Some("abc"));
+        check(json!({"authorization": "bearer abc"}), Some("abc"));
+        check(json!({"token": "abc"}), Some("abc"));
+        check(
+            json!({"token": "abc", "Authorization": "Bearer def"}),
+            Some("abc"),
+        );
+    }
+
+    #[test]
+    fn a_payload_without_a_bearer_token_has_none() {
+        check(json!({}), None);
+        check(json!(null), None);
+        check(json!("Bearer abc"), None);
+        check(json!({"Authorization": "Basic abc"}), None);
+        check(json!({"Authorization": 42}), None);
+        check(json!({"token": ["abc"]}), None);
+    }
+}
