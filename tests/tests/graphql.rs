@@ -732,3 +732,89 @@ async fn with_auth_on_queries_need_a_token_and_subscriptions_authenticate_in_con
     socket.close(None).await?;
     server.stop().await
 }
+
+#[tokio::test]
+async fn put_with_metadata_and_ttl_compress_and_delete_over_graphql() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let client = Graphql::new(&server);
+
+    // Metadata and a TTL go in with the put and come back with the read.
+    let put = client
+        .data(
+            "mutation($metadata: JSON) {
+                put(key: \"notes/meta\", content: \"hello\", session: \"s-1\", ttlSeconds: 3600,
+                    metadata: $metadata) { version expiresAt }
+            }",
+            json!({"metadata": {"tool": "cargo", "exit": 0}}),
+        )
+        .await?;
+    assert!(put["put"]["expiresAt"].is_string(), "{put}");
+    let read = client
+        .data(
+            "{ context(key: \"notes/meta\") { session metadata expiresAt content } }",
+            json!({}),
+        )
+        .await?;
+    assert_eq!(read["context"]["session"], "s-1");
+    assert_eq!(
+        read["context"]["metadata"],
+        json!({"tool": "cargo", "exit": 0})
+    );
+    assert_eq!(read["context"]["expiresAt"], put["put"]["expiresAt"]);
+
+    // Stateless compression keeps what the query asks for; its cuts resolve.
+    let compressed = client
+        .data(
+            "mutation($content: String!) {
+                compress(content: $content, query: \"frobnicate_widget\") {
+                    content kind ref tokensBefore tokensAfter markers { ref summary }
+                }
+            }",
+            json!({"content": build_log()}),
+        )
+        .await?;
+    let compressed = &compressed["compress"];
+    assert!(
+        compressed["content"]
+            .as_str()
+            .is_some_and(|text| text.contains("frobnicate_widget"))
+    );
+    assert!(compressed["tokensAfter"].as_u64() < compressed["tokensBefore"].as_u64());
+    let original = client
+        .data(
+            "query($ref: String!) { ccr(ref: $ref, query: \"frobnicate_widget\") { total matches { position } } }",
+            json!({"ref": compressed["ref"]}),
+        )
+        .await?;
+    assert_eq!(original["ccr"]["matches"][0]["position"], 318);
+    let (_, code, _) = client
+        .error(
+            "mutation { compress(content: \"x\", kind: \"poetry\") { content } }",
+            json!({}),
+        )
+        .await?;
+    assert_eq!(code, "invalid_request");
+
+    // Delete removes every version; the key then reads as not found.
+    client
+        .data(
+            "mutation { put(key: \"notes/meta\", content: \"again\") { version } }",
+            json!({}),
+        )
+        .await?;
+    let deleted = client
+        .data(
+            "mutation { delete(key: \"notes/meta\") { key versions } }",
+            json!({}),
+        )
+        .await?;
+    assert_eq!(
+        deleted["delete"],
+        json!({"key": "notes/meta", "versions": 2})
+    );
+    let (_, code, _) = client
+        .error("{ context(key: \"notes/meta\") { key } }", json!({}))
+        .await?;
+    assert_eq!(code, "not_found");
+    server.stop().await
+}
