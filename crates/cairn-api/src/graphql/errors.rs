@@ -5,8 +5,9 @@
 
 use std::sync::Arc;
 
-use async_graphql::extensions::NextSubscribe;
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe,
+};
 use async_graphql::futures_util::stream::BoxStream;
 use async_graphql::{ErrorExtensionValues, Response, ServerError};
 use cairn_types::ErrorCode;
