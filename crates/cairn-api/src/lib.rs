@@ -1,5 +1,5 @@
-//! Cairn's HTTP API: the REST surface under `/v1`, health probes, and the
-//! error shape every HTTP surface shares.
+//! Cairn's HTTP API: the REST surface under `/v1`, GraphQL at `/graphql`,
+//! health probes, and the error shape every HTTP surface shares.
 //!
 //! API boundary: handlers are thin. They parse the request, call one verb of
 //! [`cairn_service::Cairn`] and shape the answer; no storage or compression
@@ -9,6 +9,7 @@
 pub mod auth;
 mod error;
 mod extract;
+mod graphql;
 mod limits;
 mod openapi;
 mod rest;
@@ -24,6 +25,7 @@ use cairn_service::Cairn;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use error::ApiError;
+pub use graphql::{MAX_COMPLEXITY, MAX_DEPTH, sdl as graphql_sdl};
 pub use openapi::openapi_json;
 
 /// Settings of the HTTP surface.
@@ -68,6 +70,7 @@ pub fn router(state: ApiState) -> Router {
         state.config.request_timeout,
     ));
     rest::router()
+        .merge(graphql::router(&state))
         .fallback(error::unknown_route)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

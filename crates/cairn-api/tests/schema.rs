@@ -1,6 +1,7 @@
-//! `schema/openapi.json` is generated from the code; this test fails when it
-//! drifts. To accept a change to the contract, regenerate it with
-//! `CAIRN_BLESS=1 cargo nextest run -p cairn-api --test schema` and commit it.
+//! `schema/openapi.json` and `schema/cairn.graphql` are generated from the
+//! code; these tests fail when they drift. To accept a change to the
+//! contract, regenerate them with
+//! `CAIRN_BLESS=1 cargo nextest run -p cairn-api --test schema` and commit them.
 
 use std::path::Path;
 
@@ -18,6 +19,43 @@ fn committed_openapi_matches_the_code() {
         "schema/openapi.json is out of date with the code; regenerate it with \
          `CAIRN_BLESS=1 cargo nextest run -p cairn-api --test schema` and commit it"
     );
+}
+
+#[test]
+fn committed_graphql_schema_matches_the_code() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schema/cairn.graphql");
+    let generated = cairn_api::graphql_sdl();
+    if std::env::var_os("CAIRN_BLESS").is_some() {
+        std::fs::write(&path, &generated).expect("schema/cairn.graphql is writable");
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "schema/cairn.graphql is out of date with the code; regenerate it with \
+         `CAIRN_BLESS=1 cargo nextest run -p cairn-api --test schema` and commit it"
+    );
+}
+
+#[test]
+fn the_graphql_schema_has_every_root_field_of_the_spec() {
+    let sdl = cairn_api::graphql_sdl();
+    for field in [
+        "context(",
+        "contexts(",
+        "ccr(",
+        "search(",
+        "sessions(",
+        "session(",
+        "stats:",
+        "put(",
+        "delete(",
+        "compress(",
+        "importSession(",
+        "contextPut(",
+    ] {
+        assert!(sdl.contains(field), "{field} is in the schema");
+    }
 }
 
 #[test]

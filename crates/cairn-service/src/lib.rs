@@ -14,6 +14,7 @@ mod cache;
 mod compress;
 mod cpu;
 mod error;
+mod events;
 mod records;
 mod search;
 mod select;
@@ -43,6 +44,7 @@ pub use cairn_search::{MAX_LIMIT as MAX_SEARCH_RESULTS, SearchIndex, SearchQuery
 pub use compress::{CompressInput, CompressOutput, DEFAULT_RETENTION, MessagesOutput};
 pub use cpu::spawn_cpu;
 pub use error::ServiceError;
+pub use events::{PutEvent, PutFilter, PutSubscription};
 pub use search::{IndexProgress, Watermark};
 pub use select::{Part, Selection};
 pub use sessions::{ImportSource, SessionQuery};
@@ -191,6 +193,8 @@ pub struct Cairn {
     search: Option<Arc<SearchIndex>>,
     /// Wakes the indexer when something was written.
     index_wake: Arc<tokio::sync::Notify>,
+    /// Announces acknowledged puts to subscribers.
+    events: events::PutEvents,
 }
 
 /// How many (tenant, blob) pairs [`Cairn`] remembers as stored.
@@ -209,6 +213,7 @@ impl Cairn {
             records,
             search: None,
             index_wake: Arc::new(tokio::sync::Notify::new()),
+            events: events::PutEvents::new(),
         }
     }
 
@@ -262,8 +267,8 @@ impl Cairn {
             key: key.clone(),
             hash,
             blob,
-            agent,
-            session,
+            agent: agent.clone(),
+            session: session.clone(),
             metadata,
             created_at,
             expires_at,
@@ -288,7 +293,7 @@ impl Cairn {
             "put"
         );
         self.wake_indexer();
-        Ok(PutReceipt {
+        let receipt = PutReceipt {
             key: key.to_string(),
             hash: hash.to_hex(),
             reference: hash.ccr_ref().to_string(),
@@ -299,7 +304,9 @@ impl Cairn {
             content_type: info.content_type,
             deduplicated: outcome.deduplicated,
             expires_at: expires_at.map(format_millis),
-        })
+        };
+        self.announce_put(tenant, &receipt, agent, session, created_at);
+        Ok(receipt)
     }
 
     /// Writes `write` (encoding the blob after all if the store no longer has

@@ -1,0 +1,115 @@
+//! The GraphQL surface at `/graphql`: queries and mutations over POST,
+//! GraphiQL on GET, subscriptions over WebSocket (`graphql-transport-ws`).
+//!
+//! API boundary: resolvers are as thin as the REST handlers. Each checks the
+//! caller's scope, calls one verb of [`cairn_service::Cairn`] for the
+//! caller's tenant and converts the answer into a GraphQL type; no storage,
+//! compression or search logic lives here. Every error carries
+//! `extensions.code` from the catalogue in `cairn-types`.
+
+mod compress;
+mod contexts;
+mod errors;
+mod http;
+mod search;
+mod sessions;
+mod subscription;
+mod ws;
+
+use async_graphql::{Context, MergedObject, Schema};
+use axum::Router;
+use axum::routing::get;
+use cairn_auth::{Principal, Scope};
+use cairn_service::Cairn;
+
+use crate::{ApiError, ApiState};
+
+/// Deepest selection accepted, counting leaf fields. Cairn's own types nest
+/// at most six deep; GraphiQL's introspection query reaches thirteen.
+pub const MAX_DEPTH: usize = 16;
+
+/// Largest complexity accepted. Every field selected counts one, and the
+/// fields under a list (`contexts`, `sessions`, a session's `messages`,
+/// `search`) count once per item of the page asked for (its default size
+/// when `first` is absent): 100 contexts of fifteen fields cost about 1,600,
+/// a page of 200 messages about 2,800, a GraphiQL introspection about 200.
+/// So messages of many sessions at once are refused, not read.
+pub const MAX_COMPLEXITY: usize = 20_000;
+
+/// The complexity of a list field: one, plus its selection once per item of
+/// a page of `first` (at least one).
+pub(crate) fn page_cost(first: usize, child_complexity: usize) -> usize {
+    first
+        .max(1)
+        .saturating_mul(child_complexity)
+        .saturating_add(1)
+}
+
+/// The schema type of Cairn's GraphQL surface.
+pub type CairnSchema = Schema<Query, Mutation, subscription::Subscription>;
+
+/// Every query field.
+#[derive(MergedObject, Default)]
+pub struct Query(
+    contexts::ContextQuery,
+    sessions::SessionQuery,
+    search::SearchQuery,
+);
+
+/// Every mutation field.
+#[derive(MergedObject, Default)]
+pub struct Mutation(
+    contexts::ContextMutation,
+    sessions::SessionMutation,
+    compress::CompressMutation,
+);
+
+/// The schema over `cairn`, with the limits and the error codes.
+pub fn schema(cairn: Cairn) -> CairnSchema {
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        subscription::Subscription,
+    )
+    .data(cairn)
+    .limit_depth(MAX_DEPTH)
+    .limit_complexity(MAX_COMPLEXITY)
+    .extension(errors::ErrorCodes)
+    .finish()
+}
+
+/// The schema in SDL, as committed in `schema/cairn.graphql`.
+pub fn sdl() -> String {
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        subscription::Subscription,
+    )
+    .finish()
+    .sdl()
+}
+
+/// `/graphql`: POST for queries and mutations; GET for GraphiQL or, with an
+/// upgrade, the WebSocket of subscriptions.
+pub(crate) fn router(state: &ApiState) -> Router<ApiState> {
+    let schema = schema(state.cairn.clone());
+    Router::new()
+        .route("/graphql", get(http::get).post(http::post))
+        .layer(axum::Extension(schema))
+}
+
+/// The service and the caller of a resolver, once the caller is known to
+/// hold `scope`.
+pub(crate) fn caller<'a>(
+    ctx: &Context<'a>,
+    scope: Scope,
+) -> Result<(&'a Cairn, &'a Principal), ApiError> {
+    let principal = ctx
+        .data_opt::<Principal>()
+        .ok_or_else(|| ApiError::from(cairn_auth::AuthError::MissingToken))?;
+    principal.require(scope)?;
+    let cairn = ctx
+        .data_opt::<Cairn>()
+        .ok_or_else(|| ApiError::new(cairn_types::ErrorCode::Internal, "no service"))?;
+    Ok((cairn, principal))
+}
