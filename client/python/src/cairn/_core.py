@@ -195,9 +195,9 @@ class Settings:
         return Request("GET", f"{self.base}/v1/ccr/{segment(ref)}", params=params, headers=headers)
 
     def list_page(
-        self, prefix: str, agent: str | None, session: str | None, cursor: str | None
+        self, prefix: str, agent: str | None, session: str | None, cursor: str | None, limit: int
     ) -> Request:
-        params = [("limit", "1000")]
+        params = [("limit", str(limit))]
         for name, value in (("prefix", prefix or None), ("agent", agent), ("session", session), ("cursor", cursor)):
             if value is not None:
                 params.append((name, value))

@@ -170,14 +170,20 @@ class SharedContext:
         return [entry.key for entry in self.entries(prefix)]
 
     def entries(
-        self, prefix: str = "", *, agent: str | None = None, session: str | None = None
+        self,
+        prefix: str = "",
+        *,
+        agent: str | None = None,
+        session: str | None = None,
+        page_size: int = 1000,
     ) -> list[ContextSummary]:
         """Every live key starting with ``prefix`` with its latest version,
-        following the pages; optionally only those ``agent`` or ``session`` wrote."""
+        following the pages (``page_size`` keys a request, at most 1000);
+        optionally only those whose latest version ``agent`` or ``session`` wrote."""
         found: list[ContextSummary] = []
         cursor: str | None = None
         while True:
-            data = _core.body_json(self._send(self._settings.list_page(prefix, agent, session, cursor)))
+            data = _core.body_json(self._send(self._settings.list_page(prefix, agent, session, cursor, page_size)))
             found += [ContextSummary.from_json(item) for item in _core.items(data)]
             cursor = _core.next_cursor(data)
             if cursor is None:

@@ -1,0 +1,39 @@
+"""Fixtures: a Cairn server for the tests (the one ``$CAIRN_URL`` names, as
+scripts/test-python.sh starts it, or one started here), and unique key
+prefixes so tests sharing that server do not see each other's keys."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import servers  # noqa: E402  (the tests folder is not a package)
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a running server shared by the tests."""
+    url = os.environ.get("CAIRN_URL")
+    if url:
+        yield url
+        return
+    server = servers.start(tmp_path_factory.mktemp("shared") / "data")
+    os.environ["CAIRN_URL"] = server.url
+    try:
+        yield server.url
+    finally:
+        del os.environ["CAIRN_URL"]
+        server.stop()
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A key prefix no other test uses."""
+    return f"t-{uuid.uuid4().hex[:12]}/"
