@@ -2,7 +2,8 @@
 # The whole test suite, as CI runs it: formatting, lints, every test.
 # It installs what the tests need (cargo-nextest; cargo-fuzz; headroom-ai, the
 # peer the compression benchmark compares against; the Python SDK and pytest)
-# and uses nothing set up by hand. CAIRN_FUZZ_SECONDS sets how long each fuzz target runs (default 45).
+# and uses nothing set up by hand. CAIRN_FUZZ_SECONDS sets how long each fuzz
+# target runs (default 45).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
