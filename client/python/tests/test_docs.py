@@ -1,4 +1,5 @@
-"""Every command and code block of docs/sdk-python.md runs, as written, against the server."""
+"""Every command and code block of docs/sdk-python.md, and the README's
+Python SDK section, runs as written against the server."""
 
 from __future__ import annotations
 
@@ -18,8 +19,13 @@ DOC = servers.REPO / "docs" / "sdk-python.md"
 NOT_RUN = {"./scripts/test-python.sh\n"}
 
 
-def blocks(language: str) -> list[str]:
-    return [code for lang, code in re.findall(r"^```(\w+)\n(.*?)^```$", DOC.read_text(), re.M | re.S) if lang == language]
+README = servers.REPO / "README.md"
+
+
+def blocks(language: str, text: str | None = None) -> list[str]:
+    """The fenced blocks of ``language`` in ``text`` (default: the SDK page)."""
+    text = DOC.read_text() if text is None else text
+    return [code for lang, code in re.findall(r"^```(\w+)\n(.*?)^```$", text, re.M | re.S) if lang == language]
 
 
 def environment(server_url: str) -> dict[str, str]:
@@ -62,3 +68,10 @@ def test_python_block(index: int, server_url: str) -> None:
         assert re.search(shown, out), out
     if "except cairn.NotFound" in code:
         assert out.startswith("not_found 404 no context under key `no/such/key`\n"), out
+
+
+def test_the_readme_section(server_url: str) -> None:
+    section = README.read_text().split("## Python SDK\n", 1)[1].split("\n## ", 1)[0]
+    (code,) = blocks("python", section)
+    run([sys.executable, "-c", code], server_url)
+    assert "./scripts/install-python-sdk.sh" in section and "docs/sdk-python.md" in section
