@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any, cast
 
@@ -22,7 +23,7 @@ def rows(count: int) -> str:
 
 
 @pytest.fixture
-def ctx(server_url: str) -> SharedContext:
+def ctx(server_url: str) -> Iterator[SharedContext]:
     with SharedContext(server_url, agent="tester") as client:
         yield client
 
@@ -215,7 +216,7 @@ def test_stats(ctx: SharedContext, prefix: str) -> None:
 
 def test_compress_messages_and_text(ctx: SharedContext) -> None:
     output = rows(300)
-    messages = [
+    messages: list[dict[str, Any]] = [
         {"role": "user", "content": "Which services are retrying?"},
         {"role": "assistant", "content": None, "tool_calls": [
             {"id": "call_1", "type": "function", "function": {"name": "latency", "arguments": "{}"}}]},

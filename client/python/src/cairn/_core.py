@@ -52,6 +52,16 @@ class Request:
     headers: dict[str, str | bytes] = field(default_factory=dict)
     content: bytes | None = None
 
+    def query(self) -> httpx.QueryParams:
+        return httpx.QueryParams(tuple(self.params))
+
+    def header_pairs(self) -> list[tuple[bytes, bytes]]:
+        """The headers as bytes (values may be UTF-8, such as agent names)."""
+        return [
+            (name.encode("ascii"), value if isinstance(value, bytes) else value.encode("ascii"))
+            for name, value in self.headers.items()
+        ]
+
 
 @dataclass(frozen=True)
 class Settings:

@@ -296,8 +296,8 @@ class AsyncSharedContext:
                 return await self._http.request(
                     request.method,
                     request.url,
-                    params=request.params,
-                    headers=request.headers,
+                    params=request.query(),
+                    headers=request.header_pairs(),
                     content=request.content,
                 )
             except (httpx.ConnectError, httpx.ConnectTimeout) as error:

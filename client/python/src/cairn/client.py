@@ -293,8 +293,8 @@ class SharedContext:
                 return self._http.request(
                     request.method,
                     request.url,
-                    params=request.params,
-                    headers=request.headers,
+                    params=request.query(),
+                    headers=request.header_pairs(),
                     content=request.content,
                 )
             except (httpx.ConnectError, httpx.ConnectTimeout) as error:

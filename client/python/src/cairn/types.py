@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -71,7 +72,7 @@ class PutReceipt:
     content_type: str
     deduplicated: bool
     expires_at: str | None
-    original: str | bytes = field(repr=False)
+    original: str | builtins.bytes = field(repr=False)
     """The content as it was put."""
     agent: str | None
     """The agent the put named (the client's agent unless the put named another)."""
@@ -80,7 +81,7 @@ class PutReceipt:
 
     @classmethod
     def from_json(
-        cls, data: JSON, *, original: str | bytes, agent: str | None, timestamp: float
+        cls, data: JSON, *, original: str | builtins.bytes, agent: str | None, timestamp: float
     ) -> PutReceipt:
         return cls(
             key=_field(data, "key", str),
@@ -161,7 +162,7 @@ class ContextView:
         )
 
     @property
-    def data(self) -> bytes:
+    def data(self) -> builtins.bytes:
         """The view's bytes (base64 decoded for binary content)."""
         if self.encoding == "base64":
             try:
