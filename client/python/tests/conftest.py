@@ -37,3 +37,18 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def prefix() -> str:
     """A key prefix no other test uses."""
     return f"t-{uuid.uuid4().hex[:12]}/"
+
+
+@pytest.fixture
+def fresh_server_url(tmp_path: Path) -> Iterator[str]:
+    """A server of this test's own, over an empty data directory.
+
+    Search tests use one: on a server where the newest contexts were deleted,
+    the next puts reuse their row ids, which the indexer's watermark has
+    passed, so search never finds them (see test_search_after_deleting_the_newest_key).
+    """
+    server = servers.start(tmp_path / "data")
+    try:
+        yield server.url
+    finally:
+        server.stop()

@@ -183,15 +183,21 @@ def test_delete_and_clear(ctx: SharedContext, prefix: str) -> None:
     assert ctx.keys(prefix) == [prefix + "keep"]
 
 
-def test_search(ctx: SharedContext, prefix: str) -> None:
+def search_until(ctx: SharedContext, query: str, seconds: float = 10) -> cairn.SearchResults:
+    """Searches until something is found (the index follows the store within moments)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        results = ctx.search(query, kind="context")
+        if results.hits or time.monotonic() > deadline:
+            return results
+        time.sleep(0.1)
+
+
+def test_search(fresh_server_url: str, prefix: str) -> None:
+    ctx = SharedContext(fresh_server_url)
     word = "zebra" + prefix[2:14]
     ctx.put(prefix + "s", f"the deploy failed because {word} timed out", agent="searcher")
-    deadline = time.monotonic() + 10
-    while True:  # the index follows the store within moments
-        results = ctx.search(word, kind="context")
-        if results.hits or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+    results = search_until(ctx, word)
     assert results.total == 1
     hit = results.hits[0]
     assert (hit.key, hit.kind, hit.agent) == (prefix + "s", "context", "searcher")
@@ -199,6 +205,23 @@ def test_search(ctx: SharedContext, prefix: str) -> None:
     assert ctx.search(word, agent="someone-else").hits == []
     with pytest.raises(cairn.InvalidRequest):
         ctx.search('"unclosed')
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="server bug: a put after deleting the newest context reuses its row id, which the "
+    "search indexer's watermark has passed, so the new context is never indexed (until reindex)",
+)
+def test_search_after_deleting_the_newest_key(fresh_server_url: str) -> None:
+    ctx = SharedContext(fresh_server_url)
+    ctx.put("older", "aardvark")
+    ctx.put("newest", "bison")
+    assert search_until(ctx, "bison").total == 1  # indexed: the watermark passed both rows
+    ctx.delete("newest")
+    ctx.put("after", "capybara")
+    ctx.put("later", "dromedary")
+    assert search_until(ctx, "dromedary").total == 1  # the indexer has run since the put
+    assert search_until(ctx, "capybara", seconds=1).total == 1
 
 
 def test_stats(ctx: SharedContext, prefix: str) -> None:
