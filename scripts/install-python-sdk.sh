@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Python SDK (client/python, editable) and what its tests need
-# (pytest, mypy) into a virtual environment of its own.
+# (pytest, mypy, ruff) into a virtual environment of its own.
 #
 # Usage: scripts/install-python-sdk.sh [DIR]     (DIR defaults to ./.venv-sdk)
 #
 # The script is idempotent: when DIR already holds a venv that imports cairn
-# from this checkout with the pinned httpx, pytest and mypy, it installs nothing. On
-# success it prints the path of the venv's python, and nothing else, on stdout.
+# from this checkout with the pinned httpx, pytest, mypy and ruff, it installs
+# nothing. On success it prints the path of the venv's python, and nothing
+# else, on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,7 @@ readonly SDK="$PWD/client/python"
 readonly HTTPX="0.28.1"
 readonly PYTEST="9.2.0"
 readonly MYPY="2.4.1"
+readonly RUFF="0.17.5"
 
 die() {
   echo "install-python-sdk: error: $*" >&2
@@ -25,15 +27,15 @@ die() {
 
 # Prints "ok" when the venv imports this checkout's cairn with the pinned deps.
 installed() {
-  "$PY" - "$SDK" "$HTTPX" "$PYTEST" "$MYPY" 2>/dev/null <<'PY' || true
+  "$PY" - "$SDK" "$HTTPX" "$PYTEST" "$MYPY" "$RUFF" 2>/dev/null <<'PY' || true
 import os, sys
 from importlib.metadata import version
 import cairn
-sdk, want_httpx, want_pytest, want_mypy = sys.argv[1:]
+sdk, want_httpx, want_pytest, want_mypy, want_ruff = sys.argv[1:]
 here = os.path.realpath(os.path.join(sdk, "src", "cairn"))
 if os.path.realpath(os.path.dirname(cairn.__file__)) == here \
         and version("httpx") == want_httpx and version("pytest") == want_pytest \
-        and version("mypy") == want_mypy:
+        and version("mypy") == want_mypy and version("ruff") == want_ruff:
     print("ok")
 PY
 }
@@ -48,7 +50,7 @@ else
     python3 -m venv "$DIR" \
       || die "python3 -m venv $DIR failed (on Debian, the python3-venv package provides venv)"
   fi
-  echo "install-python-sdk: installing client/python (editable), pytest and mypy into $DIR (from PyPI)" >&2
+  echo "install-python-sdk: installing client/python (editable), pytest, mypy and ruff into $DIR (from PyPI)" >&2
   # pip's own output is kept in a log file and shown only when it fails.
   log="$(mktemp)"
   trap 'rm -f "$log"' EXIT
@@ -58,7 +60,7 @@ else
     die "pip install of client/python failed (see pip's output above)"
   fi
   [[ "$(installed)" == "ok" ]] \
-    || die "after installing, $PY does not import cairn from $SDK with httpx $HTTPX, pytest $PYTEST and mypy $MYPY"
+    || die "after installing, $PY does not import cairn from $SDK with httpx $HTTPX, pytest $PYTEST, mypy $MYPY and ruff $RUFF"
 fi
 
 # The absolute path of the venv's python.

@@ -18,7 +18,8 @@ import json
 import re
 import sys
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from cairn import SharedContext
 
@@ -30,7 +31,11 @@ def search_logs(service: str) -> str:
     lines = []
     for i in range(600):
         level = "ERROR" if i % 97 == 13 else "INFO"
-        detail = "upstream timed out after 30s" if level == "ERROR" else f"handled request {i} in {(i * 37) % 180}ms"
+        detail = (
+            "upstream timed out after 30s"
+            if level == "ERROR"
+            else f"handled request {i} in {(i * 37) % 180}ms"
+        )
         lines.append(f"2026-11-21T09:{i // 60:02}:{i % 60:02}Z {level} {service} {detail}")
     return "\n".join(lines)
 
@@ -65,13 +70,24 @@ def scripted_model(messages: list[Message]) -> Message:
     """Stands in for an LLM: calls the log tool, expands the errors, answers."""
     last = messages[-1]
     if last["role"] == "user":
-        return {"role": "assistant", "tool_calls": [{"id": "call_1", "name": "search_logs", "arguments": {"service": "billing"}}]}
+        return {
+            "role": "assistant",
+            "tool_calls": [{"id": "call_1", "name": "search_logs", "arguments": {"service": "billing"}}],
+        }
     if last.get("name") == "search_logs":
         ref = re.search(r"ccr:[0-9a-f]{24}", last["content"])
         assert ref is not None, "the compressed view names its original"
-        return {"role": "assistant", "tool_calls": [{"id": "call_2", "name": "expand", "arguments": {"ref": ref.group(0), "query": "ERROR"}}]}
+        return {
+            "role": "assistant",
+            "tool_calls": [
+                {"id": "call_2", "name": "expand", "arguments": {"ref": ref.group(0), "query": "ERROR"}}
+            ],
+        }
     errors = last["content"].count("ERROR")
-    return {"role": "assistant", "content": f"billing logged {errors} upstream timeouts; everything else was fine."}
+    return {
+        "role": "assistant",
+        "content": f"billing logged {errors} upstream timeouts; everything else was fine.",
+    }
 
 
 def run_agent(ctx: SharedContext, question: str) -> str:
@@ -89,15 +105,26 @@ def run_agent(ctx: SharedContext, question: str) -> str:
             output = tools[call["name"]](**call["arguments"])
             if call["name"] != "expand":  # an expansion is already the part the model asked for
                 output = memory.record(call["id"], call["name"], output)
-            messages.append({"role": "tool", "name": call["name"], "tool_call_id": call["id"], "content": output})
+            messages.append(
+                {"role": "tool", "name": call["name"], "tool_call_id": call["id"], "content": output}
+            )
 
 
 def compress_history(ctx: SharedContext) -> None:
     """A history that holds a raw tool result, compressed before it is sent."""
     messages: list[Message] = [
         {"role": "user", "content": "Which requests to billing failed?"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_9", "type": "function", "function": {"name": "search_logs", "arguments": json.dumps({"service": "billing"})}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_9",
+                    "type": "function",
+                    "function": {"name": "search_logs", "arguments": json.dumps({"service": "billing"})},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": "call_9", "content": search_logs("billing")},
     ]
     result = ctx.compress(messages)

@@ -14,7 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import servers  # noqa: E402  (the tests folder is not a package)
+import servers
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,12 @@ import sys
 from headroom import SharedContext
 
 ROWS = [
-    {"id": i, "service": f"svc-{i % 7}", "status": "retry" if i % 50 == 7 else "ok", "latency_ms": 20 + (i * 37) % 180}
+    {
+        "id": i,
+        "service": f"svc-{i % 7}",
+        "status": "retry" if i % 50 == 7 else "ok",
+        "latency_ms": 20 + (i * 37) % 180,
+    }
     for i in range(400)
 ]
 OUTPUT = json.dumps(ROWS, indent=2)

@@ -19,8 +19,7 @@ def cairn_bin() -> str:
     path = os.environ.get("CAIRN_BIN") or str(REPO / "target" / "debug" / "cairn")
     if not os.access(path, os.X_OK):
         raise RuntimeError(
-            f"no cairn binary at {path}: run ./scripts/test-python.sh, which builds it, "
-            "or set CAIRN_BIN"
+            f"no cairn binary at {path}: run ./scripts/test-python.sh, which builds it, or set CAIRN_BIN"
         )
     return path
 

@@ -36,10 +36,12 @@ def test_async_verbs(server_url: str, prefix: str) -> None:
 
             stats = await ctx.stats()
             assert stats.entries == stats.contexts >= 21
-            compressed = await ctx.compress([
-                {"role": "user", "content": "which ids retry?"},
-                {"role": "tool", "tool_call_id": "t1", "content": output},
-            ])
+            compressed = await ctx.compress(
+                [
+                    {"role": "user", "content": "which ids retry?"},
+                    {"role": "tool", "tool_call_id": "t1", "content": output},
+                ]
+            )
             assert compressed.tokens_after < compressed.tokens_before
             text = await ctx.compress_text(output)
             assert text.ref is not None

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 import servers
 
 SCRIPT = Path(__file__).with_name("headroom_script.py")
@@ -52,12 +51,18 @@ def test_the_import_swap(tmp_path: Path) -> None:
         under_cairn = run(sys.executable, swapped, "write", server.url)
         assert under_cairn == under_headroom
         # Cairn keeps them in the server: a second process reads them.
-        assert run(sys.executable, swapped, "read", server.url) == "a second process finds what the first put: True\n"
+        assert (
+            run(sys.executable, swapped, "read", server.url)
+            == "a second process finds what the first put: True\n"
+        )
     finally:
         server.stop()
     # ... and they outlive the server too.
     restarted = servers.start(data)
     try:
-        assert run(sys.executable, swapped, "read", restarted.url) == "a second process finds what the first put: True\n"
+        assert (
+            run(sys.executable, swapped, "read", restarted.url)
+            == "a second process finds what the first put: True\n"
+        )
     finally:
         restarted.stop()

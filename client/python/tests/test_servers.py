@@ -8,9 +8,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import servers
 
 import cairn
-import servers
 from cairn import SharedContext
 
 SECRET = "python-sdk-test-secret-of-more-than-32-bytes"
@@ -22,7 +22,11 @@ def issue_token(scopes: str) -> str:
     env["CAIRN_JWT_SECRET"] = SECRET
     done = subprocess.run(
         [servers.cairn_bin(), "token", "issue", "--sub", "py", "--tenant", "t", "--scopes", scopes],
-        env=env, capture_output=True, text=True, check=True, timeout=30,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
     )
     return done.stdout.strip()
 
@@ -45,9 +49,8 @@ def test_tokens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             assert (caught.value.code, caught.value.status) == ("unauthorized", 401)
             with pytest.raises(cairn.Unauthorized):
                 anonymous.retrieve(receipt.ref)
-        with SharedContext(server.url, token="not-a-token") as forged:
-            with pytest.raises(cairn.Unauthorized):
-                forged.stats()
+        with SharedContext(server.url, token="not-a-token") as forged, pytest.raises(cairn.Unauthorized):
+            forged.stats()
 
         with SharedContext(server.url, token=issue_token("read")) as reader:
             assert reader.get("notes/auth", full=True) == "only for tenant t"

@@ -17,7 +17,10 @@ from cairn import SharedContext
 def rows(count: int) -> str:
     """A tool output Cairn compresses well: JSON rows."""
     return json.dumps(
-        [{"id": i, "service": f"svc-{i % 7}", "status": "retry" if i % 50 == 7 else "ok"} for i in range(count)],
+        [
+            {"id": i, "service": f"svc-{i % 7}", "status": "retry" if i % 50 == 7 else "ok"}
+            for i in range(count)
+        ],
         indent=2,
     )
 
@@ -241,8 +244,13 @@ def test_compress_messages_and_text(ctx: SharedContext) -> None:
     output = rows(300)
     messages: list[dict[str, Any]] = [
         {"role": "user", "content": "Which services are retrying?"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_1", "type": "function", "function": {"name": "latency", "arguments": "{}"}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "latency", "arguments": "{}"}}
+            ],
+        },
         {"role": "tool", "tool_call_id": "call_1", "content": output},
     ]
     result = ctx.compress(messages)

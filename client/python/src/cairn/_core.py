@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Mapping, Sequence
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -208,7 +209,12 @@ class Settings:
         self, prefix: str, agent: str | None, session: str | None, cursor: str | None, limit: int
     ) -> Request:
         params = [("limit", str(limit))]
-        for name, value in (("prefix", prefix or None), ("agent", agent), ("session", session), ("cursor", cursor)):
+        for name, value in (
+            ("prefix", prefix or None),
+            ("agent", agent),
+            ("session", session),
+            ("cursor", cursor),
+        ):
             if value is not None:
                 params.append((name, value))
         return Request("GET", f"{self.base}/v1/contexts", params=params)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import httpx
 
@@ -183,7 +184,9 @@ class SharedContext:
         found: list[ContextSummary] = []
         cursor: str | None = None
         while True:
-            data = _core.body_json(self._send(self._settings.list_page(prefix, agent, session, cursor, page_size)))
+            data = _core.body_json(
+                self._send(self._settings.list_page(prefix, agent, session, cursor, page_size))
+            )
             found += [ContextSummary.from_json(item) for item in _core.items(data)]
             cursor = _core.next_cursor(data)
             if cursor is None:
@@ -252,8 +255,15 @@ class SharedContext:
         ``AND``/``OR``/``-word``; ``kind`` is ``"context"`` or ``"message"``;
         ``since`` (inclusive) and ``until`` (exclusive) are RFC 3339 times.
         """
-        filters = {"agent": agent, "project": project, "session": session, "kind": kind,
-                   "since": since, "until": until, "limit": limit}
+        filters = {
+            "agent": agent,
+            "project": project,
+            "session": session,
+            "kind": kind,
+            "since": since,
+            "until": until,
+            "limit": limit,
+        }
         return SearchResults.from_json(_core.body_json(self._send(self._settings.search(query, filters))))
 
     def stats(self) -> Stats:

@@ -127,7 +127,9 @@ _BY_STATUS: dict[int, type[CairnError]] = {
 
 def error_for(status: int, code: str | None, message: str) -> CairnError:
     """The typed error for an error answer: by its code, else by its status."""
-    cls = _BY_CODE.get(code or "") or _BY_STATUS.get(status) or (
-        InvalidRequest if 400 <= status < 500 else ServerError
+    cls = (
+        _BY_CODE.get(code or "")
+        or _BY_STATUS.get(status)
+        or (InvalidRequest if 400 <= status < 500 else ServerError)
     )
     return cls(message, code=code, status=status)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import base64
 import binascii
 import builtins
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import BinaryContent, ProtocolError
 
