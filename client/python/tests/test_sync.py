@@ -33,9 +33,9 @@ def ctx(server_url: str) -> Iterator[SharedContext]:
 
 def test_put_get_and_get_full(ctx: SharedContext, prefix: str) -> None:
     output = rows(300)
-    receipt = ctx.put(prefix + "rows", output, agent="researcher")
+    receipt = ctx.put(prefix + "rows", output, agent="chercheuse-é")
     assert isinstance(receipt, cairn.PutReceipt)
-    assert (receipt.key, receipt.version, receipt.agent) == (prefix + "rows", 1, "researcher")
+    assert (receipt.key, receipt.version, receipt.agent) == (prefix + "rows", 1, "chercheuse-é")
     assert receipt.ref.startswith("ccr:") and receipt.hash.startswith(receipt.ref[4:])
     assert receipt.bytes == len(output.encode())
     assert receipt.content_type == "application/json"
@@ -49,7 +49,7 @@ def test_put_get_and_get_full(ctx: SharedContext, prefix: str) -> None:
     assert ctx.get(prefix + "rows", full=True) == output
 
     detail = ctx.get_view(prefix + "rows")
-    assert detail.view == "compressed" and detail.agent == "researcher"
+    assert detail.view == "compressed" and detail.agent == "chercheuse-é"
     assert detail.markers and detail.markers[0].ref == receipt.ref
     assert detail.tokens < detail.tokens_original == receipt.tokens_original
 
