@@ -76,7 +76,9 @@ class PutReceipt:
     original: str | builtins.bytes = field(repr=False)
     """The content as it was put."""
     agent: str | None
-    """The agent the put named (the client's agent unless the put named another)."""
+    """The agent the put named (the client's agent unless the put named another).
+    On a server with auth the token's subject is recorded instead; ``get_view``
+    tells what was recorded."""
     timestamp: float
     """When the receipt arrived, as ``time.time()``."""
 
