@@ -116,9 +116,10 @@ class AsyncSharedContext:
         Returns:
             The receipt: hash, ``ref`` (``ccr:...``), version and token counts.
         """
-        s = self._settings
-        agent = agent if agent is not None else s.agent
-        request = s.put(key, content, agent, session if session is not None else s.session, ttl, metadata)
+        settings = self._settings
+        agent = agent if agent is not None else settings.agent
+        session = session if session is not None else settings.session
+        request = settings.put(key, content, agent, session, ttl, metadata)
         data = _core.body_json(await self._send(request))
         return PutReceipt.from_json(data, original=content, agent=agent, timestamp=time.time())
 
