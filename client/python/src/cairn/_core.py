@@ -69,7 +69,7 @@ class Settings:
     """A client's configuration, checked once."""
 
     base: str
-    token: str | None
+    token: str | None = field(repr=False)
     agent: str | None
     session: str | None
     ttl: int | None
