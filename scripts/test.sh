@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: formatting, lints, every test.
 # It installs what the tests need (cargo-nextest; cargo-fuzz; headroom-ai, the
-# peer the compression benchmark compares against) and uses nothing set up by
-# hand. CAIRN_FUZZ_SECONDS sets how long each fuzz target runs (default 45).
+# peer the compression benchmark compares against; the Python SDK and pytest)
+# and uses nothing set up by hand. CAIRN_FUZZ_SECONDS sets how long each fuzz
+# target runs (default 45).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +28,9 @@ cargo test --workspace --locked --doc
 
 step "fuzzing the compression engine (cargo-fuzz, ${CAIRN_FUZZ_SECONDS:-45}s per target)"
 ./scripts/fuzz.sh "${CAIRN_FUZZ_SECONDS:-45}"
+
+step "Python SDK tests (pytest against a real server)"
+./scripts/test-python.sh
 
 # Last, so its summary line closes the run.
 step "cargo nextest run (unit, integration, end-to-end, CLI, examples)"
