@@ -210,11 +210,6 @@ def test_search(fresh_server_url: str, prefix: str) -> None:
         ctx.search('"unclosed')
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: a put after deleting the newest context reuses its row id, which the "
-    "search indexer's watermark has passed, so the new context is never indexed (until reindex)",
-)
 def test_search_after_deleting_the_newest_key(fresh_server_url: str) -> None:
     ctx = SharedContext(fresh_server_url)
     ctx.put("older", "aardvark")
