@@ -14,6 +14,8 @@ Scenarios:
              session keeps working after each
     readonly with a read-only token: puts and compressions are `forbidden`,
              gets work
+    nosearch search is off (another process holds the index): search says
+             why, as `unavailable`, and the other tools work
 
 It prints one JSON object on stdout and exits 0, or prints why on stderr and
 exits 1. Every check is an assertion here; the Rust test checks the printed
@@ -200,7 +202,21 @@ async def readonly(client: Client, args: argparse.Namespace) -> dict[str, Any]:
     return {"denied": sorted(denied), "read": view["key"] == KEY}
 
 
-SCENARIOS = {"writer": writer, "reader": reader, "errors": errors, "readonly": readonly}
+async def nosearch(client: Client, args: argparse.Namespace) -> dict[str, Any]:
+    message = await tool_error(client, "cairn_search", {"query": "anything"}, "unavailable")
+    receipt = await ok(client, "cairn_put", {"key": "still/works", "content": "yes"})
+    view = await ok(client, "cairn_get", {"key": "still/works", "full": True})
+    check(view["content"] == "yes", "put and get work without search")
+    return {"message": message, "version": receipt["version"]}
+
+
+SCENARIOS = {
+    "writer": writer,
+    "reader": reader,
+    "errors": errors,
+    "readonly": readonly,
+    "nosearch": nosearch,
+}
 
 
 async def main() -> None:
