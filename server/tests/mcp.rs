@@ -87,6 +87,7 @@ async fn write_then_read(server_args: &[&str]) {
     assert_eq!(read["protocol"], "2025-11-25");
     assert_eq!(read["agent"], "stdio-writer");
     assert_eq!(read["search_agent"], "stdio-writer");
+    assert_eq!(read["session"], "codex-session-1");
 }
 
 #[tokio::test]
@@ -97,6 +98,10 @@ async fn the_stdio_bridge_serves_the_running_servers_tools() {
     write_then_read(&["--url", &url]).await;
     let errors = session("errors", &[], &["--url", &url]).await;
     assert_eq!(errors["stats_after"], true);
+    // The bridge carries the stateless 2026-07-28 revision too (it adds the
+    // headers that revision needs).
+    let modern = session("writer", &["--mode", "auto"], &["--url", &url]).await;
+    assert_eq!(modern["protocol"], "2026-07-28");
     server.stop().await.expect("server stops");
 }
 

@@ -3,7 +3,7 @@
 tests/tests/mcp.rs runs this script with the venv that
 scripts/install-mcp-client.sh makes. One run is one client session:
 
-    client.py SCENARIO [--protocol VERSION] [--name CLIENT] [--token T] [--ref REF]
+    client.py SCENARIO [--protocol VERSION] [--mode legacy|auto] [--name CLIENT] [--token T] [--ref REF]
               (--http URL | --stdio COMMAND [ARG...])
 
 Scenarios:
@@ -113,6 +113,10 @@ async def writer(client: Client, args: argparse.Namespace) -> dict[str, Any]:
     check(receipt["key"] == KEY and receipt["version"] >= 1, f"receipt {receipt}")
     check(receipt["ref"].startswith("ccr:"), "a ccr ref")
     check(receipt["tokens_compressed"] < receipt["tokens_original"], "the view is smaller")
+    # Codex names its session in each call's `_meta`; the put records it.
+    codex_meta: Any = {"x-codex-turn-metadata": {"session_id": "codex-session-1", "turn_id": "turn-1"}}
+    noted = await client.call_tool("cairn_put", {"key": "codex/turn", "content": "from codex"}, meta=codex_meta)
+    check(not noted.is_error, f"put with _meta: {text_of(noted)}")
     return {
         "protocol": client.protocol_version,
         "tools": sorted(names),
@@ -153,6 +157,7 @@ async def reader(client: Client, args: argparse.Namespace) -> dict[str, Any]:
     check(KEY in keys, f"search finds the put: {results}")
     stats = await ok(client, "cairn_stats", {})
     check(stats["contexts"] >= 1, f"stats count it: {stats}")
+    turn = await ok(client, "cairn_get", {"key": "codex/turn"})
     compressed = await ok(client, "cairn_compress", {"content": original, "query": "capacitor"})
     check(compressed["tokens_after"] < compressed["tokens_before"], "compress shrinks")
     check("flux capacitor" in compressed["content"], "compress keeps the query's line")
@@ -163,6 +168,7 @@ async def reader(client: Client, args: argparse.Namespace) -> dict[str, Any]:
         "agent": view.get("agent"),
         "markers": len(view["markers"]),
         "search_hits": len(results["hits"]),
+        "session": turn.get("session"),
         "search_agent": next(hit.get("agent") for hit in results["hits"] if hit.get("key") == KEY),
     }
 
@@ -223,6 +229,12 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("scenario", choices=sorted(SCENARIOS))
     parser.add_argument("--protocol", default=None, help="the handshake version to ask for")
+    parser.add_argument(
+        "--mode",
+        default="legacy",
+        choices=["legacy", "auto"],
+        help="legacy: the initialize handshake; auto: probe server/discover (2026-07-28) first",
+    )
     parser.add_argument("--name", default="cairn-test-client", help="clientInfo.name")
     parser.add_argument("--token", default=None)
     parser.add_argument("--ref", default=None)
@@ -240,7 +252,7 @@ async def main() -> None:
     else:
         parser.error("give --http URL or --stdio COMMAND")
     info = Implementation(name=args.name, version="1.0.0")
-    async with Client(server, mode="legacy", client_info=info, read_timeout_seconds=60) as client:
+    async with Client(server, mode=args.mode, client_info=info, read_timeout_seconds=60) as client:
         if args.protocol:
             check(client.protocol_version == args.protocol, f"negotiated {client.protocol_version}")
         facts = await SCENARIOS[args.scenario](client, args)

@@ -100,6 +100,8 @@ async fn a_put_in_one_session_is_read_retrieved_and_found_from_another() {
     // The put recorded the writer's clientInfo.name as the agent.
     assert_eq!(read["agent"], "writer-agent");
     assert_eq!(read["search_agent"], "writer-agent");
+    // The session Codex sends in `_meta` is recorded with the put.
+    assert_eq!(read["session"], "codex-session-1");
     assert!(read["markers"].as_u64().unwrap_or_default() > 0);
     // The REST API sees the same context: one implementation behind both.
     let view = server
@@ -108,6 +110,26 @@ async fn a_put_in_one_session_is_read_retrieved_and_found_from_another() {
         .await
         .expect("REST reads the MCP put");
     assert_eq!(view.reference, reference);
+    server.stop().await.expect("server stops");
+}
+
+#[tokio::test]
+async fn the_stateless_2026_07_28_revision_works_too() {
+    let server = TestServer::start().await.expect("server starts");
+    let endpoint = format!("{}/mcp", server.url());
+    // `auto` probes `server/discover` and, finding it, skips the handshake.
+    let written = session("writer", &endpoint, &["--mode", "auto", "--name", "modern"]).await;
+    assert_eq!(written["protocol"], "2026-07-28");
+    let reference = written["ref"].as_str().expect("a ref").to_owned();
+    let read = session(
+        "reader",
+        &endpoint,
+        &["--mode", "auto", "--ref", &reference],
+    )
+    .await;
+    assert_eq!(read["protocol"], "2026-07-28");
+    // The client's name travels in each request's `_meta` there.
+    assert_eq!(read["agent"], "modern");
     server.stop().await.expect("server stops");
 }
 

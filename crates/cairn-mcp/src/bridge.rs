@@ -18,6 +18,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt as _, AsyncWrite, AsyncWriteExt as _, BufReader};
 
 const SESSION_HEADER: &str = "mcp-session-id";
+const METHOD_HEADER: &str = "mcp-method";
+const NAME_HEADER: &str = "mcp-name";
 const PROTOCOL_HEADER: &str = "mcp-protocol-version";
 /// JSON-RPC: the message could not be parsed.
 const PARSE_ERROR: i64 = -32700;
@@ -169,8 +171,16 @@ impl Bridge {
         if let Some(session) = &self.session {
             request = request.header(SESSION_HEADER, session);
         }
-        if let Some(protocol) = &self.protocol {
+        // A 2026-07-28 request names its own version in `_meta`; older ones
+        // use the version `initialize` negotiated.
+        let stated = message
+            .pointer("/params/_meta/io.modelcontextprotocol~1protocolVersion")
+            .and_then(Value::as_str);
+        if let Some(protocol) = stated.or(self.protocol.as_deref()) {
             request = request.header(PROTOCOL_HEADER, protocol);
+        }
+        for (name, value) in routing_headers(message) {
+            request = request.header(name, value);
         }
         let mut response = match request.send().await {
             Ok(response) => response,
@@ -275,6 +285,44 @@ impl Bridge {
             Answer::Failed(reason) => Err(reason),
         }
     }
+}
+
+/// The headers the 2026-07-28 streamable HTTP transport wants beside the
+/// body: `Mcp-Method`, and `Mcp-Name` for the methods that name a tool,
+/// prompt, resource or task (Base64 in the `=?base64?…?=` form when the
+/// name is not plain ASCII). Older servers ignore them.
+fn routing_headers(message: &Value) -> Vec<(&'static str, String)> {
+    use base64::Engine as _;
+    let Some(method) = method(message) else {
+        return Vec::new();
+    };
+    let mut headers = vec![(METHOD_HEADER, method.to_owned())];
+    let field = match method {
+        "tools/call" | "prompts/get" => "name",
+        "resources/read" | "resources/subscribe" | "resources/unsubscribe" => "uri",
+        "tasks/get" | "tasks/update" | "tasks/cancel" => "taskId",
+        _ => return headers,
+    };
+    if let Some(name) = message
+        .get("params")
+        .and_then(|params| params.get(field))
+        .and_then(Value::as_str)
+    {
+        let wrapped = name.starts_with([' ', '\t'])
+            || name.ends_with([' ', '\t'])
+            || name.chars().any(|c| !(' '..='~').contains(&c))
+            || (name.starts_with("=?base64?") && name.ends_with("?="));
+        let value = if wrapped {
+            format!(
+                "=?base64?{}?=",
+                base64::engine::general_purpose::STANDARD.encode(name)
+            )
+        } else {
+            name.to_owned()
+        };
+        headers.push((NAME_HEADER, value));
+    }
+    headers
 }
 
 /// The `id` of a request (a message with a method and an id); `None` for
@@ -385,6 +433,30 @@ mod tests {
             request_id(&json!({"jsonrpc": "2.0", "id": 3, "result": {}})),
             None
         );
+    }
+
+    #[test]
+    fn modern_requests_get_their_routing_headers() {
+        let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                          "params": {"name": "cairn_get", "arguments": {}}});
+        assert_eq!(
+            routing_headers(&call),
+            [
+                (METHOD_HEADER, "tools/call".to_owned()),
+                (NAME_HEADER, "cairn_get".to_owned())
+            ]
+        );
+        let odd = json!({"method": "resources/read", "params": {"uri": "é"}});
+        assert_eq!(
+            routing_headers(&odd)[1],
+            (NAME_HEADER, "=?base64?w6k=?=".to_owned())
+        );
+        let list = json!({"method": "tools/list"});
+        assert_eq!(
+            routing_headers(&list),
+            [(METHOD_HEADER, "tools/list".to_owned())]
+        );
+        assert!(routing_headers(&json!({"id": 1, "result": {}})).is_empty());
     }
 
     #[test]

@@ -106,6 +106,7 @@ impl McpServer {
             principal,
             client_name,
             search_note: self.search_note.clone(),
+            session: None,
         })
     }
 }
@@ -133,11 +134,43 @@ impl ServerHandler for McpServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let result = match self.caller(&context) {
-            Ok(caller) => tools::call(&self.cairn, &caller, &request.name, request.arguments).await,
+            Ok(mut caller) => {
+                // rmcp moves a call's `_meta` into the context; a request
+                // that kept its own is read first.
+                let in_request = request.meta.as_ref().map(serde_json::to_value);
+                let in_context = serde_json::to_value(&context.meta);
+                caller.session = in_request
+                    .and_then(Result::ok)
+                    .as_ref()
+                    .and_then(session_from_meta)
+                    .or_else(|| in_context.ok().as_ref().and_then(session_from_meta));
+                tools::call(&self.cairn, &caller, &request.name, request.arguments).await
+            }
             Err(error) => error.into_result(),
         };
         Ok(result.into())
     }
+}
+
+/// The agent's session, from what the client sends in a call's `_meta`:
+/// Codex's `x-codex-turn-metadata.session_id` (an object, or that object as
+/// a JSON string), else its `threadId`. Claude Code and Gemini CLI send no
+/// session there.
+fn session_from_meta(meta: &serde_json::Value) -> Option<String> {
+    let turn = meta.get("x-codex-turn-metadata");
+    let parsed = turn
+        .and_then(serde_json::Value::as_str)
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok());
+    let from_turn = turn
+        .filter(|turn| turn.is_object())
+        .or(parsed.as_ref())
+        .and_then(|turn| turn.get("session_id"))
+        .and_then(serde_json::Value::as_str);
+    from_turn
+        .or_else(|| meta.get("threadId").and_then(serde_json::Value::as_str))
+        .map(str::trim)
+        .filter(|session| !session.is_empty())
+        .map(str::to_owned)
 }
 
 /// Settings of the streamable HTTP service.
@@ -246,4 +279,29 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_session_comes_from_codexs_meta() {
+        let check = |meta: serde_json::Value, expect: Option<&str>| {
+            assert_eq!(session_from_meta(&meta).as_deref(), expect, "{meta}");
+        };
+        check(
+            json!({"x-codex-turn-metadata": {"session_id": "s1", "turn_id": "t"}, "threadId": "th"}),
+            Some("s1"),
+        );
+        check(
+            json!({"x-codex-turn-metadata": "{\"session_id\":\"s2\"}"}),
+            Some("s2"),
+        );
+        check(json!({"threadId": "th"}), Some("th"));
+        check(json!({"claudecode/toolUseId": "toolu_1"}), None);
+        check(json!({"threadId": "  "}), None);
+        check(json!(null), None);
+    }
 }

@@ -224,6 +224,9 @@ pub struct Caller {
     pub client_name: Option<String>,
     /// Why search is off, when it is.
     pub search_note: Option<Arc<str>>,
+    /// The agent's session, from the call's `_meta`; a put that names none
+    /// records it.
+    pub session: Option<String>,
 }
 
 /// Runs tool `name` with `arguments` for `caller`. Every failure is a tool
@@ -283,7 +286,7 @@ async fn put(cairn: &Cairn, caller: &Caller, args: PutArgs) -> Result<CallToolRe
     let input = PutInput {
         content: Bytes::from(args.content),
         agent: caller.principal.agent_or(caller.client_name.clone()),
-        session: args.session,
+        session: args.session.or_else(|| caller.session.clone()),
         ttl: args.ttl_seconds.map(Duration::from_secs),
         metadata: None,
     };
