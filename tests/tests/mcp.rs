@@ -11,8 +11,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cairn_auth::{Scope, Scopes, SigningKey, TokenRequest};
-use cairn_tests::TestServer;
-use serde_json::Value;
+use cairn_mcp::bridge::{Bridge, BridgeOptions};
+use cairn_server::RunningServer;
+use cairn_tests::{TestServer, test_config};
+use serde_json::{Value, json};
 
 const SECRET: &str = "an mcp test secret of at least thirty-two bytes";
 
@@ -212,5 +214,101 @@ async fn with_auth_on_mcp_needs_a_token_and_records_its_subject() {
         serde_json::json!(["cairn_compress", "cairn_put"])
     );
     assert_eq!(read_only["read"], true);
+    server.stop().await.expect("server stops");
+}
+
+/// Sends `message` through the bridge and returns what it wrote back.
+async fn through(bridge: &mut Bridge, message: Value) -> Vec<Value> {
+    let mut out = Vec::new();
+    bridge
+        .forward(&message.to_string(), &mut out)
+        .await
+        .expect("the bridge writes");
+    String::from_utf8(out)
+        .expect("UTF-8")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON message a line"))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_bridge_survives_a_server_restart_and_a_server_that_is_down() {
+    let data = tempfile::tempdir().expect("a temp dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let mut config = test_config(data.path());
+    config.server.bind = format!("127.0.0.1:{port}").parse().expect("an address");
+    let server = RunningServer::start(config.clone())
+        .await
+        .expect("server starts");
+    let mut bridge = Bridge::new(BridgeOptions {
+        endpoint: format!("http://127.0.0.1:{port}/mcp"),
+        token: None,
+    })
+    .expect("a bridge");
+    let answers = through(
+        &mut bridge,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "restart-test", "version": "1"}}}),
+    )
+    .await;
+    assert_eq!(answers[0]["result"]["protocolVersion"], "2025-11-25");
+    let none = through(
+        &mut bridge,
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    )
+    .await;
+    assert!(none.is_empty(), "a notification gets no answer: {none:?}");
+    let call = |id: u64, name: &str, arguments: Value| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+               "params": {"name": name, "arguments": arguments}})
+    };
+    let put = through(
+        &mut bridge,
+        call(
+            2,
+            "cairn_put",
+            json!({"key": "kept", "content": "across restarts"}),
+        ),
+    )
+    .await;
+    assert_eq!(put[0]["result"]["isError"], false);
+
+    server.stop().await.expect("server stops");
+    // Down: the request gets an error naming the problem; the bridge goes on.
+    let down = through(&mut bridge, call(3, "cairn_stats", json!({}))).await;
+    assert_eq!(down[0]["id"], 3);
+    let message = down[0]["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("cannot reach the Cairn server"),
+        "{message}"
+    );
+
+    // Back (it forgot the MCP session): the bridge initializes a new one by
+    // replaying the client's initialize, then retries the call.
+    let server = RunningServer::start(config).await.expect("server restarts");
+    let read = through(
+        &mut bridge,
+        call(4, "cairn_get", json!({"key": "kept", "full": true})),
+    )
+    .await;
+    assert_eq!(
+        read.len(),
+        1,
+        "only the call's answer reaches the client: {read:?}"
+    );
+    assert_eq!(read[0]["id"], 4);
+    assert_eq!(
+        read[0]["result"]["structuredContent"]["content"],
+        "across restarts"
+    );
+    assert_eq!(
+        read[0]["result"]["structuredContent"]["agent"],
+        "restart-test"
+    );
+    bridge.close().await;
     server.stop().await.expect("server stops");
 }
