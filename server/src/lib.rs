@@ -134,6 +134,7 @@ fn mcp_router(config: &Config, state: &ApiState) -> axum::Router {
         // every name the server is reached by; the token protects it there.
         any_host: !config.server.bind.ip().is_loopback(),
         body_limit: Some(config.server.body_limit_bytes),
+        allowed_origins: config.server.cors_allowed_origins.clone(),
     };
     axum::Router::new()
         .route_service(

@@ -217,6 +217,42 @@ async fn with_auth_on_mcp_needs_a_token_and_records_its_subject() {
     server.stop().await.expect("server stops");
 }
 
+#[tokio::test]
+async fn a_web_page_cannot_reach_mcp_and_an_allowed_origin_can() {
+    let server = TestServer::start_with(|config| {
+        config.server.cors_allowed_origins = vec!["https://app.example.com".into()];
+    })
+    .await
+    .expect("server starts");
+    let endpoint = format!("{}/mcp", server.url());
+    let initialize = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                   "clientInfo": {"name": "page", "version": "1"}}
+    });
+    let post = |origin: Option<&str>| {
+        let mut request = reqwest::Client::new()
+            .post(&endpoint)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(initialize.to_string());
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        request.send()
+    };
+    let evil = post(Some("https://evil.example")).await.expect("an answer");
+    assert_eq!(evil.status(), 403);
+    let allowed = post(Some("https://app.example.com"))
+        .await
+        .expect("an answer");
+    assert_eq!(allowed.status(), 200);
+    // Agents send no Origin.
+    let agent = post(None).await.expect("an answer");
+    assert_eq!(agent.status(), 200);
+    server.stop().await.expect("server stops");
+}
+
 /// Sends `message` through the bridge and returns what it wrote back.
 async fn through(bridge: &mut Bridge, message: Value) -> Vec<Value> {
     let mut out = Vec::new();

@@ -182,6 +182,9 @@ pub struct HttpOptions {
     pub any_host: bool,
     /// Largest request body, in bytes (the API's body limit).
     pub body_limit: Option<usize>,
+    /// Browser origins allowed to call (the API's CORS allowlist). A request
+    /// with any other `Origin` gets 403; agents send none.
+    pub allowed_origins: Vec<String>,
 }
 
 /// The streamable HTTP service (a tower service) to mount at `/mcp`. Put a
@@ -199,6 +202,11 @@ pub fn http_service(
     if let Some(limit) = options.body_limit {
         config = config.with_max_request_body_bytes(limit);
     }
+    // A web page must not reach a local memory server; only the origins the
+    // API allows may, and an empty list refuses every origin.
+    config = config
+        .with_allowed_origins(options.allowed_origins)
+        .enforce_origin_validation();
     let server = McpServer::over_http(cairn);
     StreamableHttpService::new(
         move || Ok(server.clone()),
