@@ -213,7 +213,41 @@ fn tool<T: JsonSchema + 'static>(
     description: &'static str,
     annotations: ToolAnnotations,
 ) -> Tool {
-    Tool::new(name, description, schema_for_type::<T>()).with_annotations(annotations)
+    let mut schema = schema_for_type::<T>().as_ref().clone();
+    plain_schema(&mut schema);
+    Tool::new(name, description, schema).with_annotations(annotations)
+}
+
+/// The schema in the plain subset every agent's model API accepts (Gemini's
+/// function declarations take an OpenAPI subset): no `$schema` or `title`,
+/// an optional field typed as itself rather than `[T, "null"]` with a null
+/// default (leaving it out is how to not give it), and no Rust integer
+/// formats (`uint64`), which `minimum` already says.
+fn plain_schema(schema: &mut JsonObject) {
+    schema.remove("$schema");
+    schema.remove("title");
+    let Some(serde_json::Value::Object(properties)) = schema.get_mut("properties") else {
+        return;
+    };
+    for property in properties.values_mut() {
+        let Some(property) = property.as_object_mut() else {
+            continue;
+        };
+        if let Some(serde_json::Value::Array(types)) = property.get("type") {
+            let types: Vec<serde_json::Value> = types
+                .iter()
+                .filter(|kind| kind.as_str() != Some("null"))
+                .cloned()
+                .collect();
+            if let [single] = types.as_slice() {
+                property.insert("type".into(), single.clone());
+            }
+        }
+        if property.get("default") == Some(&serde_json::Value::Null) {
+            property.remove("default");
+        }
+        property.remove("format");
+    }
 }
 
 /// Who is calling a tool: the principal (tenant and scopes) and the client's
@@ -595,6 +629,29 @@ mod tests {
             let description = tool.description.as_deref().unwrap_or_default();
             assert!(description.len() > 80, "{} explains itself", tool.name);
         }
+    }
+
+    #[test]
+    fn schemas_stay_in_the_subset_every_model_api_accepts() {
+        for tool in list() {
+            let text = serde_json::to_string(&tool.input_schema).unwrap_or_default();
+            for banned in ["$schema", "\"null\"", "uint", "int64", "\"title\""] {
+                assert!(!text.contains(banned), "{} has {banned}: {text}", tool.name);
+            }
+        }
+        let get = list()
+            .into_iter()
+            .find(|tool| tool.name == "cairn_get")
+            .expect("cairn_get");
+        let properties = get
+            .input_schema
+            .get("properties")
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(properties["query"]["type"], "string");
+        assert_eq!(properties["max_tokens"]["type"], "integer");
+        assert_eq!(properties["max_tokens"]["minimum"], 0);
+        assert_eq!(properties["full"]["type"], "boolean");
     }
 
     #[test]
