@@ -84,11 +84,11 @@ impl McpServer {
         let running = self
             .serve(rmcp::transport::stdio())
             .await
-            .map_err(|error| McpError::Start(error.to_string()))?;
+            .map_err(|error| McpError::Session(error.to_string()))?;
         running
             .waiting()
             .await
-            .map_err(|error| McpError::Start(error.to_string()))?;
+            .map_err(|error| McpError::Session(error.to_string()))?;
         Ok(())
     }
 
@@ -100,8 +100,7 @@ impl McpServer {
         .ok_or(ToolError::from(AuthError::MissingToken))?;
         let client_name = context
             .client_info()
-            .map(|info| info.name)
-            .filter(|name| !name.trim().is_empty());
+            .and_then(|info| label_from_client(&info.name));
         Ok(tools::Caller {
             principal,
             client_name,
@@ -168,9 +167,23 @@ fn session_from_meta(meta: &serde_json::Value) -> Option<String> {
         .and_then(serde_json::Value::as_str);
     from_turn
         .or_else(|| meta.get("threadId").and_then(serde_json::Value::as_str))
-        .map(str::trim)
-        .filter(|session| !session.is_empty())
-        .map(str::to_owned)
+        .and_then(label_from_client)
+}
+
+/// A name the client sent (its `clientInfo.name`, a session id) as a label
+/// the service accepts: no control characters, at most
+/// [`cairn_service::MAX_LABEL_BYTES`], `None` when nothing is left. What a
+/// client calls itself must never make its puts fail.
+fn label_from_client(text: &str) -> Option<String> {
+    let mut label = String::new();
+    for c in text.trim().chars().filter(|c| !c.is_control()) {
+        if label.len() + c.len_utf8() > cairn_service::MAX_LABEL_BYTES {
+            break;
+        }
+        label.push(c);
+    }
+    let label = label.trim_end().to_owned();
+    (!label.is_empty()).then_some(label)
 }
 
 /// Settings of the streamable HTTP service.
@@ -219,7 +232,7 @@ pub fn http_service(
 #[derive(Debug, thiserror::Error)]
 pub enum McpError {
     #[error("the MCP session failed: {0}")]
-    Start(String),
+    Session(String),
 }
 
 /// A tool's failure: a code of the catalogue and a message for the model.
@@ -311,5 +324,19 @@ mod tests {
         check(json!({"claudecode/toolUseId": "toolu_1"}), None);
         check(json!({"threadId": "  "}), None);
         check(json!(null), None);
+    }
+
+    #[test]
+    fn what_a_client_calls_itself_becomes_a_label_the_service_takes() {
+        assert_eq!(
+            label_from_client(" claude-code ").as_deref(),
+            Some("claude-code")
+        );
+        assert_eq!(label_from_client("a\u{0}b\nc").as_deref(), Some("abc"));
+        assert_eq!(label_from_client("\n\t "), None);
+        let long = "é".repeat(300);
+        let label = label_from_client(&long).unwrap_or_default();
+        assert!(label.len() <= cairn_service::MAX_LABEL_BYTES);
+        assert_eq!(label.chars().count(), cairn_service::MAX_LABEL_BYTES / 2);
     }
 }
