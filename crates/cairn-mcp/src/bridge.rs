@@ -8,9 +8,11 @@
 //! keeps the `Mcp-Session-Id` and `MCP-Protocol-Version` the transport needs,
 //! sends the bearer token on every request, and, when the server forgot the
 //! session (it restarted), initializes a new one by replaying the client's
-//! `initialize`. Messages are forwarded one at a time, in order. When the
-//! server cannot be reached or refuses a request, the request gets a
-//! JSON-RPC error with the reason, and the bridge keeps running.
+//! `initialize`. Messages are forwarded one at a time, in order (a long
+//! call delays the next message). No GET stream is opened: Cairn's server
+//! sends nothing unasked. When the server cannot be reached or refuses a
+//! request, the request gets a JSON-RPC error with the reason, and the
+//! bridge keeps running.
 
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap};
