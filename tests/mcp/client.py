@@ -107,6 +107,7 @@ async def writer(client: Client, args: argparse.Namespace) -> dict[str, Any]:
     for tool in listed.tools:
         check(tool.input_schema.get("type") == "object", f"{tool.name} takes an object")
         check(len(tool.description or "") > 80, f"{tool.name} says when to use it")
+        check(bool(tool.title), f"{tool.name} has a title")
     put_schema = next(tool.input_schema for tool in listed.tools if tool.name == "cairn_put")
     check(put_schema.get("required") == ["key", "content"], f"put requires key and content: {put_schema}")
     receipt = await ok(client, "cairn_put", {"key": KEY, "content": test_log()})

@@ -157,6 +157,7 @@ pub fn list() -> Vec<Tool> {
     vec![
         tool::<PutArgs>(
             "cairn_put",
+            "Store in Cairn",
             "Store text in Cairn, the memory shared by every agent on this machine or team, \
              under a key. Use it for anything you or another agent may need later and that \
              is too big to keep in context: a long tool output, a build or test log, a file, \
@@ -167,6 +168,7 @@ pub fn list() -> Vec<Tool> {
         ),
         tool::<GetArgs>(
             "cairn_get",
+            "Read from Cairn",
             "Read what is stored under a key. By default returns a compressed view: what \
              matters is kept (errors, signatures, rare rows, lines matching `query`) and \
              every cut is a marker `[cairn: what was cut — ccr:…]`. Pass `query` to keep \
@@ -176,6 +178,7 @@ pub fn list() -> Vec<Tool> {
         ),
         tool::<RetrieveArgs>(
             "cairn_retrieve",
+            "Expand a Cairn reference",
             "Expand a `ccr:` reference from a marker or a result into the original text \
              it stands for. Ask for `lines` (like `120-180`, which markers name) or a \
              `query` (only the matching lines, with their numbers) to read just the part \
@@ -184,6 +187,7 @@ pub fn list() -> Vec<Tool> {
         ),
         tool::<SearchArgs>(
             "cairn_search",
+            "Search Cairn",
             "Search everything in Cairn: stored contexts and the imported sessions of \
              Claude Code, Codex and Gemini CLI (what was said, which tools ran, their \
              outputs). Use it to find earlier work, an error seen before, or what another \
@@ -193,6 +197,7 @@ pub fn list() -> Vec<Tool> {
         ),
         tool::<CompressArgs>(
             "cairn_compress",
+            "Compress with Cairn",
             "Compress a text you already hold (a long tool output, log, JSON, diff, \
              search results, code) without storing it under a key. Returns a shorter \
              view with markers; the original is retained, so each marker's ref expands \
@@ -201,6 +206,7 @@ pub fn list() -> Vec<Tool> {
         ),
         tool::<StatsArgs>(
             "cairn_stats",
+            "Cairn stats",
             "How much Cairn holds for you: contexts, versions, originals, bytes, \
              deduplication and the tokens compression saved.",
             reads,
@@ -210,12 +216,16 @@ pub fn list() -> Vec<Tool> {
 
 fn tool<T: JsonSchema + 'static>(
     name: &'static str,
+    title: &'static str,
     description: &'static str,
-    annotations: ToolAnnotations,
+    mut annotations: ToolAnnotations,
 ) -> Tool {
+    annotations.title = Some(title.to_owned());
     let mut schema = schema_for_type::<T>().as_ref().clone();
     plain_schema(&mut schema);
-    Tool::new(name, description, schema).with_annotations(annotations)
+    Tool::new(name, description, schema)
+        .with_title(title)
+        .with_annotations(annotations)
 }
 
 /// The schema in the plain subset every agent's model API accepts (Gemini's
@@ -628,6 +638,7 @@ mod tests {
             );
             let description = tool.description.as_deref().unwrap_or_default();
             assert!(description.len() > 80, "{} explains itself", tool.name);
+            assert!(tool.title.is_some(), "{} has a title", tool.name);
         }
     }
 
