@@ -101,7 +101,8 @@ async fn serve_store(
         },
         auth: Arc::new(auth),
     };
-    let mcp = mcp_router(&config, &state);
+    let mcp_shutdown = tokio_util::sync::CancellationToken::new();
+    let mcp = mcp_router(&config, &state, mcp_shutdown.clone());
     let gc = spawn_periodic_gc(cairn, config.storage.gc_interval_seconds);
     let app = cairn_api::router(state).merge(mcp);
     tracing::info!(
@@ -110,7 +111,12 @@ async fn serve_store(
         "cairn is serving"
     );
     let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // MCP clients keep event streams open; end them, or draining
+            // would wait for the clients to leave.
+            mcp_shutdown.cancel();
+        })
         .await;
     if let Some(gc) = gc {
         gc.abort();
@@ -128,13 +134,18 @@ async fn serve_store(
 /// The MCP endpoint: streamable HTTP at `/mcp`, behind the same
 /// authentication as the REST API (a missing or bad token gets 401 before
 /// MCP sees the request; each tool checks its scope).
-fn mcp_router(config: &Config, state: &ApiState) -> axum::Router {
+fn mcp_router(
+    config: &Config,
+    state: &ApiState,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> axum::Router {
     let options = cairn_mcp::HttpOptions {
         // Off loopback (where auth is required) the Host check would refuse
         // every name the server is reached by; the token protects it there.
         any_host: !config.server.bind.ip().is_loopback(),
         body_limit: Some(config.server.body_limit_bytes),
         allowed_origins: config.server.cors_allowed_origins.clone(),
+        shutdown,
     };
     axum::Router::new()
         .route_service(

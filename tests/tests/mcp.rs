@@ -253,6 +253,58 @@ async fn a_web_page_cannot_reach_mcp_and_an_allowed_origin_can() {
     server.stop().await.expect("server stops");
 }
 
+#[tokio::test]
+async fn the_server_stops_while_a_client_holds_an_event_stream_open() {
+    let server = TestServer::start().await.expect("server starts");
+    let endpoint = format!("{}/mcp", server.url());
+    let http = reqwest::Client::new();
+    let initialized = http
+        .post(&endpoint)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-11-25", "capabilities": {},
+                "clientInfo": {"name": "listener", "version": "1"}}})
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("initialized");
+    let session = initialized
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|value| value.to_str().ok())
+        .expect("a session id")
+        .to_owned();
+    let notified = http
+        .post(&endpoint)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .body(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string())
+        .send()
+        .await
+        .expect("notified");
+    assert_eq!(notified.status(), 202);
+    // The stream agents open for what the server sends unasked; it stays open.
+    let stream = http
+        .get(&endpoint)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .expect("a stream");
+    assert_eq!(stream.status(), 200);
+    tokio::time::timeout(Duration::from_secs(15), server.stop())
+        .await
+        .expect("graceful shutdown does not wait for the stream")
+        .expect("server stops");
+    drop(stream);
+}
+
 /// Sends `message` through the bridge and returns what it wrote back.
 async fn through(bridge: &mut Bridge, message: Value) -> Vec<Value> {
     let mut out = Vec::new();

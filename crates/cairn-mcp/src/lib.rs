@@ -198,6 +198,9 @@ pub struct HttpOptions {
     /// Browser origins allowed to call (the API's CORS allowlist). A request
     /// with any other `Origin` gets 403; agents send none.
     pub allowed_origins: Vec<String>,
+    /// Cancelled when the server stops: every session and open event stream
+    /// ends, so a graceful shutdown does not wait for clients that listen.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// The streamable HTTP service (a tower service) to mount at `/mcp`. Put a
@@ -219,7 +222,8 @@ pub fn http_service(
     // API allows may, and an empty list refuses every origin.
     config = config
         .with_allowed_origins(options.allowed_origins)
-        .enforce_origin_validation();
+        .enforce_origin_validation()
+        .with_cancellation_token(options.shutdown);
     let server = McpServer::over_http(cairn);
     StreamableHttpService::new(
         move || Ok(server.clone()),
