@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: formatting, lints, every test.
 # It installs what the tests need (cargo-nextest; cargo-fuzz; headroom-ai, the
-# peer the compression benchmark compares against; the Python SDK and pytest)
-# and uses nothing set up by hand. CAIRN_FUZZ_SECONDS sets how long each fuzz
-# target runs (default 45).
+# peer the compression benchmark compares against; the Python SDK and pytest;
+# the MCP Python SDK, the client the MCP tests drive the server with) and uses
+# nothing set up by hand. CAIRN_FUZZ_SECONDS sets how long each fuzz target
+# runs (default 45).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,9 @@ fi
 
 step "installing the benchmark peer (headroom-ai) into .venv-peer"
 ./scripts/install-peer.sh .venv-peer >/dev/null
+
+step "installing the MCP test client (the official MCP Python SDK) into .venv-mcp"
+./scripts/install-mcp-client.sh .venv-mcp >/dev/null
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

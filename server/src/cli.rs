@@ -59,6 +59,13 @@ pub enum Command {
     /// Issue bearer tokens for agents (when the server has auth on).
     #[command(subcommand)]
     Token(crate::token::TokenCommand),
+    /// Serve the MCP tools on standard input and output (for an agent to
+    /// start), or register Cairn with an agent (`cairn mcp install`).
+    ///
+    /// With --url (the default), a bridge to the running server's /mcp
+    /// endpoint; with --data-dir, the tools over that data directory with no
+    /// server. Logs go to standard error.
+    Mcp(crate::mcp::McpArgs),
 }
 
 /// Which agent's sessions to import.
@@ -352,6 +359,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Search(args) => search(args).await,
         Command::Reindex(args) => reindex(args).await,
         Command::Token(command) => crate::token::run(command),
+        Command::Mcp(args) => crate::mcp::run(args).await,
     }
 }
 

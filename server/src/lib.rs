@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod config;
 mod http;
+pub mod mcp;
 pub mod sessions;
 pub mod token;
 
@@ -103,8 +104,10 @@ async fn serve_store(
         },
         auth: Arc::new(auth),
     };
+    let mcp_shutdown = tokio_util::sync::CancellationToken::new();
+    let mcp = mcp_router(&config, &state, mcp_shutdown.clone());
     let gc = spawn_periodic_gc(cairn, config.storage.gc_interval_seconds);
-    let app = cairn_api::router(state);
+    let app = cairn_api::router(state).merge(mcp);
     tracing::info!(
         address = %listener.local_addr()?,
         data_dir = %config.storage.data_dir.display(),
@@ -114,7 +117,12 @@ async fn serve_store(
         listener,
         app,
         Duration::from_secs(config.server.header_read_timeout_seconds),
-        shutdown,
+        async move {
+            shutdown.await;
+            // MCP clients keep event streams open; end them, or draining
+            // would wait for the clients to leave.
+            mcp_shutdown.cancel();
+        },
     )
     .await;
     if let Some(gc) = gc {
@@ -128,6 +136,54 @@ async fn serve_store(
     store.close().await;
     tracing::info!("cairn stopped");
     Ok(())
+}
+
+/// The MCP endpoint: streamable HTTP at `/mcp`, behind the same
+/// authentication as the REST API (a missing or bad token gets 401 before
+/// MCP sees the request; each tool checks its scope).
+fn mcp_router(
+    config: &Config,
+    state: &ApiState,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> axum::Router {
+    let options = cairn_mcp::HttpOptions {
+        // Off loopback (where auth is required) the Host check would refuse
+        // every name the server is reached by; the token protects it there.
+        any_host: !config.server.bind.ip().is_loopback(),
+        body_limit: Some(config.server.body_limit_bytes),
+        allowed_origins: config.server.cors_allowed_origins.clone(),
+        shutdown,
+    };
+    axum::Router::new()
+        .route_service(
+            "/mcp",
+            cairn_mcp::http_service(state.cairn.clone(), options),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            state.auth.clone(),
+            authenticate_mcp,
+        ))
+}
+
+/// Leaves the request's [`cairn_auth::Principal`] in its extensions, or answers
+/// 401/403 in the API's error shape.
+async fn authenticate_mcp(
+    axum::extract::State(auth): axum::extract::State<Arc<cairn_auth::Authenticator>>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use cairn_api::auth::{auth_error_response, principal_from_headers};
+    match principal_from_headers(&auth, request.headers()) {
+        Ok(Some(principal)) => {
+            request.extensions_mut().insert(principal);
+            next.run(request).await
+        }
+        Ok(None) => auth_error_response(cairn_auth::AuthError::MissingToken),
+        Err(error) => {
+            tracing::debug!(%error, "mcp request refused");
+            auth_error_response(error)
+        }
+    }
 }
 
 fn spawn_periodic_gc(cairn: Cairn, interval_seconds: u64) -> Option<JoinHandle<()>> {

@@ -39,7 +39,7 @@ fn crates() -> Vec<(String, PathBuf, BTreeSet<String>)> {
 }
 
 /// Which Cairn crates each crate may depend on: types ← core ← store ←
-/// service ← api ← server, and the client on types alone.
+/// service ← {api, mcp} ← server, and the client on types alone.
 fn allowed(name: &str) -> Option<&'static [&'static str]> {
     Some(match name {
         "cairn-types" => &[],
@@ -60,6 +60,8 @@ fn allowed(name: &str) -> Option<&'static [&'static str]> {
             "cairn-search",
         ],
         "cairn-api" => &["cairn-types", "cairn-core", "cairn-auth", "cairn-service"],
+        // A sibling of the API: MCP tools over the same verbs, never through REST.
+        "cairn-mcp" => &["cairn-types", "cairn-core", "cairn-auth", "cairn-service"],
         "cairn-client" => &["cairn-types"],
         "cairn-server" => return None,
         other => panic!("{other} is a new crate: add its rule here and to ARCHITECTURE.md"),
