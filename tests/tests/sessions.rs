@@ -237,10 +237,14 @@ async fn contexts_put_after_deleting_the_newest_are_still_found() -> anyhow::Res
     let server = TestServer::start().await?;
     let client = server.client();
     client.put("notes/first", "an ordinary first note").await?;
-    client.put("notes/newest", "the newest note, soon deleted").await?;
+    client
+        .put("notes/newest", "the newest note, soon deleted")
+        .await?;
     search_until(&client, query("newest"), |r| r.total == 1).await?;
     client.delete("notes/newest").await?;
-    client.put("notes/after", "written after the delete: quokka").await?;
+    client
+        .put("notes/after", "written after the delete: quokka")
+        .await?;
     let found = search_until(&client, query("quokka"), |r| r.total > 0).await?;
     assert_eq!(found.total, 1, "{found:?}");
     assert_eq!(found.hits[0].key.as_deref(), Some("notes/after"));

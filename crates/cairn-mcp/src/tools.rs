@@ -14,11 +14,8 @@ use bytes::Bytes;
 use cairn_auth::{Principal, Scope};
 use cairn_service::{
     Cairn, CompressInput, GetOptions, PutInput, SearchQuery, Selection, encode_for_json,
-    format_millis,
 };
-use cairn_types::{
-    ContentEncoding, ContextKey, ContextView, ErrorCode, Retrieved, SearchResults, View,
-};
+use cairn_types::{ContentEncoding, ContextKey, ErrorCode, Retrieved, SearchResults, View};
 use rmcp::handler::server::common::schema_for_type;
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations};
 use rmcp::schemars::JsonSchema;
@@ -369,29 +366,7 @@ async fn get(cairn: &Cairn, caller: &Caller, args: GetArgs) -> Result<CallToolRe
         max_tokens: args.max_tokens,
     };
     let read = cairn.get(&caller.principal.tenant, &key, options).await?;
-    let (content, encoding) = read.content_for_json();
-    let record = read.record;
-    let view = ContextView {
-        key: record.key,
-        hash: record.blob.hash.to_hex(),
-        reference: record.blob.hash.ccr_ref().to_string(),
-        version: record.version,
-        view: read.view,
-        content,
-        encoding,
-        tokens: read.tokens,
-        tokens_original: record.blob.tokens_original,
-        markers: read.markers,
-        bytes: record.blob.bytes_original,
-        content_type: record.blob.content_type,
-        agent: record.agent,
-        session: record.session,
-        metadata: record
-            .metadata
-            .and_then(|text| serde_json::from_str(&text).ok()),
-        created_at: format_millis(record.created_at),
-        expires_at: record.expires_at.map(format_millis),
-    };
+    let view = read.into_view();
     let about = format!(
         "`{}` version {} ({} view, {} of {} tokens; original {}){}{}",
         view.key,

@@ -143,6 +143,33 @@ impl ContextContent {
     pub fn content_for_json(&self) -> (String, ContentEncoding) {
         encode_for_json(&self.content)
     }
+
+    /// The wire form every surface answers with.
+    pub fn into_view(self) -> cairn_types::ContextView {
+        let (content, encoding) = self.content_for_json();
+        let record = self.record;
+        cairn_types::ContextView {
+            key: record.key,
+            hash: record.blob.hash.to_hex(),
+            reference: record.blob.hash.ccr_ref().to_string(),
+            version: record.version,
+            view: self.view,
+            content,
+            encoding,
+            tokens: self.tokens,
+            tokens_original: record.blob.tokens_original,
+            markers: self.markers,
+            bytes: record.blob.bytes_original,
+            content_type: record.blob.content_type,
+            agent: record.agent,
+            session: record.session,
+            metadata: record
+                .metadata
+                .and_then(|text| serde_json::from_str(&text).ok()),
+            created_at: format_millis(record.created_at),
+            expires_at: record.expires_at.map(format_millis),
+        }
+    }
 }
 
 /// Text as it is, anything else as base64.

@@ -5,9 +5,7 @@ use std::time::Duration;
 use async_graphql::{Context, Enum, InputObject, Json, Object, SimpleObject};
 use bytes::Bytes;
 use cairn_auth::Scope;
-use cairn_service::{
-    DEFAULT_PAGE, GetOptions, ListQuery, PutInput, Selection, encode_for_json, format_millis,
-};
+use cairn_service::{DEFAULT_PAGE, GetOptions, ListQuery, PutInput, Selection, encode_for_json};
 use cairn_types::{ContentEncoding, ContextKey};
 
 use super::caller;
@@ -110,6 +108,30 @@ pub(crate) struct ContextType {
     metadata: Option<Json<serde_json::Value>>,
     created_at: String,
     expires_at: Option<String>,
+}
+
+impl From<cairn_types::ContextView> for ContextType {
+    fn from(view: cairn_types::ContextView) -> ContextType {
+        ContextType {
+            key: view.key,
+            hash: view.hash,
+            reference: view.reference,
+            version: view.version,
+            view: view.view.into(),
+            content: view.content,
+            encoding: view.encoding.into(),
+            tokens: view.tokens,
+            tokens_original: view.tokens_original,
+            markers: markers(view.markers),
+            bytes: view.bytes,
+            content_type: view.content_type,
+            agent: view.agent,
+            session: view.session,
+            metadata: view.metadata.map(Json),
+            created_at: view.created_at,
+            expires_at: view.expires_at,
+        }
+    }
 }
 
 /// A key's latest version, as listed.
@@ -285,30 +307,7 @@ impl ContextQuery {
         // A missing key is an error coded `not_found` (and `context` null),
         // so a client tells it from an expired one (`expired`).
         let read = cairn.get(&principal.tenant, &key, options).await?;
-        let (content, encoding) = read.content_for_json();
-        let record = read.record;
-        Ok(Some(ContextType {
-            key: record.key,
-            hash: record.blob.hash.to_hex(),
-            reference: record.blob.hash.ccr_ref().to_string(),
-            version: record.version,
-            view: read.view.into(),
-            content,
-            encoding: encoding.into(),
-            tokens: read.tokens,
-            tokens_original: record.blob.tokens_original,
-            markers: markers(read.markers),
-            bytes: record.blob.bytes_original,
-            content_type: record.blob.content_type,
-            agent: record.agent,
-            session: record.session,
-            metadata: record
-                .metadata
-                .and_then(|text| serde_json::from_str(&text).ok())
-                .map(Json),
-            created_at: format_millis(record.created_at),
-            expires_at: record.expires_at.map(format_millis),
-        }))
+        Ok(Some(ContextType::from(read.into_view())))
     }
 
     /// Live keys in key order, a page at a time.

@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use cairn_service::{GetOptions, ListQuery, PutInput, format_millis};
+use cairn_service::{GetOptions, ListQuery, PutInput};
 use cairn_types::{
     ContextKey, ContextList, ContextView, Deleted, ErrorBody, ErrorCode, InvalidKey, PutReceipt,
     PutRequest, View,
@@ -187,30 +187,7 @@ pub(crate) async fn get(
         ];
         return Ok(raw_response(wanted, read.content.clone(), &facts));
     }
-    let (content, encoding) = read.content_for_json();
-    let record = read.record;
-    Ok(Json(ContextView {
-        key: record.key,
-        hash: record.blob.hash.to_hex(),
-        reference: record.blob.hash.ccr_ref().to_string(),
-        version: record.version,
-        view: read.view,
-        content,
-        encoding,
-        tokens: read.tokens,
-        tokens_original: record.blob.tokens_original,
-        markers: read.markers,
-        bytes: record.blob.bytes_original,
-        content_type: record.blob.content_type,
-        agent: record.agent,
-        session: record.session,
-        metadata: record
-            .metadata
-            .and_then(|text| serde_json::from_str(&text).ok()),
-        created_at: format_millis(record.created_at),
-        expires_at: record.expires_at.map(format_millis),
-    })
-    .into_response())
+    Ok(Json(read.into_view()).into_response())
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
