@@ -4,7 +4,7 @@
 # peer the compression benchmark compares against; the Python SDK and pytest;
 # the MCP Python SDK, the client the MCP tests drive the server with) and uses
 # nothing set up by hand. CAIRN_FUZZ_SECONDS sets how long each fuzz target
-# runs (default 45).
+# runs (default 30).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,8 +30,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "doc tests"
 cargo test --workspace --locked --doc
 
-step "fuzzing the compression engine (cargo-fuzz, ${CAIRN_FUZZ_SECONDS:-45}s per target)"
-./scripts/fuzz.sh "${CAIRN_FUZZ_SECONDS:-45}"
+step "fuzzing (compression engine, session parsers, refs and markers, request bodies; cargo-fuzz, ${CAIRN_FUZZ_SECONDS:-30}s per target)"
+./scripts/fuzz.sh "${CAIRN_FUZZ_SECONDS:-30}"
 
 step "Python SDK tests (pytest against a real server)"
 ./scripts/test-python.sh
