@@ -12,10 +12,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cairn_auth::{Principal, Scope};
-use cairn_service::{
-    Cairn, CompressInput, GetOptions, PutInput, SearchQuery, Selection, encode_for_json,
-};
-use cairn_types::{ContentEncoding, ContextKey, ErrorCode, Retrieved, SearchResults, View};
+use cairn_service::{Cairn, CompressInput, GetOptions, PutInput, SearchQuery, Selection};
+use cairn_types::{ContentEncoding, ContextKey, ErrorCode, SearchResults, View};
 use rmcp::handler::server::common::schema_for_type;
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations};
 use rmcp::schemars::JsonSchema;
@@ -398,51 +396,11 @@ async fn retrieve(
 ) -> Result<CallToolResult, ToolError> {
     caller.principal.require(Scope::Read)?;
     let tenant = &caller.principal.tenant;
-    let selection = match (args.lines, args.query) {
-        (Some(_), Some(_)) => {
-            return Err(ToolError::invalid("ask for lines or for a query, not both"));
-        }
-        (Some(lines), None) => Some(Selection::parse_lines(&lines)?),
-        (None, Some(query)) => Some(Selection::Query(query)),
-        (None, None) => None,
-    };
-    let retrieved = match selection {
-        None => {
-            let found = cairn.retrieve(tenant, &args.reference).await?;
-            let (content, encoding) = encode_for_json(&found.content);
-            let blob = found.blob;
-            Retrieved {
-                reference: blob.hash.ccr_ref().to_string(),
-                hash: blob.hash.to_hex(),
-                bytes: blob.bytes_original,
-                content_type: blob.content_type,
-                tokens: blob.tokens_original,
-                content,
-                encoding,
-                selection: None,
-                total: None,
-                matches: None,
-            }
-        }
-        Some(selection) => {
-            let (found, part) = cairn
-                .retrieve_part(tenant, &args.reference, selection)
-                .await?;
-            let blob = found.blob;
-            Retrieved {
-                reference: blob.hash.ccr_ref().to_string(),
-                hash: blob.hash.to_hex(),
-                bytes: blob.bytes_original,
-                content_type: blob.content_type,
-                tokens: blob.tokens_original,
-                content: part.content,
-                encoding: ContentEncoding::Utf8,
-                selection: Some(part.selection),
-                total: Some(part.total),
-                matches: part.matches,
-            }
-        }
-    };
+    let selection = Selection::from_request(args.lines, args.query)?;
+    let (found, part) = cairn
+        .retrieve_selected(tenant, &args.reference, selection)
+        .await?;
+    let retrieved = found.into_wire(part);
     let about = match (&retrieved.selection, retrieved.total) {
         (Some(selection), Some(total)) => format!(
             "{}: {selection} of {total} ({} bytes, {} tokens in the whole original)",

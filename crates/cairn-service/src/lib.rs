@@ -190,6 +190,39 @@ pub struct Retrieved {
     pub content: Bytes,
 }
 
+impl Retrieved {
+    /// The wire form every surface answers with: the whole original, or
+    /// `part` of it.
+    pub fn into_wire(self, part: Option<Part>) -> cairn_types::Retrieved {
+        let (content, encoding, selection, total, matches) = match part {
+            Some(part) => (
+                part.content,
+                ContentEncoding::Utf8,
+                Some(part.selection),
+                Some(part.total),
+                part.matches,
+            ),
+            None => {
+                let (content, encoding) = encode_for_json(&self.content);
+                (content, encoding, None, None, None)
+            }
+        };
+        let blob = self.blob;
+        cairn_types::Retrieved {
+            reference: blob.hash.ccr_ref().to_string(),
+            hash: blob.hash.to_hex(),
+            bytes: blob.bytes_original,
+            content_type: blob.content_type,
+            tokens: blob.tokens_original,
+            content,
+            encoding,
+            selection,
+            total,
+            matches,
+        }
+    }
+}
+
 /// What `list` asks for.
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
@@ -447,6 +480,22 @@ impl Cairn {
             tokens,
             markers,
         })
+    }
+
+    /// The original a `ccr:` reference names, or the part `selection` asks for.
+    pub async fn retrieve_selected(
+        &self,
+        tenant: &TenantId,
+        reference: &str,
+        selection: Option<Selection>,
+    ) -> Result<(Retrieved, Option<Part>), ServiceError> {
+        match selection {
+            None => Ok((self.retrieve(tenant, reference).await?, None)),
+            Some(selection) => {
+                let (retrieved, part) = self.retrieve_part(tenant, reference, selection).await?;
+                Ok((retrieved, Some(part)))
+            }
+        }
     }
 
     /// A part of the original a `ccr:` reference names: lines (or JSON array

@@ -18,6 +18,22 @@ pub enum Selection {
 }
 
 impl Selection {
+    /// The part a request names by `lines` or by `query` (never both);
+    /// `None` asks for the whole original.
+    pub fn from_request(
+        lines: Option<String>,
+        query: Option<String>,
+    ) -> Result<Option<Selection>, ServiceError> {
+        match (lines, query) {
+            (Some(_), Some(_)) => Err(ServiceError::InvalidRequest(
+                "ask for lines or for a query, not both".to_owned(),
+            )),
+            (Some(lines), None) => Selection::parse_lines(&lines).map(Some),
+            (None, Some(query)) => Ok(Some(Selection::Query(query))),
+            (None, None) => Ok(None),
+        }
+    }
+
     /// Parses `A-B` or `A` (1-based line numbers).
     pub fn parse_lines(text: &str) -> Result<Selection, ServiceError> {
         let bad = || {

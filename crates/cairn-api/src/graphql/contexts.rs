@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_graphql::{Context, Enum, InputObject, Json, Object, SimpleObject};
 use bytes::Bytes;
 use cairn_auth::Scope;
-use cairn_service::{DEFAULT_PAGE, GetOptions, ListQuery, PutInput, Selection, encode_for_json};
+use cairn_service::{DEFAULT_PAGE, GetOptions, ListQuery, PutInput, Selection};
 use cairn_types::{ContentEncoding, ContextKey};
 
 use super::caller;
@@ -229,6 +229,31 @@ pub(crate) struct OriginalType {
     matches: Option<Vec<MatchType>>,
 }
 
+impl From<cairn_types::Retrieved> for OriginalType {
+    fn from(original: cairn_types::Retrieved) -> OriginalType {
+        OriginalType {
+            reference: original.reference,
+            hash: original.hash,
+            bytes: original.bytes,
+            content_type: original.content_type,
+            tokens: original.tokens,
+            content: original.content,
+            encoding: original.encoding.into(),
+            selection: original.selection,
+            total: original.total,
+            matches: original.matches.map(|matches| {
+                matches
+                    .into_iter()
+                    .map(|found| MatchType {
+                        position: found.position,
+                        text: found.text,
+                    })
+                    .collect()
+            }),
+        }
+    }
+}
+
 /// A line (or JSON array item) of an original that matched a query.
 #[derive(SimpleObject, Debug, Clone)]
 #[graphql(name = "Match")]
@@ -347,59 +372,11 @@ impl ContextQuery {
         query: Option<String>,
     ) -> Result<OriginalType, ApiError> {
         let (cairn, principal) = caller(ctx, Scope::Read)?;
-        let selection = match (lines, query) {
-            (Some(_), Some(_)) => {
-                return Err(ApiError::invalid_request(
-                    "ask for lines or for a query, not both",
-                ));
-            }
-            (Some(lines), None) => Some(Selection::parse_lines(&lines)?),
-            (None, Some(query)) => Some(Selection::Query(query)),
-            (None, None) => None,
-        };
-        let (retrieved, part) = match selection {
-            None => (cairn.retrieve(&principal.tenant, &reference).await?, None),
-            Some(selection) => {
-                let (retrieved, part) = cairn
-                    .retrieve_part(&principal.tenant, &reference, selection)
-                    .await?;
-                (retrieved, Some(part))
-            }
-        };
-        let blob = retrieved.blob;
-        let (content, encoding, selection, total, matches) = match part {
-            Some(part) => (
-                part.content,
-                ContentEncoding::Utf8,
-                Some(part.selection),
-                Some(part.total),
-                part.matches,
-            ),
-            None => {
-                let (content, encoding) = encode_for_json(&retrieved.content);
-                (content, encoding, None, None, None)
-            }
-        };
-        Ok(OriginalType {
-            reference: blob.hash.ccr_ref().to_string(),
-            hash: blob.hash.to_hex(),
-            bytes: blob.bytes_original,
-            content_type: blob.content_type,
-            tokens: blob.tokens_original,
-            content,
-            encoding: encoding.into(),
-            selection,
-            total,
-            matches: matches.map(|matches| {
-                matches
-                    .into_iter()
-                    .map(|found| MatchType {
-                        position: found.position,
-                        text: found.text,
-                    })
-                    .collect()
-            }),
-        })
+        let selection = Selection::from_request(lines, query)?;
+        let (retrieved, part) = cairn
+            .retrieve_selected(&principal.tenant, &reference, selection)
+            .await?;
+        Ok(OriginalType::from(retrieved.into_wire(part)))
     }
 
     /// Counts, bytes, dedup and tokens saved, for the caller's tenant.

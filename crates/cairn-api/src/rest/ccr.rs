@@ -4,8 +4,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use cairn_service::{Selection, encode_for_json};
-use cairn_types::{ContentEncoding, ErrorBody, Retrieved};
+use cairn_service::Selection;
+use cairn_types::{ErrorBody, Retrieved};
 use serde::Deserialize;
 
 use super::negotiate::{Wanted, raw_response, wanted};
@@ -52,67 +52,24 @@ pub(crate) async fn retrieve(
     Query(params): Query<CcrParams>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let selection = match (params.lines, params.query) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::invalid_request(
-                "ask for lines or for a query, not both",
-            ));
-        }
-        (Some(lines), None) => Some(Selection::parse_lines(&lines)?),
-        (None, Some(query)) => Some(Selection::Query(query)),
-        (None, None) => None,
-    };
+    let selection = Selection::from_request(params.lines, params.query)?;
     let wanted = wanted(&headers);
-    let (retrieved, part) = match selection {
-        None => (
-            state.cairn.retrieve(&caller.tenant, &reference).await?,
-            None,
-        ),
-        Some(selection) => {
-            let (retrieved, part) = state
-                .cairn
-                .retrieve_part(&caller.tenant, &reference, selection)
-                .await?;
-            (retrieved, Some(part))
-        }
-    };
-    let blob = retrieved.blob;
+    let (retrieved, part) = state
+        .cairn
+        .retrieve_selected(&caller.tenant, &reference, selection)
+        .await?;
+    let blob = &retrieved.blob;
     if wanted != Wanted::Json {
         let facts = [
             ("x-cairn-hash", blob.hash.to_hex()),
             ("x-cairn-ref", blob.hash.ccr_ref().to_string()),
             ("x-cairn-tokens", blob.tokens_original.to_string()),
         ];
-        let content = match &part {
-            Some(part) => bytes::Bytes::from(part.content.clone()),
+        let content = match part {
+            Some(part) => bytes::Bytes::from(part.content),
             None => retrieved.content,
         };
         return Ok(raw_response(wanted, content, &facts));
     }
-    let (content, encoding, selection, total, matches) = match part {
-        Some(part) => (
-            part.content,
-            ContentEncoding::Utf8,
-            Some(part.selection),
-            Some(part.total),
-            part.matches,
-        ),
-        None => {
-            let (content, encoding) = encode_for_json(&retrieved.content);
-            (content, encoding, None, None, None)
-        }
-    };
-    Ok(Json(Retrieved {
-        reference: blob.hash.ccr_ref().to_string(),
-        hash: blob.hash.to_hex(),
-        bytes: blob.bytes_original,
-        content_type: blob.content_type,
-        tokens: blob.tokens_original,
-        content,
-        encoding,
-        selection,
-        total,
-        matches,
-    })
-    .into_response())
+    Ok(Json(retrieved.into_wire(part)).into_response())
 }
