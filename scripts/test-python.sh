@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The Python SDK's tests (client/python/tests) against a real server: builds
+# The Python SDK's tests (client/python/tests) against a real server, and
+# every shell command of README.md and docs/ (tests/docs): builds
 # the cairn binary (debug), installs the SDK (.venv-sdk) and Headroom
 # (.venv-peer, for the import-swap test), starts `cairn serve` on a free
 # loopback port over a temporary directory, runs pytest with CAIRN_URL set,
@@ -52,7 +53,7 @@ healthy || { cat "$work/server.log" >&2; die "cairn serve did not answer /health
 
 status=0
 CAIRN_URL="$url" CAIRN_BIN="$CAIRN_BIN" HEADROOM_PYTHON="$HEADROOM_PYTHON" \
-  "$SDK_PYTHON" -m pytest client/python/tests -q -p no:cacheprovider "$@" || status=$?
+  "$SDK_PYTHON" -m pytest client/python/tests tests/docs -q -p no:cacheprovider "$@" || status=$?
 if [[ $status -ne 0 ]]; then
   echo "test-python: the server's log:" >&2
   tail -n 50 "$work/server.log" >&2

@@ -22,8 +22,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cairn_types::{
-    ContextKey, ContextList, ContextSummary, ContextView, Deleted, ErrorBody, ImportReport,
-    PutReceipt, PutRequest, Retrieved, SearchResults, SessionDetail, Stats, View,
+    CompressRequest, CompressResponse, ContextKey, ContextList, ContextSummary, ContextView,
+    Deleted, ErrorBody, ImportReport, PutReceipt, PutRequest, Retrieved, SearchResults,
+    SessionDetail, Stats, View,
 };
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, RequestBuilder};
@@ -420,6 +421,30 @@ impl SharedContext {
                 .join("/")
         );
         let response = self.send(|| self.request(Method::GET, &url)).await?;
+        json(response).await
+    }
+
+    /// Compresses without storing under a key: one text (`content`, with an
+    /// optional `query`, `max_tokens` and `kind`), or the `messages` of an
+    /// OpenAI Chat or Anthropic Messages request, whose tool results are
+    /// compressed. The original of every cut is kept, so its markers resolve
+    /// with [`SharedContext::retrieve`].
+    pub async fn compress(
+        &self,
+        request: &CompressRequest,
+    ) -> Result<CompressResponse, ClientError> {
+        let url = format!("{}/v1/compress", self.base);
+        let body = Bytes::from(
+            serde_json::to_vec(request)
+                .map_err(|error| ClientError::Protocol(error.to_string()))?,
+        );
+        let response = self
+            .send(|| {
+                self.request(Method::POST, &url)
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(body.clone())
+            })
+            .await?;
         json(response).await
     }
 

@@ -490,3 +490,38 @@ fn install_honours_the_agents_home_variables() {
     assert!(codex_home.join("config.toml").exists());
     assert!(!setup.home.join(".codex").exists());
 }
+
+/// examples/mcp holds each agent's registration as `cairn mcp install` writes
+/// it (plain, and sending a token from CAIRN_TOKEN): the files a user copies
+/// by hand are the ones the command would write.
+#[test]
+fn the_example_registrations_are_what_install_writes() {
+    let examples = workspace_root().join("examples/mcp");
+    let cases = [
+        ("claude", "claude.mcp.json", false),
+        ("codex", "codex.config.toml", false),
+        ("gemini", "gemini.settings.json", false),
+        ("claude", "claude-token.mcp.json", true),
+        ("codex", "codex-token.config.toml", true),
+        ("gemini", "gemini-token.settings.json", true),
+    ];
+    for (agent, file, token) in cases {
+        let home = tempfile::tempdir().expect("a temporary home");
+        let mut command = Command::new(CAIRN);
+        command
+            .args(["mcp", "install", agent, "--scope", "project", "--print"])
+            .current_dir(home.path())
+            .env("HOME", home.path())
+            .env_remove("CAIRN_URL");
+        if token {
+            command.args(["--token-env", "CAIRN_TOKEN"]);
+        }
+        let output = command.output().expect("cairn runs");
+        assert!(output.status.success(), "{output:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            read(&examples.join(file)),
+            "examples/mcp/{file} is not what `cairn mcp install {agent}` writes"
+        );
+    }
+}

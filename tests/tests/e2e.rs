@@ -1073,3 +1073,51 @@ async fn the_default_view_is_stored_with_its_blob_and_served_after_a_restart() -
     );
     server.stop().await
 }
+
+#[tokio::test]
+async fn the_client_compresses_text_and_conversations_and_their_cuts_resolve() -> anyhow::Result<()>
+{
+    use cairn_client::types::CompressRequest;
+
+    let server = TestServer::start().await?;
+    let client = server.client();
+    let mut log: String = (0..400)
+        .map(|i| format!("INFO request {i} handled in 12 ms\n"))
+        .collect();
+    log.push_str("ERROR upstream timed out after 30 s\n");
+
+    let text = client
+        .compress(&CompressRequest {
+            content: Some(log.clone()),
+            query: Some("timed out".into()),
+            ..CompressRequest::default()
+        })
+        .await?;
+    let view = text.content.as_deref().unwrap_or_default();
+    assert!(view.contains("ERROR upstream timed out"), "{view}");
+    assert!(text.tokens_after < text.tokens_before / 2, "{text:?}");
+    let marker = text.markers.first().expect("a cut, marked");
+    assert_eq!(
+        &client.retrieve(&marker.reference).await?[..],
+        log.as_bytes()
+    );
+
+    let messages = vec![
+        serde_json::json!({"role": "user", "content": "why did it time out?"}),
+        serde_json::json!({"role": "tool", "tool_call_id": "c1", "content": log}),
+    ];
+    let chat = client
+        .compress(&CompressRequest {
+            messages: Some(messages.clone()),
+            ..CompressRequest::default()
+        })
+        .await?;
+    let compressed = chat.messages.expect("the messages come back");
+    assert_eq!(compressed[0], messages[0], "a user turn is never rewritten");
+    let tool = compressed[1]["content"].as_str().unwrap_or_default();
+    assert!(
+        tool.len() < log.len() / 2 && tool.contains("ccr:"),
+        "{tool}"
+    );
+    server.stop().await
+}

@@ -81,10 +81,16 @@ impl McpServer {
     /// Serves the tools on standard input and output until the client
     /// closes them.
     pub async fn serve_stdio(self) -> Result<(), McpError> {
-        let running = self
-            .serve(rmcp::transport::stdio())
-            .await
-            .map_err(|error| McpError::Session(error.to_string()))?;
+        let running = match self.serve(rmcp::transport::stdio()).await {
+            Ok(running) => running,
+            // The client went away before it said anything (standard input
+            // closed): nothing to serve, and nothing went wrong.
+            Err(rmcp::service::ServerInitializeError::ConnectionClosed(_)) => {
+                tracing::info!("mcp: standard input closed before an initialize; exiting");
+                return Ok(());
+            }
+            Err(error) => return Err(McpError::Session(error.to_string())),
+        };
         running
             .waiting()
             .await
