@@ -314,3 +314,99 @@ fn binary(server: &Option<PathBuf>) -> anyhow::Result<PathBuf> {
         None => std::env::current_exe()?.with_file_name("cairn"),
     })
 }
+
+#[derive(Debug, Args)]
+pub(crate) struct MemoryArgs {
+    /// The `cairn` binary [default: `cairn` beside this binary].
+    #[arg(long)]
+    server: Option<PathBuf>,
+    /// Contexts to store (distinct keys, distinct content).
+    #[arg(long, default_value_t = 100_000)]
+    contexts: u64,
+    /// Size of each context in bytes.
+    #[arg(long, default_value_t = 4096)]
+    payload_bytes: usize,
+    /// Views read after the puts (random keys).
+    #[arg(long, default_value_t = 20_000)]
+    reads: u64,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 16)]
+    clients: u64,
+}
+
+/// The server's memory with many contexts stored (SPEC §8: 100,000 contexts,
+/// ML off, at most 200 MB RSS): RSS after the puts, after reading views, and
+/// after the server settled (indexer caught up, idle).
+pub(crate) async fn memory(args: &MemoryArgs) -> anyhow::Result<()> {
+    let server = ServerProcess::start(&binary(&args.server)?).await?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.clients as usize)
+        .build()?;
+    let rss = |server: &ServerProcess| server.rss_kib().unwrap_or(0) as f64 / 1024.0;
+    println!("| stage | contexts | seconds | server RSS MiB |");
+    println!("|---|---:|---:|---:|");
+    println!("| started | 0 | 0 | {:.1} |", rss(&server));
+    let started = Instant::now();
+    let failures = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let run = |reading: bool| {
+        let mut clients = Vec::new();
+        for client in 0..args.clients {
+            let (http, url, failures) = (http.clone(), server.url.clone(), failures.clone());
+            let (contexts, size, reads, stride) =
+                (args.contexts, args.payload_bytes, args.reads, args.clients);
+            clients.push(tokio::spawn(async move {
+                let mut rng = Rng(client.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+                let count = if reading { reads / stride } else { contexts };
+                let mut i = if reading { 0 } else { client };
+                while i < count {
+                    let request = if reading {
+                        http.get(format!("{url}/v1/contexts/mem/{}", rng.below(contexts)))
+                    } else {
+                        http.put(format!("{url}/v1/contexts/mem/{i}"))
+                            .body(payload(i, size))
+                    };
+                    let ok = request
+                        .send()
+                        .await
+                        .is_ok_and(|response| response.status().is_success());
+                    if !ok {
+                        failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    i += if reading { 1 } else { stride };
+                }
+            }));
+        }
+        clients
+    };
+    for client in run(false) {
+        client.await?;
+    }
+    println!(
+        "| puts done | {} | {:.0} | {:.1} |",
+        args.contexts,
+        started.elapsed().as_secs_f64(),
+        rss(&server)
+    );
+    for client in run(true) {
+        client.await?;
+    }
+    println!(
+        "| {} views read | {} | {:.0} | {:.1} |",
+        args.reads,
+        args.contexts,
+        started.elapsed().as_secs_f64(),
+        rss(&server)
+    );
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    println!(
+        "| idle 20 s | {} | {:.0} | {:.1} |",
+        args.contexts,
+        started.elapsed().as_secs_f64(),
+        rss(&server)
+    );
+    let failed = failures.load(std::sync::atomic::Ordering::Relaxed);
+    if failed > 0 {
+        bail!("{failed} requests failed");
+    }
+    Ok(())
+}

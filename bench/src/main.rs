@@ -45,6 +45,9 @@ enum Command {
     /// A steady rate of puts and reads for minutes: throughput, latency and
     /// the server's RSS, sampled.
     Soak(load::SoakArgs),
+    /// The server's RSS with many contexts stored (100,000 by default), after
+    /// the puts, after reads, and idle.
+    Memory(load::MemoryArgs),
 }
 
 #[derive(Debug, Args)]
@@ -285,6 +288,12 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             runtime.block_on(load::soak(&args))
+        }
+        Command::Memory(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(load::memory(&args))
         }
         Command::Stages(args) => {
             stages(&args);
