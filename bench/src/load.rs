@@ -342,10 +342,16 @@ pub(crate) async fn memory(args: &MemoryArgs) -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients as usize)
         .build()?;
-    let rss = |server: &ServerProcess| server.rss_kib().unwrap_or(0) as f64 / 1024.0;
-    println!("| stage | contexts | seconds | server RSS MiB |");
-    println!("|---|---:|---:|---:|");
-    println!("| started | 0 | 0 | {:.1} |", rss(&server));
+    let rss = |server: &ServerProcess| {
+        format!(
+            "{:.1} | {:.1}",
+            server.rss_kib().unwrap_or(0) as f64 / 1024.0,
+            server.rss_anon_kib().unwrap_or(0) as f64 / 1024.0
+        )
+    };
+    println!("| stage | contexts | seconds | server RSS MiB | of which anonymous MiB |");
+    println!("|---|---:|---:|---:|---:|");
+    println!("| started | 0 | 0 | {} |", rss(&server));
     let started = Instant::now();
     let failures = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let run = |reading: bool| {
@@ -382,7 +388,7 @@ pub(crate) async fn memory(args: &MemoryArgs) -> anyhow::Result<()> {
         client.await?;
     }
     println!(
-        "| puts done | {} | {:.0} | {:.1} |",
+        "| puts done | {} | {:.0} | {} |",
         args.contexts,
         started.elapsed().as_secs_f64(),
         rss(&server)
@@ -391,7 +397,7 @@ pub(crate) async fn memory(args: &MemoryArgs) -> anyhow::Result<()> {
         client.await?;
     }
     println!(
-        "| {} views read | {} | {:.0} | {:.1} |",
+        "| {} views read | {} | {:.0} | {} |",
         args.reads,
         args.contexts,
         started.elapsed().as_secs_f64(),
@@ -399,7 +405,7 @@ pub(crate) async fn memory(args: &MemoryArgs) -> anyhow::Result<()> {
     );
     tokio::time::sleep(Duration::from_secs(20)).await;
     println!(
-        "| idle 20 s | {} | {:.0} | {:.1} |",
+        "| idle 20 s | {} | {:.0} | {} |",
         args.contexts,
         started.elapsed().as_secs_f64(),
         rss(&server)
