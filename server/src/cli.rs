@@ -66,6 +66,10 @@ pub enum Command {
     /// endpoint; with --data-dir, the tools over that data directory with no
     /// server. Logs go to standard error.
     Mcp(crate::mcp::McpArgs),
+    /// Run Claude Code, Codex CLI or Gemini CLI through Cairn's LLM proxy:
+    /// start (or reuse) the server at --url, point the agent's base URL at
+    /// it, and pass ARGS on (`cairn wrap claude -- --model opus`).
+    Wrap(crate::wrap::WrapArgs),
 }
 
 /// Which agent's sessions to import.
@@ -403,6 +407,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Reindex(args) => reindex(args).await,
         Command::Token(command) => crate::token::run(command),
         Command::Mcp(args) => crate::mcp::run(args).await,
+        Command::Wrap(args) => crate::wrap::run(args).await,
     }
 }
 

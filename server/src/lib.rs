@@ -12,6 +12,7 @@ mod http;
 pub mod mcp;
 pub mod sessions;
 pub mod token;
+pub mod wrap;
 
 use std::future::Future;
 use std::net::SocketAddr;
