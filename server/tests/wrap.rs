@@ -203,3 +203,36 @@ fn wrap_reuses_a_running_server_and_gives_codex_a_provider_of_its_own() {
         "started in the default data directory"
     );
 }
+
+#[test]
+fn help_names_wrap_and_the_proxy_flags() {
+    let help = |args: &[&str]| {
+        let output = Command::new(CAIRN).args(args).output().expect("cairn runs");
+        assert!(output.status.success(), "{args:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    assert!(help(&["--help"]).contains("wrap"));
+    let wrap = help(&["wrap", "--help"]);
+    for word in [
+        "claude",
+        "codex",
+        "gemini",
+        "--url",
+        "--token",
+        "--program",
+        "--data-dir",
+        "ARGS",
+    ] {
+        assert!(wrap.contains(word), "wrap --help mentions {word}: {wrap}");
+    }
+    let serve = help(&["serve", "--help"]);
+    for flag in [
+        "--anthropic-upstream",
+        "--openai-upstream",
+        "--gemini-upstream",
+        "--proxy-upstream-timeout-seconds",
+        "CAIRN_ANTHROPIC_UPSTREAM",
+    ] {
+        assert!(serve.contains(flag), "serve --help mentions {flag}");
+    }
+}
