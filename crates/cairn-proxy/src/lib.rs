@@ -207,8 +207,30 @@ async fn gemini_generate(
     }
 }
 
-/// Prometheus text: the proxy's totals since start.
-async fn metrics(State(state): State<ProxyState>) -> Response {
+/// Prometheus text: the proxy's totals since start, over every tenant. With
+/// auth on, only for a Cairn token with the admin scope (`Authorization:
+/// Bearer`).
+async fn metrics(State(state): State<ProxyState>, headers: HeaderMap) -> Response {
+    if state.auth.is_enabled() {
+        let token = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(cairn_auth::bearer_token);
+        let allowed = state
+            .auth
+            .authenticate(token)
+            .map_err(|error| (error.code().http_status(), error.to_string()))
+            .and_then(|principal| {
+                principal
+                    .require(cairn_auth::Scope::Admin)
+                    .map_err(|error| (error.code().http_status(), error.to_string()))
+            });
+        if let Err((status, message)) = allowed {
+            let status = axum::http::StatusCode::from_u16(status)
+                .unwrap_or(axum::http::StatusCode::UNAUTHORIZED);
+            return (status, format!("{message}\n")).into_response();
+        }
+    }
     let counters = &state.counters;
     let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
     let original = load(&counters.tokens_original);
