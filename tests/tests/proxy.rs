@@ -772,6 +772,33 @@ async fn upstream_failures_come_back_in_the_provider_shape_and_record_nothing() 
             assert!(body.contains("ended before"), "{api:?}: {body}");
         }
     }
+    // Model lists and token counts go through untouched.
+    mock.push(Reply::Json(json!({"data": [{"id": "claude-x"}]})));
+    let models = http
+        .get(format!("{}/v1/models?limit=5", server.url()))
+        .header("anthropic-version", "2023-06-01")
+        .header("x-api-key", "k")
+        .send()
+        .await?;
+    assert_eq!(models.status().as_u16(), 200);
+    assert!(models.text().await?.contains("claude-x"));
+    assert_eq!(mock.last().path, "/v1/models?limit=5");
+    assert_eq!(
+        mock.last()
+            .headers
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok()),
+        Some("k")
+    );
+    mock.push(Reply::Json(json!({"input_tokens": 12})));
+    let counted = http
+        .post(format!("{}/v1/messages/count_tokens", server.url()))
+        .body("{\"messages\":[]}")
+        .send()
+        .await?;
+    assert_eq!(counted.text().await?, "{\"input_tokens\":12}");
+    assert_eq!(mock.last().raw, "{\"messages\":[]}".as_bytes());
+
     // A JSON provider error passes through as the provider sent it.
     mock.push(Reply::Status(
         429,

@@ -171,6 +171,87 @@ pub(crate) async fn handle(
     }
 }
 
+/// A request the proxy forwards untouched (`GET /v1/models`,
+/// `POST /v1/messages/count_tokens`): authorized like the others, nothing
+/// compressed or recorded, the upstream's answer passed back.
+pub(crate) async fn passthrough(
+    state: ProxyState,
+    provider: Provider,
+    method: axum::http::Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(failure) = authorize(&state.auth, &headers) {
+        return failure_response(provider, failure);
+    }
+    let mut url = format!(
+        "{}{}",
+        state.config.upstream(provider).trim_end_matches('/'),
+        uri.path()
+    );
+    if let Some(query) = uri.query() {
+        url.push('?');
+        url.push_str(query);
+    }
+    let mut forward = forward_headers(&headers);
+    if body.is_empty() {
+        forward.remove(header::CONTENT_TYPE);
+    }
+    let timeout = state.config.upstream_timeout;
+    let request = state
+        .client
+        .request(method, &url)
+        .headers(forward)
+        .body(body);
+    let family = provider.family();
+    let result = tokio::time::timeout(timeout, async move {
+        let response = request.send().await?;
+        let status = response.status();
+        let mut headers = response.headers().clone();
+        let body = response.bytes().await?;
+        Ok::<_, reqwest::Error>((
+            status,
+            headers
+                .drain()
+                .filter_map(|(name, value)| Some((name?, value)))
+                .collect::<Vec<_>>(),
+            body,
+        ))
+    })
+    .await;
+    match result {
+        Err(_) => error_response(
+            provider,
+            504,
+            &format!(
+                "the {family} upstream did not answer within {} s",
+                timeout.as_secs_f64()
+            ),
+        ),
+        Ok(Err(error)) => error_response(
+            provider,
+            502,
+            &format!("cannot reach the {family} upstream: {}", describe(error)),
+        ),
+        Ok(Ok((status, upstream_headers, body))) => {
+            let mut headers = HeaderMap::new();
+            for (name, value) in upstream_headers {
+                headers.append(name, value);
+            }
+            strip_framing(&mut headers);
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            let mut response = Response::new(Body::from(body));
+            *response.status_mut() = status;
+            *response.headers_mut() = headers;
+            response
+        }
+    }
+}
+
 /// With auth on, a Cairn token with the `proxy` scope in [`TOKEN_HEADER`];
 /// the `Authorization` header is the provider's, never read here.
 fn authorize(auth: &Authenticator, headers: &HeaderMap) -> Result<Principal, Failure> {

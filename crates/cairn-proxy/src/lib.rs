@@ -150,6 +150,8 @@ pub fn router(state: ProxyState) -> Router {
     let limit = state.config.body_limit;
     Router::new()
         .route("/v1/messages", post(anthropic_messages))
+        .route("/v1/messages/count_tokens", post(anthropic_passthrough))
+        .route("/v1/models", get(models))
         .route("/v1/chat/completions", post(openai_chat_completions))
         .route("/v1/responses", post(openai_responses))
         .route("/v1beta/models/{target}", post(gemini_generate))
@@ -167,6 +169,34 @@ async fn anthropic_messages(
     body: Body,
 ) -> Response {
     flow::handle(state, Provider::Anthropic, None, uri, headers, body).await
+}
+
+async fn anthropic_passthrough(
+    State(state): State<ProxyState>,
+    method: axum::http::Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    flow::passthrough(state, Provider::Anthropic, method, uri, headers, body).await
+}
+
+/// `GET /v1/models` (Claude Code's and Codex's model pickers): Anthropic's
+/// when the request speaks Anthropic (`anthropic-version` or `x-api-key`),
+/// else OpenAI's.
+async fn models(
+    State(state): State<ProxyState>,
+    method: axum::http::Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let provider = if headers.contains_key("anthropic-version") || headers.contains_key("x-api-key")
+    {
+        Provider::Anthropic
+    } else {
+        Provider::OpenAiChat
+    };
+    flow::passthrough(state, provider, method, uri, headers, Bytes::new()).await
 }
 
 async fn openai_chat_completions(
