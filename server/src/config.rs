@@ -266,9 +266,8 @@ impl Config {
                 bail!("{name} must be an http:// or https:// URL, got {url:?}");
             }
         }
-        if !(self.proxy.upstream_timeout_seconds > 0.0
-            && self.proxy.upstream_timeout_seconds <= 86_400.0)
-        {
+        let timeout = self.proxy.upstream_timeout_seconds;
+        if timeout.is_nan() || timeout <= 0.0 || timeout > 86_400.0 {
             bail!("proxy.upstream_timeout_seconds must be above 0 and at most 86400");
         }
         for origin in &self.server.cors_allowed_origins {
