@@ -30,6 +30,9 @@ pub struct ProxyArgs {
     sessions: PathBuf,
 }
 
+/// Makes the i-th request of an overhead row.
+type MakeRequest = Box<dyn Fn(u64) -> Value>;
+
 const ANSWER: &str = r#"{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[{"type":"text","text":"ok"}],"stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":1}}"#;
 
 async fn start_mock() -> anyhow::Result<String> {
@@ -79,7 +82,7 @@ pub async fn run(args: &ProxyArgs) -> anyhow::Result<()> {
         ]})
     };
     let repeated = tool(payload(1, 64 * 1024));
-    let rows: [(&str, Box<dyn Fn(u64) -> Value>); 3] = [
+    let rows: [(&str, MakeRequest); 3] = [
         (
             "small chat, nothing to compress",
             Box::new(move |_| small.clone()),

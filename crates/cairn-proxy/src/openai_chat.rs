@@ -228,15 +228,15 @@ pub fn filter_ours(events: Vec<Event>) -> Vec<Event> {
     }
     events
         .into_iter()
-        .filter_map(|event| {
+        .map(|event| {
             let Ok(Some(mut chunk)) = event.json() else {
-                return Some(event);
+                return event;
             };
             let Some(calls) = chunk
                 .pointer_mut("/choices/0/delta/tool_calls")
                 .and_then(Value::as_array_mut)
             else {
-                return Some(event);
+                return event;
             };
             calls.retain(|call| {
                 !call
@@ -259,7 +259,7 @@ pub fn filter_ours(events: Vec<Event>) -> Vec<Event> {
                     delta.remove("tool_calls");
                 }
             }
-            Some(Event::new(event.name.as_deref(), chunk.to_string()))
+            Event::new(event.name.as_deref(), chunk.to_string())
         })
         .collect()
 }
