@@ -36,7 +36,8 @@ type MakeRequest = Box<dyn Fn(u64) -> Value>;
 const ANSWER: &str = r#"{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[{"type":"text","text":"ok"}],"stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":1}}"#;
 
 async fn start_mock() -> anyhow::Result<String> {
-    let app = axum::Router::new().fallback(|| async {
+    // The body is read (as an upstream would) before the answer goes out.
+    let app = axum::Router::new().fallback(|_body: axum::body::Bytes| async {
         (
             [(axum::http::header::CONTENT_TYPE, "application/json")],
             ANSWER,
@@ -97,14 +98,8 @@ pub async fn run(args: &ProxyArgs) -> anyhow::Result<()> {
         ),
     ];
     for (name, make) in rows {
-        let direct = timings(&http, &format!("{mock}/v1/messages"), args.requests, &make).await?;
-        let proxied = timings(
-            &http,
-            &format!("{}/v1/messages", server.url),
-            args.requests,
-            &make,
-        )
-        .await?;
+        let direct = timings(&format!("{mock}/v1/messages"), args.requests, &make).await?;
+        let proxied = timings(&format!("{}/v1/messages", server.url), args.requests, &make).await?;
         let (d50, d99) = (percentile(&direct, 0.5), percentile(&direct, 0.99));
         let (p50, p99) = (percentile(&proxied, 0.5), percentile(&proxied, 0.99));
         println!(
@@ -203,15 +198,17 @@ fn saved_percent(original: u64, sent: u64) -> f64 {
     100.0 * original.saturating_sub(sent) as f64 / original.max(1) as f64
 }
 
-/// Sorted request latencies in microseconds.
+/// Sorted request latencies in microseconds. Each phase has a client of its
+/// own (a connection left idle through another phase may have been closed by
+/// the server) and one unmeasured request to open its connection.
 async fn timings(
-    http: &reqwest::Client,
     url: &str,
     requests: u64,
     make: &dyn Fn(u64) -> Value,
 ) -> anyhow::Result<Vec<u32>> {
+    let http = reqwest::Client::new();
     let mut micros = Vec::with_capacity(requests as usize);
-    for index in 0..requests {
+    for index in 0..=requests {
         let body = make(index).to_string();
         let started = Instant::now();
         let response = http
@@ -223,7 +220,9 @@ async fn timings(
             .await?;
         let status = response.status();
         response.bytes().await?;
-        micros.push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX));
+        if index > 0 {
+            micros.push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX));
+        }
         anyhow::ensure!(status.is_success(), "{url} answered {status}");
     }
     micros.sort_unstable();
