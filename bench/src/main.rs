@@ -17,6 +17,7 @@ use anyhow::{Context as _, bail};
 
 mod compression;
 mod load;
+mod proxy;
 mod sessions;
 use clap::{Args, Parser, Subcommand};
 
@@ -48,6 +49,9 @@ enum Command {
     /// The server's RSS with many contexts stored (100,000 by default), after
     /// the puts, after reads, and idle.
     Memory(load::MemoryArgs),
+    /// The LLM proxy: overhead against calling a mock upstream directly, and
+    /// tokens saved replaying real sessions as provider requests.
+    Proxy(proxy::ProxyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -302,6 +306,12 @@ fn main() -> anyhow::Result<()> {
                 .build()?;
             runtime.block_on(store_stages(&args))
         }
+        Command::Proxy(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(proxy::run(&args))
+        }
         Command::Http(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -320,6 +330,14 @@ struct ServerProcess {
 
 impl ServerProcess {
     async fn start(binary: &PathBuf) -> anyhow::Result<ServerProcess> {
+        ServerProcess::start_with_env(binary, &[]).await
+    }
+
+    /// [`ServerProcess::start`] with extra environment variables.
+    async fn start_with_env(
+        binary: &PathBuf,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<ServerProcess> {
         let data = tempfile::tempdir()?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
@@ -331,6 +349,7 @@ impl ServerProcess {
             .arg("--data-dir")
             .arg(data.path())
             .env("CAIRN_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)

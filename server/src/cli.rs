@@ -66,6 +66,10 @@ pub enum Command {
     /// endpoint; with --data-dir, the tools over that data directory with no
     /// server. Logs go to standard error.
     Mcp(crate::mcp::McpArgs),
+    /// Run Claude Code, Codex CLI or Gemini CLI through Cairn's LLM proxy:
+    /// start (or reuse) the server at --url, point the agent's base URL at
+    /// it, and pass ARGS on (`cairn wrap claude -- --model opus`).
+    Wrap(crate::wrap::WrapArgs),
 }
 
 /// Which agent's sessions to import.
@@ -204,6 +208,49 @@ pub struct ServeArgs {
     /// https://app.example.com; repeat for several [default: none].
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
     pub cors_origins: Vec<String>,
+    #[command(flatten)]
+    pub proxy: ProxyArgs,
+}
+
+/// Where the LLM proxy sends each provider's requests.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ProxyArgs {
+    /// Anthropic base URL for /v1/messages, without /v1 [default: https://api.anthropic.com].
+    #[arg(long, env = "CAIRN_ANTHROPIC_UPSTREAM", value_name = "URL")]
+    pub anthropic_upstream: Option<String>,
+    /// OpenAI base URL for /v1/chat/completions and /v1/responses, without /v1
+    /// [default: https://api.openai.com].
+    #[arg(long, env = "CAIRN_OPENAI_UPSTREAM", value_name = "URL")]
+    pub openai_upstream: Option<String>,
+    /// Gemini base URL for /v1beta/models/…, without /v1beta
+    /// [default: https://generativelanguage.googleapis.com].
+    #[arg(long, env = "CAIRN_GEMINI_UPSTREAM", value_name = "URL")]
+    pub gemini_upstream: Option<String>,
+    /// Seconds an upstream may take to answer or to send the next part of a
+    /// stream; then 504 or an error event [default: 600].
+    #[arg(
+        long,
+        env = "CAIRN_PROXY_UPSTREAM_TIMEOUT_SECONDS",
+        value_name = "SECONDS"
+    )]
+    pub proxy_upstream_timeout_seconds: Option<f64>,
+}
+
+impl ProxyArgs {
+    fn apply(&self, proxy: &mut crate::config::ProxyConfig) {
+        if let Some(url) = &self.anthropic_upstream {
+            proxy.anthropic_upstream = url.clone();
+        }
+        if let Some(url) = &self.openai_upstream {
+            proxy.openai_upstream = url.clone();
+        }
+        if let Some(url) = &self.gemini_upstream {
+            proxy.gemini_upstream = url.clone();
+        }
+        if let Some(timeout) = self.proxy_upstream_timeout_seconds {
+            proxy.upstream_timeout_seconds = timeout;
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -360,6 +407,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Reindex(args) => reindex(args).await,
         Command::Token(command) => crate::token::run(command),
         Command::Mcp(args) => crate::mcp::run(args).await,
+        Command::Wrap(args) => crate::wrap::run(args).await,
     }
 }
 
@@ -487,6 +535,7 @@ pub fn serve_config(args: &ServeArgs) -> anyhow::Result<Config> {
     if let Some(file) = &args.jwt_secret_file {
         config.auth.jwt_secret_file = Some(file.clone());
     }
+    args.proxy.apply(&mut config.proxy);
     if let Ok(secret) = std::env::var(crate::token::SECRET_ENV)
         && !secret.trim().is_empty()
     {

@@ -15,6 +15,37 @@ pub struct Config {
     pub server: ServerConfig,
     pub storage: StorageConfig,
     pub auth: AuthConfig,
+    pub proxy: ProxyConfig,
+}
+
+/// The LLM proxy (`/v1/messages`, `/v1/chat/completions`, `/v1/responses`,
+/// `/v1beta/models/…`): where each provider's requests go.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxyConfig {
+    /// Anthropic's base URL, without `/v1`.
+    pub anthropic_upstream: String,
+    /// OpenAI's base URL, without `/v1`.
+    pub openai_upstream: String,
+    /// Gemini's base URL, without `/v1beta`.
+    pub gemini_upstream: String,
+    /// How long an upstream may take to answer, or to send the next part of
+    /// a stream, in seconds (then 504, or an error event).
+    pub upstream_timeout_seconds: f64,
+    /// Most `cairn_retrieve` calls answered in a row for one request.
+    pub max_retrieve_rounds: u32,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> ProxyConfig {
+        ProxyConfig {
+            anthropic_upstream: cairn_proxy::ANTHROPIC_UPSTREAM.to_owned(),
+            openai_upstream: cairn_proxy::OPENAI_UPSTREAM.to_owned(),
+            gemini_upstream: cairn_proxy::GEMINI_UPSTREAM.to_owned(),
+            upstream_timeout_seconds: 600.0,
+            max_retrieve_rounds: 4,
+        }
+    }
 }
 
 /// Who may call. With none of these set, auth is off and only loopback
@@ -225,6 +256,19 @@ impl Config {
                  address such as 127.0.0.1:8787",
                 self.server.bind
             );
+        }
+        for (name, url) in [
+            ("proxy.anthropic_upstream", &self.proxy.anthropic_upstream),
+            ("proxy.openai_upstream", &self.proxy.openai_upstream),
+            ("proxy.gemini_upstream", &self.proxy.gemini_upstream),
+        ] {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                bail!("{name} must be an http:// or https:// URL, got {url:?}");
+            }
+        }
+        let timeout = self.proxy.upstream_timeout_seconds;
+        if timeout.is_nan() || timeout <= 0.0 || timeout > 86_400.0 {
+            bail!("proxy.upstream_timeout_seconds must be above 0 and at most 86400");
         }
         for origin in &self.server.cors_allowed_origins {
             if origin == "*" || !(origin.starts_with("http://") || origin.starts_with("https://")) {

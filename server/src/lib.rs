@@ -12,6 +12,7 @@ mod http;
 pub mod mcp;
 pub mod sessions;
 pub mod token;
+pub mod wrap;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -107,7 +108,8 @@ async fn serve_store(
     let mcp_shutdown = tokio_util::sync::CancellationToken::new();
     let mcp = mcp_router(&config, &state, mcp_shutdown.clone());
     let gc = spawn_periodic_gc(cairn, config.storage.gc_interval_seconds);
-    let app = cairn_api::router(state).merge(mcp);
+    let proxy = proxy_router(&config, &state)?;
+    let app = cairn_api::router(state).merge(mcp).merge(proxy);
     tracing::info!(
         address = %listener.local_addr()?,
         data_dir = %config.storage.data_dir.display(),
@@ -163,6 +165,25 @@ fn mcp_router(
             state.auth.clone(),
             authenticate_mcp,
         ))
+}
+
+/// The LLM proxy's routes. They authenticate themselves: `Authorization`
+/// there is the provider's key, and a Cairn token comes in `x-cairn-token`.
+fn proxy_router(config: &Config, state: &ApiState) -> anyhow::Result<axum::Router> {
+    let proxy = cairn_proxy::ProxyState::new(
+        state.cairn.clone(),
+        state.auth.clone(),
+        cairn_proxy::ProxyConfig {
+            anthropic_upstream: config.proxy.anthropic_upstream.clone(),
+            openai_upstream: config.proxy.openai_upstream.clone(),
+            gemini_upstream: config.proxy.gemini_upstream.clone(),
+            upstream_timeout: Duration::from_secs_f64(config.proxy.upstream_timeout_seconds),
+            max_retrieve_rounds: config.proxy.max_retrieve_rounds,
+            body_limit: config.server.body_limit_bytes,
+        },
+    )
+    .context("cannot build the proxy's HTTP client")?;
+    Ok(cairn_proxy::router(proxy))
 }
 
 /// Leaves the request's [`cairn_auth::Principal`] in its extensions, or answers

@@ -62,6 +62,8 @@ fn allowed(name: &str) -> Option<&'static [&'static str]> {
         "cairn-api" => &["cairn-types", "cairn-core", "cairn-auth", "cairn-service"],
         // A sibling of the API: MCP tools over the same verbs, never through REST.
         "cairn-mcp" => &["cairn-types", "cairn-core", "cairn-auth", "cairn-service"],
+        // A sibling of the API: the LLM proxy over the same verbs.
+        "cairn-proxy" => &["cairn-types", "cairn-core", "cairn-auth", "cairn-service"],
         "cairn-client" => &["cairn-types"],
         "cairn-server" => return None,
         other => panic!("{other} is a new crate: add its rule here and to ARCHITECTURE.md"),

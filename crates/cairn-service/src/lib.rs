@@ -15,6 +15,7 @@ mod compress;
 mod cpu;
 mod error;
 mod events;
+mod proxy_traffic;
 mod records;
 mod search;
 mod select;
@@ -47,7 +48,7 @@ pub use error::ServiceError;
 pub use events::{PutEvent, PutFilter, PutSubscription};
 pub use search::{IndexProgress, Watermark};
 pub use select::{Part, Selection};
-pub use sessions::{ImportSource, SessionQuery};
+pub use sessions::{ImportSource, ProxiedMessage, ProxiedSession, SessionQuery};
 pub use time::{format_millis, now_millis, parse_time};
 
 /// The longest time to live accepted: 100 years.
@@ -255,6 +256,8 @@ pub struct Cairn {
     index_wake: Arc<tokio::sync::Notify>,
     /// Announces acknowledged puts to subscribers.
     events: events::PutEvents,
+    /// Tokens through the proxy, per tenant, since start.
+    proxy_traffic: Arc<proxy_traffic::ProxyTraffic>,
 }
 
 /// How many (tenant, blob) pairs [`Cairn`] remembers as stored.
@@ -274,6 +277,7 @@ impl Cairn {
             search: None,
             index_wake: Arc::new(tokio::sync::Notify::new()),
             events: events::PutEvents::new(),
+            proxy_traffic: Arc::default(),
         }
     }
 
@@ -734,6 +738,7 @@ impl Cairn {
             tokens_saved: stats
                 .tokens_original
                 .saturating_sub(stats.tokens_compressed),
+            proxy: self.proxy_traffic.stats(tenant),
         })
     }
 

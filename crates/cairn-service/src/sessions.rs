@@ -376,3 +376,121 @@ fn session_summary(record: SessionRecord) -> Summarized {
         },
     }
 }
+
+/// A conversation that passed through the proxy, recorded like an imported
+/// session.
+#[derive(Debug, Clone, Default)]
+pub struct ProxiedSession {
+    pub id: String,
+    pub agent: String,
+    pub project: Option<String>,
+    pub title: Option<String>,
+    pub messages: Vec<ProxiedMessage>,
+}
+
+/// One message of a proxied conversation. `uid` is its position in the
+/// conversation, so a conversation resent with more turns adds only them.
+#[derive(Debug, Clone, Default)]
+pub struct ProxiedMessage {
+    pub uid: String,
+    pub role: String,
+    pub tool: Option<String>,
+    pub call_id: Option<String>,
+    pub text: String,
+}
+
+impl Cairn {
+    /// Records a proxied conversation: a new session, or the new and changed
+    /// messages of one seen before. Every text is stored as a blob, the same
+    /// hash and reference a put of the same bytes gets.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, messages = session.messages.len()))]
+    pub async fn record_proxied_session(
+        &self,
+        tenant: &TenantId,
+        session: ProxiedSession,
+    ) -> Result<u64, ServiceError> {
+        let now = now_millis();
+        let session = Arc::new(session);
+        let hashes = {
+            let session = session.clone();
+            spawn_cpu(move || {
+                let mut seen = HashSet::new();
+                session
+                    .messages
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, message)| !message.text.is_empty())
+                    .filter_map(|(index, message)| {
+                        let hash = ContentHash::of(message.text.as_bytes());
+                        seen.insert(hash).then_some((hash, index))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await?
+        };
+        let mut missing = Vec::new();
+        for (hash, index) in hashes {
+            let known = self.known_blobs.get(&(tenant.clone(), hash)).is_some()
+                || self
+                    .store
+                    .resolve_ref(tenant, &hash.ccr_ref())
+                    .await?
+                    .is_some_and(|blob| blob.hash == hash);
+            if !known {
+                missing.push((hash, index));
+            }
+        }
+        let level = self.config.zstd_level;
+        let blobs = {
+            let session = session.clone();
+            spawn_cpu(move || {
+                missing
+                    .into_iter()
+                    .map(|(hash, index)| {
+                        let content =
+                            Bytes::copy_from_slice(session.messages[index].text.as_bytes());
+                        encode(hash, &content, level).map(|(blob, _)| blob)
+                    })
+                    .collect::<Result<Vec<_>, ServiceError>>()
+            })
+            .await??
+        };
+        let import = SessionImport {
+            sessions: vec![SessionRow {
+                id: session.id.clone(),
+                agent: session.agent.clone(),
+                project: session.project.clone(),
+                title: session.title.clone(),
+                parent: None,
+                started_at: Some(now),
+                updated_at: Some(now),
+            }],
+            messages: session
+                .messages
+                .iter()
+                .map(|message| NewMessage {
+                    session: session.id.clone(),
+                    uid: message.uid.clone(),
+                    role: message.role.clone(),
+                    tool: message.tool.clone(),
+                    call_id: message.call_id.clone(),
+                    at: Some(now),
+                    injected: false,
+                    body: if message.text.is_empty() {
+                        MessageBody::Text(String::new())
+                    } else {
+                        MessageBody::Blob(ContentHash::of(message.text.as_bytes()))
+                    },
+                })
+                .collect(),
+            blobs,
+        };
+        let outcome = self.store.import_sessions(tenant, &import, now).await?;
+        for blob in &import.blobs {
+            self.known_blobs
+                .insert((tenant.clone(), blob.hash), blob.info());
+        }
+        self.wake_indexer();
+        Ok(outcome.messages_added + outcome.messages_replaced)
+    }
+}

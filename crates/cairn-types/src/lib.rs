@@ -12,7 +12,7 @@ pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use ids::{ContextKey, InvalidKey, MAX_KEY_BYTES, TenantId};
 pub use wire::{
     CompressRequest, CompressResponse, ContentEncoding, ContextList, ContextSummary, ContextView,
-    Deleted, Health, ImportLineError, ImportReport, Marker, Match, PutReceipt, PutRequest,
-    Retrieved, SearchHit, SearchResults, SessionDetail, SessionList, SessionMessage,
+    Deleted, Health, ImportLineError, ImportReport, Marker, Match, ProxyStats, PutReceipt,
+    PutRequest, Retrieved, SearchHit, SearchResults, SessionDetail, SessionList, SessionMessage,
     SessionSummary, Stats, View,
 };

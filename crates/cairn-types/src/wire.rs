@@ -173,6 +173,23 @@ pub struct Stats {
     pub tokens_compressed: u64,
     /// `tokens_original - tokens_compressed`.
     pub tokens_saved: u64,
+    /// What the LLM proxy saved since the server started.
+    #[serde(default)]
+    pub proxy: ProxyStats,
+}
+
+/// The LLM proxy's traffic for a tenant since the server started.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProxyStats {
+    /// Requests forwarded upstream.
+    pub requests: u64,
+    /// Tokens of those requests as the clients sent them.
+    pub tokens_original: u64,
+    /// Tokens of those requests as sent upstream.
+    pub tokens_sent: u64,
+    /// `tokens_original - tokens_sent`.
+    pub tokens_saved: u64,
 }
 
 /// `DELETE /v1/contexts/{key}`.

@@ -1,0 +1,321 @@
+//! Gemini (`POST /v1beta/models/{model}:generateContent` and
+//! `:streamGenerateContent`): the conversation is `contents`; tool results
+//! are `functionResponse` parts, whose `response` object holds the output;
+//! a stream is a run of whole `GenerateContentResponse` chunks.
+
+use cairn_service::ProxiedMessage;
+use serde_json::{Value, json};
+
+use crate::sse::Event;
+use crate::wire::{self, Call, RETRIEVE_TOOL, Slot};
+
+/// Strings of a function response shorter than this are left alone.
+const MIN_RESPONSE_STRING: usize = 256;
+
+pub fn slots(request: &Value) -> Vec<Slot> {
+    let mut slots = Vec::new();
+    let mut question = None;
+    let Some(contents) = request.get("contents").and_then(Value::as_array) else {
+        return slots;
+    };
+    for (index, content) in contents.iter().enumerate() {
+        let Some(parts) = content.get("parts").and_then(Value::as_array) else {
+            continue;
+        };
+        let user = content
+            .get("role")
+            .and_then(Value::as_str)
+            .unwrap_or("user")
+            == "user";
+        if user {
+            let text = parts
+                .iter()
+                .filter_map(|part| part.get("text").and_then(Value::as_str))
+                .filter(|text| text.len() < wire::LARGE_TEXT_BYTES)
+                .collect::<Vec<_>>()
+                .join("\n");
+            if let Some(text) = wire::as_query(&text) {
+                question = Some(text);
+            }
+        }
+        for (at, part) in parts.iter().enumerate() {
+            let pointer = format!("/contents/{index}/parts/{at}");
+            if let Some(response) = part.pointer("/functionResponse/response") {
+                strings(
+                    response,
+                    &format!("{pointer}/functionResponse/response"),
+                    &question,
+                    &mut slots,
+                );
+            } else if user
+                && part
+                    .get("text")
+                    .and_then(Value::as_str)
+                    .is_some_and(|text| text.len() >= wire::LARGE_TEXT_BYTES)
+            {
+                slots.push(Slot {
+                    pointer: format!("{pointer}/text"),
+                    query: question.clone(),
+                });
+            }
+        }
+    }
+    slots
+}
+
+/// Every long string inside a function response, in document order.
+fn strings(value: &Value, pointer: &str, query: &Option<String>, slots: &mut Vec<Slot>) {
+    match value {
+        Value::String(text) if text.len() >= MIN_RESPONSE_STRING => slots.push(Slot {
+            pointer: pointer.to_owned(),
+            query: query.clone(),
+        }),
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                strings(item, &format!("{pointer}/{index}"), query, slots);
+            }
+        }
+        Value::Object(fields) => {
+            for (key, item) in fields {
+                strings(
+                    item,
+                    &format!("{pointer}/{}", wire::token(key)),
+                    query,
+                    slots,
+                );
+            }
+        }
+        _ => {}
+    }
+}
+
+pub fn has_retrieve_tool(request: &Value) -> bool {
+    request
+        .get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|tool| tool.get("functionDeclarations").and_then(Value::as_array))
+        .flatten()
+        .any(|declaration| declaration.get("name").and_then(Value::as_str) == Some(RETRIEVE_TOOL))
+}
+
+pub fn add_retrieve_tool(request: &mut Value) {
+    if let Some(tools) = wire::tools_mut(request, "tools") {
+        tools.push(json!({
+            "functionDeclarations": [{
+                "name": RETRIEVE_TOOL,
+                "description": wire::RETRIEVE_DESCRIPTION,
+                "parameters": wire::retrieve_parameters(),
+            }]
+        }));
+    }
+}
+
+fn parts(response: &Value) -> impl Iterator<Item = &Value> {
+    response
+        .pointer("/candidates/0/content/parts")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+}
+
+pub fn calls(response: &Value) -> Vec<Call> {
+    parts(response)
+        .enumerate()
+        .filter_map(|(index, part)| {
+            let call = part.get("functionCall")?;
+            Some(Call {
+                id: call
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .map_or_else(|| format!("call-{index}"), str::to_owned),
+                name: call
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned(),
+                arguments: call.get("args").cloned().unwrap_or(Value::Null),
+            })
+        })
+        .collect()
+}
+
+pub fn continue_with(request: &mut Value, response: &Value, results: &[(Call, String)]) {
+    let Some(contents) = request.get_mut("contents").and_then(Value::as_array_mut) else {
+        return;
+    };
+    let mut model = response
+        .pointer("/candidates/0/content")
+        .cloned()
+        .unwrap_or(json!({"parts": []}));
+    model["role"] = json!("model");
+    contents.push(model);
+    let parts: Vec<Value> = results
+        .iter()
+        .map(|(call, text)| {
+            let mut response = json!({"name": RETRIEVE_TOOL, "response": {"content": text}});
+            if !call.id.starts_with("call-") {
+                response["id"] = json!(call.id);
+            }
+            json!({"functionResponse": response})
+        })
+        .collect();
+    contents.push(json!({"role": "user", "parts": parts}));
+}
+
+fn is_ours(part: &Value) -> bool {
+    part.pointer("/functionCall/name").and_then(Value::as_str) == Some(RETRIEVE_TOOL)
+}
+
+pub fn strip_ours(response: &mut Value) {
+    if let Some(parts) = response
+        .pointer_mut("/candidates/0/content/parts")
+        .and_then(Value::as_array_mut)
+    {
+        parts.retain(|part| !is_ours(part));
+    }
+}
+
+pub fn error_body(status: u16, message: &str) -> Value {
+    let name = match status {
+        400 | 413 => "INVALID_ARGUMENT",
+        401 => "UNAUTHENTICATED",
+        403 => "PERMISSION_DENIED",
+        404 => "NOT_FOUND",
+        429 => "RESOURCE_EXHAUSTED",
+        503 => "UNAVAILABLE",
+        504 => "DEADLINE_EXCEEDED",
+        _ => "INTERNAL",
+    };
+    json!({"error": {"code": status, "message": message, "status": name}})
+}
+
+pub fn error_event(message: &str) -> Event {
+    Event::new(None, error_body(502, message).to_string())
+}
+
+/// The response a stream's chunks add up to, once one gave a finish reason.
+pub fn aggregate(events: &[Event]) -> Result<Value, String> {
+    let mut last = Value::Null;
+    let mut merged: Vec<Value> = Vec::new();
+    let mut finish = Value::Null;
+    for event in events {
+        let Some(chunk) = event.json()? else { continue };
+        if let Some(error) = chunk.get("error") {
+            return Err(error
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("the upstream stream reported an error")
+                .to_owned());
+        }
+        for part in parts(&chunk) {
+            // Consecutive text parts are one text.
+            if let (Some(text), Some(previous)) = (
+                part.get("text").and_then(Value::as_str),
+                merged.last_mut().filter(|previous| {
+                    previous.get("text").is_some() && previous.get("thought").is_none()
+                }),
+            ) && part.get("thought").is_none()
+            {
+                let joined = format!(
+                    "{}{text}",
+                    previous.get("text").and_then(Value::as_str).unwrap_or("")
+                );
+                previous["text"] = json!(joined);
+            } else {
+                merged.push(part.clone());
+            }
+        }
+        if let Some(reason) = chunk.pointer("/candidates/0/finishReason") {
+            finish = reason.clone();
+        }
+        last = chunk;
+    }
+    if finish.is_null() {
+        return Err("the upstream stream ended before a finishReason".to_owned());
+    }
+    let mut response = last;
+    response["candidates"] = json!([{
+        "content": {"role": "model", "parts": merged},
+        "finishReason": finish,
+        "index": 0,
+    }]);
+    Ok(response)
+}
+
+/// The stream without our calls.
+pub fn filter_ours(events: Vec<Event>) -> Vec<Event> {
+    events
+        .into_iter()
+        .map(|event| {
+            let Ok(Some(mut chunk)) = event.json() else {
+                return event;
+            };
+            if !parts(&chunk).any(is_ours) {
+                return event;
+            }
+            strip_ours(&mut chunk);
+            Event::new(event.name.as_deref(), chunk.to_string())
+        })
+        .collect()
+}
+
+pub fn session_messages(request: &Value, response: Option<&Value>) -> Vec<ProxiedMessage> {
+    let mut out = Vec::new();
+    let all = request
+        .get("contents")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .cloned()
+        .chain(response.and_then(|response| response.pointer("/candidates/0/content").cloned()));
+    for (index, content) in all.enumerate() {
+        let role = match content.get("role").and_then(Value::as_str) {
+            Some("model") => "assistant",
+            _ => "user",
+        };
+        for (at, part) in content
+            .get("parts")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let uid = format!("{index}.{at}");
+            if let Some(text) = part.get("text").and_then(Value::as_str) {
+                out.push(ProxiedMessage {
+                    uid,
+                    role: role.to_owned(),
+                    text: text.to_owned(),
+                    ..ProxiedMessage::default()
+                });
+            } else if let Some(call) = part.get("functionCall") {
+                out.push(ProxiedMessage {
+                    uid,
+                    role: "assistant".to_owned(),
+                    tool: call.get("name").and_then(Value::as_str).map(str::to_owned),
+                    call_id: call.get("id").and_then(Value::as_str).map(str::to_owned),
+                    text: call.get("args").map(Value::to_string).unwrap_or_default(),
+                });
+            } else if let Some(result) = part.get("functionResponse") {
+                let response = result.get("response").cloned().unwrap_or(Value::Null);
+                let text = match response.get("output").or_else(|| response.get("content")) {
+                    Some(Value::String(text)) => text.clone(),
+                    _ => response.to_string(),
+                };
+                out.push(ProxiedMessage {
+                    uid,
+                    role: "tool".to_owned(),
+                    tool: result
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                    call_id: result.get("id").and_then(Value::as_str).map(str::to_owned),
+                    text,
+                });
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,261 @@
+//! OpenAI Responses (`POST /v1/responses`, what Codex speaks): the
+//! conversation is `input` items; tool results are `function_call_output`
+//! (and `custom_tool_call_output`) items; streams end with
+//! `response.completed`, which carries the whole response.
+
+use cairn_service::ProxiedMessage;
+use serde_json::{Value, json};
+
+use crate::sse::Event;
+use crate::wire::{self, Call, RETRIEVE_TOOL, Slot};
+
+pub fn slots(request: &Value) -> Vec<Slot> {
+    let mut slots = Vec::new();
+    let mut question = None;
+    let Some(items) = request.get("input").and_then(Value::as_array) else {
+        return slots;
+    };
+    for (index, item) in items.iter().enumerate() {
+        let kind = item
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("message");
+        match kind {
+            "function_call_output" | "custom_tool_call_output" => {
+                if let Some(output) = item.get("output") {
+                    slots.extend(wire::tool_result_slots(
+                        output,
+                        &format!("/input/{index}/output"),
+                        &question,
+                    ));
+                }
+            }
+            "message" if item.get("role").and_then(Value::as_str) == Some("user") => {
+                if let Some(content) = item.get("content") {
+                    if let Some(text) = wire::question_of(content) {
+                        question = Some(text);
+                    }
+                    slots.extend(wire::large_text_slots(
+                        content,
+                        &format!("/input/{index}/content"),
+                        &question,
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    slots
+}
+
+pub fn has_retrieve_tool(request: &Value) -> bool {
+    wire::has_tool(request.get("tools"), |tool| {
+        tool.get("name").and_then(Value::as_str)
+    })
+}
+
+pub fn add_retrieve_tool(request: &mut Value) {
+    if let Some(tools) = wire::tools_mut(request, "tools") {
+        tools.push(json!({
+            "type": "function",
+            "name": RETRIEVE_TOOL,
+            "description": wire::RETRIEVE_DESCRIPTION,
+            "parameters": wire::retrieve_parameters(),
+            "strict": false,
+        }));
+    }
+}
+
+pub fn calls(response: &Value) -> Vec<Call> {
+    response
+        .get("output")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|item| item.get("type").and_then(Value::as_str) == Some("function_call"))
+        .map(|item| Call {
+            id: item
+                .get("call_id")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+            name: item
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+            arguments: wire::parse_arguments(item.get("arguments").unwrap_or(&Value::Null)),
+        })
+        .collect()
+}
+
+pub fn continue_with(request: &mut Value, response: &Value, results: &[(Call, String)]) {
+    let Some(object) = request.as_object_mut() else {
+        return;
+    };
+    let input = object.entry("input").or_insert_with(|| json!([]));
+    if let Value::String(text) = input {
+        *input = json!([{"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}]);
+    }
+    let Some(items) = input.as_array_mut() else {
+        return;
+    };
+    items.extend(
+        response
+            .get("output")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .cloned(),
+    );
+    for (call, text) in results {
+        items.push(json!({"type": "function_call_output", "call_id": call.id, "output": text}));
+    }
+}
+
+fn is_ours(item: &Value) -> bool {
+    item.get("type").and_then(Value::as_str) == Some("function_call")
+        && item.get("name").and_then(Value::as_str) == Some(RETRIEVE_TOOL)
+}
+
+pub fn strip_ours(response: &mut Value) {
+    if let Some(items) = response.get_mut("output").and_then(Value::as_array_mut) {
+        items.retain(|item| !is_ours(item));
+    }
+}
+
+pub fn error_body(status: u16, message: &str) -> Value {
+    crate::openai_chat::error_body(status, message)
+}
+
+pub fn error_event(message: &str) -> Event {
+    Event::new(
+        Some("error"),
+        json!({"type": "error", "code": "server_error", "message": message, "param": null})
+            .to_string(),
+    )
+}
+
+/// The response a stream ends with (`response.completed`, or
+/// `response.incomplete`).
+pub fn aggregate(events: &[Event]) -> Result<Value, String> {
+    for event in events {
+        let Some(data) = event.json()? else { continue };
+        match data.get("type").and_then(Value::as_str).unwrap_or("") {
+            "response.completed" | "response.incomplete" => {
+                return data
+                    .get("response")
+                    .cloned()
+                    .ok_or_else(|| "the final event has no response".to_owned());
+            }
+            "response.failed" => {
+                return Err(data
+                    .pointer("/response/error/message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("the upstream response failed")
+                    .to_owned());
+            }
+            "error" => {
+                return Err(data
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("the upstream stream reported an error")
+                    .to_owned());
+            }
+            _ => {}
+        }
+    }
+    Err("the upstream stream ended before response.completed".to_owned())
+}
+
+/// The stream without our calls' items, the others renumbered.
+pub fn filter_ours(events: Vec<Event>) -> Vec<Event> {
+    let mut ours = Vec::new();
+    for event in &events {
+        if let Ok(Some(data)) = event.json()
+            && data.get("type").and_then(Value::as_str) == Some("response.output_item.added")
+            && data.get("item").is_some_and(is_ours)
+            && let Some(index) = data.get("output_index").and_then(Value::as_u64)
+        {
+            ours.push(index);
+        }
+    }
+    if ours.is_empty() {
+        return events;
+    }
+    events
+        .into_iter()
+        .filter_map(|event| {
+            let Ok(Some(mut data)) = event.json() else {
+                return Some(event);
+            };
+            if let Some(index) = data.get("output_index").and_then(Value::as_u64) {
+                if ours.contains(&index) {
+                    return None;
+                }
+                let below = ours.iter().filter(|&&our| our < index).count() as u64;
+                data["output_index"] = json!(index - below);
+            }
+            if let Some(response) = data.get_mut("response") {
+                strip_ours(response);
+            }
+            Some(Event::new(event.name.as_deref(), data.to_string()))
+        })
+        .collect()
+}
+
+pub fn session_messages(request: &Value, response: Option<&Value>) -> Vec<ProxiedMessage> {
+    let mut out = Vec::new();
+    let input: Vec<Value> = match request.get("input") {
+        Some(Value::String(text)) => {
+            vec![json!({"type": "message", "role": "user", "content": text})]
+        }
+        Some(Value::Array(items)) => items.clone(),
+        _ => Vec::new(),
+    };
+    let output = response
+        .and_then(|response| response.get("output"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for (index, item) in input.iter().chain(output.iter()).enumerate() {
+        let uid = format!("{index}");
+        let string = |field: &str| item.get(field).and_then(Value::as_str).map(str::to_owned);
+        match item
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("message")
+        {
+            "message" => {
+                let role = item.get("role").and_then(Value::as_str).unwrap_or("user");
+                if role == "system" || role == "developer" {
+                    continue;
+                }
+                out.push(ProxiedMessage {
+                    uid,
+                    role: role.to_owned(),
+                    text: item.get("content").map(wire::text_of).unwrap_or_default(),
+                    ..ProxiedMessage::default()
+                });
+            }
+            "function_call" | "custom_tool_call" => out.push(ProxiedMessage {
+                uid,
+                role: "assistant".to_owned(),
+                tool: string("name"),
+                call_id: string("call_id"),
+                text: string("arguments")
+                    .or_else(|| string("input"))
+                    .unwrap_or_default(),
+            }),
+            "function_call_output" | "custom_tool_call_output" => out.push(ProxiedMessage {
+                uid,
+                role: "tool".to_owned(),
+                call_id: string("call_id"),
+                text: item.get("output").map(wire::text_of).unwrap_or_default(),
+                ..ProxiedMessage::default()
+            }),
+            _ => {}
+        }
+    }
+    out
+}

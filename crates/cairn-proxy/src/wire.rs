@@ -1,0 +1,188 @@
+//! What the four provider modules share: the slots of a request that may be
+//! compressed, tool calls, the `cairn_retrieve` definition, JSON pointers.
+
+use serde_json::{Value, json};
+
+/// The name of the tool the proxy answers itself.
+pub const RETRIEVE_TOOL: &str = "cairn_retrieve";
+
+/// User text at least this long is a paste (a log, a file), compressed like
+/// a tool result; shorter user text is the user's own words, left alone.
+pub const LARGE_TEXT_BYTES: usize = 16 * 1024;
+
+/// Longest query a block is compressed for, in bytes.
+const MAX_QUERY_BYTES: usize = 4096;
+
+/// A string in a request that may be compressed: where it is (a JSON
+/// pointer) and the question it is compressed for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    pub pointer: String,
+    pub query: Option<String>,
+}
+
+/// A tool call in a model's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    pub id: String,
+    pub name: String,
+    pub arguments: Value,
+}
+
+impl Call {
+    pub fn is_ours(&self) -> bool {
+        self.name == RETRIEVE_TOOL
+    }
+}
+
+pub const RETRIEVE_DESCRIPTION: &str = "Returns the original content behind a Cairn marker. \
+Tool results in this conversation may be compressed: a cut is marked `[cairn: SUMMARY — ccr:REF]`. \
+Call this with that `ccr:` reference to read what was cut; pass `lines` (\"120-180\") or `query` \
+to get only part of it.";
+
+/// The parameters of `cairn_retrieve`, as a JSON schema every provider takes.
+pub fn retrieve_parameters() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "ref": {"type": "string", "description": "The ccr: reference from a marker (ccr: and 24 hex digits)"},
+            "lines": {"type": "string", "description": "Optional: only these lines of the original, A-B (1-based)"},
+            "query": {"type": "string", "description": "Optional: only the lines of the original that match this"}
+        },
+        "required": ["ref"]
+    })
+}
+
+/// Escapes one JSON-pointer token.
+pub fn token(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+/// The text of a message content: a string, or its text parts joined.
+pub fn text_of(content: &Value) -> String {
+    match content {
+        Value::String(text) => text.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter(|part| is_text_part(part))
+            .filter_map(|part| part.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+fn is_text_part(part: &Value) -> bool {
+    matches!(
+        part.get("type").and_then(Value::as_str),
+        Some("text" | "input_text" | "output_text")
+    )
+}
+
+/// The user's question in a user message content: its text that is not a
+/// paste, cut to the longest query.
+pub fn question_of(content: &Value) -> Option<String> {
+    let text = match content {
+        Value::String(text) if text.len() < LARGE_TEXT_BYTES => text.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter(|part| is_text_part(part))
+            .filter_map(|part| part.get("text").and_then(Value::as_str))
+            .filter(|text| text.len() < LARGE_TEXT_BYTES)
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    };
+    as_query(&text)
+}
+
+/// A text as a query: trimmed, cut at a character boundary.
+pub fn as_query(text: &str) -> Option<String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let mut end = text.len().min(MAX_QUERY_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Some(text[..end].to_owned())
+}
+
+/// Slots for a tool result's content: the string itself, or each text part.
+pub fn tool_result_slots(content: &Value, pointer: &str, query: &Option<String>) -> Vec<Slot> {
+    match content {
+        Value::String(_) => vec![Slot {
+            pointer: pointer.to_owned(),
+            query: query.clone(),
+        }],
+        Value::Array(parts) => parts
+            .iter()
+            .enumerate()
+            .filter(|(_, part)| {
+                is_text_part(part) && part.get("text").is_some_and(Value::is_string)
+            })
+            .map(|(index, _)| Slot {
+                pointer: format!("{pointer}/{index}/text"),
+                query: query.clone(),
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Slots for the pastes in a user message content.
+pub fn large_text_slots(content: &Value, pointer: &str, query: &Option<String>) -> Vec<Slot> {
+    match content {
+        Value::String(text) if text.len() >= LARGE_TEXT_BYTES => vec![Slot {
+            pointer: pointer.to_owned(),
+            query: query.clone(),
+        }],
+        Value::Array(parts) => parts
+            .iter()
+            .enumerate()
+            .filter(|(_, part)| {
+                is_text_part(part)
+                    && part
+                        .get("text")
+                        .and_then(Value::as_str)
+                        .is_some_and(|text| text.len() >= LARGE_TEXT_BYTES)
+            })
+            .map(|(index, _)| Slot {
+                pointer: format!("{pointer}/{index}/text"),
+                query: query.clone(),
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Whether a list of tool definitions already has one named `name` (read by
+/// `name_of`).
+pub fn has_tool(tools: Option<&Value>, name_of: impl Fn(&Value) -> Option<&str>) -> bool {
+    tools.and_then(Value::as_array).is_some_and(|tools| {
+        tools
+            .iter()
+            .any(|tool| name_of(tool) == Some(RETRIEVE_TOOL))
+    })
+}
+
+/// The `tools` array of a request, created when missing.
+pub fn tools_mut<'a>(request: &'a mut Value, field: &str) -> Option<&'a mut Vec<Value>> {
+    let object = request.as_object_mut()?;
+    let tools = object
+        .entry(field.to_owned())
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if tools.is_null() {
+        *tools = Value::Array(Vec::new());
+    }
+    tools.as_array_mut()
+}
+
+/// A call's arguments given as a JSON string (OpenAI) as a value.
+pub fn parse_arguments(arguments: &Value) -> Value {
+    match arguments {
+        Value::String(text) => serde_json::from_str(text).unwrap_or(Value::Null),
+        other => other.clone(),
+    }
+}

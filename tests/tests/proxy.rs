@@ -1,0 +1,896 @@
+//! The LLM proxy end to end: the real server on a loopback port in front of
+//! a mock upstream (a small axum app on loopback that records what it
+//! receives and answers from a script), for all four wire APIs.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use cairn_core::ContentHash;
+use cairn_tests::TestServer;
+use serde_json::{Value, json};
+
+/// What the mock answers next.
+#[derive(Debug, Clone)]
+enum Reply {
+    Json(Value),
+    Sse(String),
+    Status(u16, &'static str),
+    Hang,
+}
+
+#[derive(Debug, Clone)]
+struct Received {
+    path: String,
+    headers: HeaderMap,
+    body: Value,
+    raw: Bytes,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Mock {
+    script: Arc<Mutex<VecDeque<Reply>>>,
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Mock {
+    async fn start() -> anyhow::Result<(Mock, String)> {
+        let mock = Mock::default();
+        let app = axum::Router::new()
+            .fallback(answer)
+            .with_state(mock.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok((mock, url))
+    }
+
+    fn push(&self, reply: Reply) {
+        self.script.lock().expect("lock").push_back(reply);
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.received.lock().expect("lock").clone()
+    }
+
+    fn last(&self) -> Received {
+        self.received()
+            .last()
+            .cloned()
+            .expect("the mock got a request")
+    }
+
+    fn clear(&self) {
+        self.received.lock().expect("lock").clear();
+    }
+}
+
+async fn answer(State(mock): State<Mock>, uri: Uri, headers: HeaderMap, raw: Bytes) -> Response {
+    let body = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+    mock.received.lock().expect("lock").push(Received {
+        path: uri.to_string(),
+        headers,
+        body,
+        raw,
+    });
+    let reply = mock.script.lock().expect("lock").pop_front();
+    match reply {
+        Some(Reply::Json(value)) => axum::Json(value).into_response(),
+        Some(Reply::Sse(text)) => ([("content-type", "text/event-stream")], text).into_response(),
+        Some(Reply::Status(status, body)) => (
+            StatusCode::from_u16(status).expect("status"),
+            body.to_owned(),
+        )
+            .into_response(),
+        Some(Reply::Hang) => {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            "late".into_response()
+        }
+        None => (StatusCode::IM_A_TEAPOT, "the mock has no reply scripted").into_response(),
+    }
+}
+
+async fn start(upstream: &str, timeout: f64) -> anyhow::Result<TestServer> {
+    let upstream = upstream.to_owned();
+    TestServer::start_with(move |config| {
+        config.proxy.anthropic_upstream = upstream.clone();
+        config.proxy.openai_upstream = upstream.clone();
+        config.proxy.gemini_upstream = upstream.clone();
+        config.proxy.upstream_timeout_seconds = timeout;
+    })
+    .await
+}
+
+/// A build log the compression engine cuts hard; `tag` makes it unique.
+fn build_log(tag: &str) -> String {
+    let mut log = String::new();
+    for line in 0..600 {
+        log.push_str(&format!(
+            "2026-11-21T10:{:02}:{:02}Z INFO worker-{} compiled module_{line} in {}ms\n",
+            line / 60 % 60,
+            line % 60,
+            line % 7,
+            line * 3 % 97
+        ));
+    }
+    log.push_str(&format!(
+        "2026-11-21T10:59:59Z ERROR linker failed: undefined symbol {tag}\n"
+    ));
+    log
+}
+
+const FINAL: &str = "FINAL ANSWER: the linker failed";
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Api {
+    Anthropic,
+    Chat,
+    Responses,
+    Gemini,
+}
+
+const APIS: [Api; 4] = [Api::Anthropic, Api::Chat, Api::Responses, Api::Gemini];
+
+impl Api {
+    fn path(self, stream: bool) -> &'static str {
+        match (self, stream) {
+            (Api::Anthropic, _) => "/v1/messages?beta=true",
+            (Api::Chat, _) => "/v1/chat/completions",
+            (Api::Responses, _) => "/v1/responses",
+            (Api::Gemini, false) => "/v1beta/models/gemini-2.5-pro:generateContent",
+            (Api::Gemini, true) => "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse",
+        }
+    }
+
+    /// A conversation: a question, a tool call, its (large) result.
+    fn request(self, question: &str, output: &str, stream: bool) -> Value {
+        let mut request = match self {
+            Api::Anthropic => json!({
+                "model": "claude-x", "max_tokens": 1000, "system": "You are terse.",
+                "tools": [{"name": "bash", "description": "run", "input_schema": {"type": "object"}}],
+                "messages": [
+                    {"role": "user", "content": question},
+                    {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "bash", "input": {"cmd": "make"}}]},
+                    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": output}]}
+                ]
+            }),
+            Api::Chat => json!({
+                "model": "gpt-x",
+                "tools": [{"type": "function", "function": {"name": "bash", "parameters": {"type": "object"}}}],
+                "messages": [
+                    {"role": "system", "content": "You are terse."},
+                    {"role": "user", "content": question},
+                    {"role": "assistant", "content": null, "tool_calls": [{"id": "t1", "type": "function", "function": {"name": "bash", "arguments": "{}"}}]},
+                    {"role": "tool", "tool_call_id": "t1", "content": output}
+                ]
+            }),
+            Api::Responses => json!({
+                "model": "gpt-x", "instructions": "You are terse.",
+                "tools": [{"type": "function", "name": "shell", "parameters": {"type": "object"}}],
+                "input": [
+                    {"type": "message", "role": "user", "content": [{"type": "input_text", "text": question}]},
+                    {"type": "function_call", "call_id": "t1", "name": "shell", "arguments": "{}"},
+                    {"type": "function_call_output", "call_id": "t1", "output": output}
+                ]
+            }),
+            Api::Gemini => json!({
+                "systemInstruction": {"parts": [{"text": "You are terse."}]},
+                "tools": [{"functionDeclarations": [{"name": "shell", "parameters": {"type": "object"}}]}],
+                "contents": [
+                    {"role": "user", "parts": [{"text": question}]},
+                    {"role": "model", "parts": [{"functionCall": {"name": "shell", "args": {}}}]},
+                    {"role": "user", "parts": [{"functionResponse": {"name": "shell", "response": {"output": output}}}]}
+                ]
+            }),
+        };
+        if stream && self != Api::Gemini {
+            request["stream"] = json!(true);
+        }
+        request
+    }
+
+    /// The mock's answer: a text, or a call of `tool` with `arguments`.
+    fn reply(self, stream: bool, calls: &[(&str, Value)]) -> Reply {
+        let text = calls.is_empty();
+        match (self, stream) {
+            (Api::Anthropic, false) => {
+                let content: Vec<Value> = if text {
+                    vec![json!({"type": "text", "text": FINAL})]
+                } else {
+                    calls.iter().enumerate().map(|(i, (name, args))| json!({"type": "tool_use", "id": format!("toolu_{i}"), "name": name, "input": args})).collect()
+                };
+                Reply::Json(
+                    json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x", "content": content, "stop_reason": if text {"end_turn"} else {"tool_use"}, "usage": {"input_tokens": 5, "output_tokens": 5}}),
+                )
+            }
+            (Api::Anthropic, true) => {
+                let mut events = vec![(
+                    "message_start",
+                    json!({"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x", "content": [], "stop_reason": null, "usage": {"input_tokens": 5, "output_tokens": 0}}}),
+                )];
+                if text {
+                    events.push(("content_block_start", json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})));
+                    events.push(("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": FINAL}})));
+                    events.push((
+                        "content_block_stop",
+                        json!({"type": "content_block_stop", "index": 0}),
+                    ));
+                } else {
+                    for (i, (name, args)) in calls.iter().enumerate() {
+                        events.push(("content_block_start", json!({"type": "content_block_start", "index": i, "content_block": {"type": "tool_use", "id": format!("toolu_{i}"), "name": name, "input": {}}})));
+                        events.push(("content_block_delta", json!({"type": "content_block_delta", "index": i, "delta": {"type": "input_json_delta", "partial_json": args.to_string()}})));
+                        events.push((
+                            "content_block_stop",
+                            json!({"type": "content_block_stop", "index": i}),
+                        ));
+                    }
+                }
+                events.push(("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": if text {"end_turn"} else {"tool_use"}}, "usage": {"output_tokens": 5}})));
+                events.push(("message_stop", json!({"type": "message_stop"})));
+                Reply::Sse(
+                    events
+                        .iter()
+                        .map(|(name, data)| format!("event: {name}\ndata: {data}\n\n"))
+                        .collect(),
+                )
+            }
+            (Api::Chat, false) => {
+                let mut message = json!({"role": "assistant", "content": if text {json!(FINAL)} else {Value::Null}});
+                if !text {
+                    message["tool_calls"] = calls.iter().enumerate().map(|(i, (name, args))| json!({"id": format!("call_{i}"), "type": "function", "function": {"name": name, "arguments": args.to_string()}})).collect();
+                }
+                Reply::Json(
+                    json!({"id": "c1", "object": "chat.completion", "model": "gpt-x", "choices": [{"index": 0, "message": message, "finish_reason": if text {"stop"} else {"tool_calls"}}]}),
+                )
+            }
+            (Api::Chat, true) => {
+                let mut chunks = vec![
+                    json!({"id": "c1", "object": "chat.completion.chunk", "model": "gpt-x", "choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": null}]}),
+                ];
+                if text {
+                    chunks.push(json!({"id": "c1", "object": "chat.completion.chunk", "model": "gpt-x", "choices": [{"index": 0, "delta": {"content": FINAL}, "finish_reason": null}]}));
+                } else {
+                    for (i, (name, args)) in calls.iter().enumerate() {
+                        chunks.push(json!({"id": "c1", "object": "chat.completion.chunk", "model": "gpt-x", "choices": [{"index": 0, "delta": {"tool_calls": [{"index": i, "id": format!("call_{i}"), "type": "function", "function": {"name": name, "arguments": args.to_string()}}]}, "finish_reason": null}]}));
+                    }
+                }
+                chunks.push(json!({"id": "c1", "object": "chat.completion.chunk", "model": "gpt-x", "choices": [{"index": 0, "delta": {}, "finish_reason": if text {"stop"} else {"tool_calls"}}]}));
+                let mut text: String = chunks
+                    .iter()
+                    .map(|chunk| format!("data: {chunk}\n\n"))
+                    .collect();
+                text.push_str("data: [DONE]\n\n");
+                Reply::Sse(text)
+            }
+            (Api::Responses, stream) => {
+                let output: Vec<Value> = if text {
+                    vec![
+                        json!({"type": "message", "id": "m1", "role": "assistant", "content": [{"type": "output_text", "text": FINAL}]}),
+                    ]
+                } else {
+                    calls.iter().enumerate().map(|(i, (name, args))| json!({"type": "function_call", "id": format!("fc_{i}"), "call_id": format!("call_{i}"), "name": name, "arguments": args.to_string()})).collect()
+                };
+                let response = json!({"id": "resp_1", "object": "response", "status": "completed", "output": output});
+                if !stream {
+                    return Reply::Json(response);
+                }
+                let mut text = String::new();
+                for (i, item) in output.iter().enumerate() {
+                    text.push_str(&format!("event: response.output_item.added\ndata: {}\n\n", json!({"type": "response.output_item.added", "output_index": i, "item": item})));
+                    text.push_str(&format!("event: response.output_item.done\ndata: {}\n\n", json!({"type": "response.output_item.done", "output_index": i, "item": item})));
+                }
+                text.push_str(&format!(
+                    "event: response.completed\ndata: {}\n\n",
+                    json!({"type": "response.completed", "response": response})
+                ));
+                Reply::Sse(text)
+            }
+            (Api::Gemini, stream) => {
+                let parts: Vec<Value> = if text {
+                    vec![json!({"text": FINAL})]
+                } else {
+                    calls
+                        .iter()
+                        .map(|(name, args)| json!({"functionCall": {"name": name, "args": args}}))
+                        .collect()
+                };
+                let response = json!({"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}], "modelVersion": "gemini-2.5-pro"});
+                if stream {
+                    Reply::Sse(format!("data: {response}\n\n"))
+                } else {
+                    Reply::Json(response)
+                }
+            }
+        }
+    }
+
+    /// The provider's credential header, which must reach the upstream.
+    fn credential(self) -> (&'static str, &'static str) {
+        match self {
+            Api::Anthropic => ("x-api-key", "sk-ant-test-key"),
+            Api::Chat | Api::Responses => ("authorization", "Bearer sk-openai-test-key"),
+            Api::Gemini => ("x-goog-api-key", "gemini-test-key"),
+        }
+    }
+
+    /// The text the client gets back, streaming or not.
+    fn answer_text(self, body: &str) -> String {
+        body.to_owned()
+    }
+}
+
+async fn post(
+    server: &TestServer,
+    api: Api,
+    request: &Value,
+    stream: bool,
+) -> anyhow::Result<(u16, HeaderMap, String)> {
+    let (name, value) = api.credential();
+    let response = reqwest::Client::new()
+        .post(format!("{}{}", server.url(), api.path(stream)))
+        .header(name, value)
+        .header("content-type", "application/json")
+        .body(request.to_string())
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    Ok((status, headers, response.text().await?))
+}
+
+/// Every `ccr:` reference in a text.
+fn refs(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("ccr:") {
+        let candidate: String = rest[at + 4..].chars().take(24).collect();
+        if candidate.len() == 24 && candidate.chars().all(|c| c.is_ascii_hexdigit()) {
+            out.push(format!("ccr:{candidate}"));
+        }
+        rest = &rest[at + 4..];
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn header_number(headers: &HeaderMap, name: &str) -> u64 {
+    headers
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} header"))
+}
+
+#[tokio::test]
+async fn each_api_sends_large_tool_results_upstream_smaller_with_markers_that_resolve()
+-> anyhow::Result<()> {
+    let (mock, upstream) = Mock::start().await?;
+    let server = start(&upstream, 10.0).await?;
+    let http = reqwest::Client::new();
+    for api in APIS {
+        let log = build_log(&format!("{api:?}_symbol"));
+        let request = api.request("why did the build fail?", &log, false);
+        mock.push(api.reply(false, &[]));
+        let (status, headers, body) = post(&server, api, &request, false).await?;
+        assert_eq!(status, 200, "{api:?}: {body}");
+        assert!(body.contains(FINAL), "{api:?}: {body}");
+        let received = mock.last();
+        assert_eq!(
+            received.path,
+            api.path(false),
+            "{api:?}: the path and query go upstream as they came"
+        );
+        let (name, value) = api.credential();
+        assert_eq!(
+            received.headers.get(name).and_then(|v| v.to_str().ok()),
+            Some(value),
+            "{api:?}: the credential reaches the upstream"
+        );
+        let sent = request.to_string();
+        assert!(
+            received.raw.len() * 3 < sent.len(),
+            "{api:?}: {} bytes upstream of {}",
+            received.raw.len(),
+            sent.len()
+        );
+        let upstream_text = String::from_utf8_lossy(&received.raw).into_owned();
+        assert!(
+            upstream_text.contains("linker failed"),
+            "{api:?}: the error line is kept"
+        );
+        assert!(
+            upstream_text.contains("cairn_retrieve"),
+            "{api:?}: the retrieve tool is offered"
+        );
+        let found = refs(&upstream_text);
+        assert!(!found.is_empty(), "{api:?}: markers upstream");
+        for reference in found {
+            let original = http
+                .get(format!("{}/v1/ccr/{reference}", server.url()))
+                .header("accept", "text/plain")
+                .send()
+                .await?;
+            assert_eq!(original.status().as_u16(), 200);
+            assert_eq!(
+                original.text().await?,
+                log,
+                "{api:?}: {reference} is the original"
+            );
+            assert_eq!(
+                reference,
+                ContentHash::of(log.as_bytes()).ccr_ref().to_string(),
+                "{api:?}: the same ref a put gets"
+            );
+        }
+        let original = header_number(&headers, "x-cairn-tokens-original");
+        let sent = header_number(&headers, "x-cairn-tokens-sent");
+        assert!(sent * 3 < original, "{api:?}: {sent} of {original} tokens");
+    }
+    let stats: Value = http
+        .get(format!("{}/v1/stats", server.url()))
+        .send()
+        .await?
+        .text()
+        .await?
+        .parse::<Value>()?;
+    assert_eq!(stats["proxy"]["requests"], json!(4), "{stats}");
+    assert!(
+        stats["proxy"]["tokens_saved"].as_u64().unwrap_or(0) > 10_000,
+        "{stats}"
+    );
+    let metrics = http
+        .get(format!("{}/metrics", server.url()))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(
+        metrics.contains("cairn_proxy_requests_total 4"),
+        "{metrics}"
+    );
+    server.stop().await
+}
+
+#[tokio::test]
+async fn a_conversation_resent_with_one_more_turn_sends_the_same_bytes_before_it()
+-> anyhow::Result<()> {
+    let (mock, upstream) = Mock::start().await?;
+    let server = start(&upstream, 10.0).await?;
+    for api in APIS {
+        let first = api.request("why did the build fail?", &build_log("cache"), false);
+        for _ in 0..2 {
+            mock.push(api.reply(false, &[]));
+            post(&server, api, &first, false).await?;
+        }
+        let received = mock.received();
+        let (a, b) = (&received[received.len() - 2], &received[received.len() - 1]);
+        assert_eq!(
+            a.raw, b.raw,
+            "{api:?}: the same conversation twice sends the same bytes"
+        );
+
+        // One more turn: the answer, a new question, another large result.
+        let mut longer = first.clone();
+        let (list, turn): (&str, Vec<Value>) = match api {
+            Api::Anthropic => (
+                "messages",
+                vec![
+                    json!({"role": "assistant", "content": [{"type": "tool_use", "id": "t2", "name": "bash", "input": {}}]}),
+                    json!({"role": "user", "content": [{"type": "text", "text": "and the tests?"}, {"type": "tool_result", "tool_use_id": "t2", "content": build_log("tests")}]}),
+                ],
+            ),
+            Api::Chat => (
+                "messages",
+                vec![
+                    json!({"role": "user", "content": "and the tests?"}),
+                    json!({"role": "assistant", "content": null, "tool_calls": [{"id": "t2", "type": "function", "function": {"name": "bash", "arguments": "{}"}}]}),
+                    json!({"role": "tool", "tool_call_id": "t2", "content": build_log("tests")}),
+                ],
+            ),
+            Api::Responses => (
+                "input",
+                vec![
+                    json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": "and the tests?"}]}),
+                    json!({"type": "function_call", "call_id": "t2", "name": "shell", "arguments": "{}"}),
+                    json!({"type": "function_call_output", "call_id": "t2", "output": build_log("tests")}),
+                ],
+            ),
+            Api::Gemini => (
+                "contents",
+                vec![
+                    json!({"role": "user", "parts": [{"text": "and the tests?"}]}),
+                    json!({"role": "model", "parts": [{"functionCall": {"name": "shell", "args": {}}}]}),
+                    json!({"role": "user", "parts": [{"functionResponse": {"name": "shell", "response": {"output": build_log("tests")}}}]}),
+                ],
+            ),
+        };
+        let before = first[list].as_array().map_or(0, Vec::len);
+        longer[list].as_array_mut().expect("a list").extend(turn);
+        mock.push(api.reply(false, &[]));
+        post(&server, api, &longer, false).await?;
+        let c = mock.last();
+        let prefix = |body: &Value| body[list].as_array().expect("a list")[..before].to_vec();
+        assert_eq!(
+            prefix(&b.body),
+            prefix(&c.body),
+            "{api:?}: the turns before the new one are byte-stable"
+        );
+        for field in ["tools", "system", "instructions", "systemInstruction"] {
+            assert_eq!(
+                b.body.get(field),
+                c.body.get(field),
+                "{api:?}: {field} unchanged"
+            );
+        }
+        // And in the bytes: everything up to the end of the earlier turns.
+        let old = serde_json::to_string(&prefix(&b.body))?;
+        let old = &old[..old.len() - 1];
+        assert!(
+            String::from_utf8_lossy(&c.raw).contains(old),
+            "{api:?}: the earlier turns' bytes reappear"
+        );
+        assert_eq!(
+            refs(&String::from_utf8_lossy(&c.raw)).len(),
+            2,
+            "{api:?}: both results compressed"
+        );
+    }
+    server.stop().await
+}
+
+#[tokio::test]
+async fn a_cairn_retrieve_call_is_answered_by_the_proxy_and_the_client_sees_one_answer()
+-> anyhow::Result<()> {
+    let (mock, upstream) = Mock::start().await?;
+    let server = start(&upstream, 10.0).await?;
+    // Nothing to compress: no retrieve tool, the stream is relayed as it comes.
+    for api in APIS {
+        mock.clear();
+        mock.push(api.reply(true, &[]));
+        let request = api.request("hello?", "a short output", true);
+        let (status, headers, body) = post(&server, api, &request, true).await?;
+        assert_eq!(status, 200, "{api:?}: {body}");
+        assert!(
+            body.contains(FINAL) && !body.contains("error"),
+            "{api:?}: {body}"
+        );
+        assert!(headers.contains_key("x-cairn-tokens-sent"), "{api:?}");
+        assert!(
+            !String::from_utf8_lossy(&mock.last().raw).contains("cairn_retrieve"),
+            "{api:?}: no markers, no tool"
+        );
+        assert_eq!(
+            mock.last().raw,
+            request.to_string().into_bytes(),
+            "{api:?}: sent as it came"
+        );
+    }
+    for api in APIS {
+        for stream in [false, true] {
+            let log = build_log(&format!("retrieve_{api:?}_{stream}"));
+            let reference = ContentHash::of(log.as_bytes()).ccr_ref().to_string();
+            mock.clear();
+            mock.push(api.reply(
+                stream,
+                &[(
+                    "cairn_retrieve",
+                    json!({"ref": reference, "lines": "601-601"}),
+                )],
+            ));
+            mock.push(api.reply(stream, &[]));
+            let request = api.request("why did the build fail?", &log, stream);
+            let (status, headers, body) = post(&server, api, &request, stream).await?;
+            assert_eq!(status, 200, "{api:?} stream={stream}: {body}");
+            let text = api.answer_text(&body);
+            assert!(text.contains(FINAL), "{api:?} stream={stream}: {text}");
+            assert!(
+                !text.contains("cairn_retrieve"),
+                "{api:?} stream={stream}: our call stays with us: {text}"
+            );
+            if stream {
+                assert!(
+                    headers
+                        .get("content-type")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .starts_with("text/event-stream"),
+                    "{api:?}"
+                );
+            }
+            let received = mock.received();
+            assert_eq!(
+                received.len(),
+                2,
+                "{api:?} stream={stream}: two upstream rounds"
+            );
+            let second = String::from_utf8_lossy(&received[1].raw).into_owned();
+            assert!(
+                second.contains(&format!("undefined symbol retrieve_{api:?}_{stream}")),
+                "{api:?} stream={stream}: the retrieved line went upstream"
+            );
+            assert_eq!(
+                received[0].body.get("tools"),
+                received[1].body.get("tools"),
+                "{api:?}: tools byte-stable across rounds"
+            );
+        }
+    }
+
+    // The model calls ours beside one of the client's: the client gets its own.
+    for stream in [false, true] {
+        let log = build_log(&format!("mixed_{stream}"));
+        let reference = ContentHash::of(log.as_bytes()).ccr_ref().to_string();
+        mock.clear();
+        mock.push(Api::Anthropic.reply(
+            stream,
+            &[
+                ("cairn_retrieve", json!({"ref": reference})),
+                ("bash", json!({"cmd": "ls"})),
+            ],
+        ));
+        let (status, _, body) = post(
+            &server,
+            Api::Anthropic,
+            &Api::Anthropic.request("q", &log, stream),
+            stream,
+        )
+        .await?;
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            body.contains("\"bash\"") && !body.contains("cairn_retrieve"),
+            "stream={stream}: {body}"
+        );
+        if stream {
+            assert!(
+                body.contains("\"index\":0") && !body.contains("\"index\":1"),
+                "renumbered: {body}"
+            );
+        } else {
+            let value: Value = serde_json::from_str(&body)?;
+            assert_eq!(
+                value["content"].as_array().map(Vec::len),
+                Some(1),
+                "{value}"
+            );
+        }
+        assert_eq!(mock.received().len(), 1);
+    }
+    server.stop().await
+}
+
+#[tokio::test]
+async fn proxied_sessions_are_searchable_and_grow_without_duplicates() -> anyhow::Result<()> {
+    let (mock, upstream) = Mock::start().await?;
+    let server = start(&upstream, 10.0).await?;
+    let http = reqwest::Client::new();
+    let request = Api::Anthropic.request(
+        "where is the zanzibarquux flag parsed?",
+        &build_log("sessions"),
+        false,
+    );
+    for _ in 0..2 {
+        mock.push(Api::Anthropic.reply(false, &[]));
+        let response = http
+            .post(format!("{}/v1/messages", server.url()))
+            .header("x-claude-code-session-id", "session-proxy-1")
+            .header("x-api-key", "k")
+            .body(request.to_string())
+            .send()
+            .await?;
+        assert_eq!(response.status().as_u16(), 200);
+    }
+    let mut hits = Value::Null;
+    for _ in 0..100 {
+        hits = http
+            .get(format!("{}/v1/search?q=zanzibarquux", server.url()))
+            .send()
+            .await?
+            .text()
+            .await?
+            .parse::<Value>()?;
+        if hits.to_string().contains("session-proxy-1") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(hits.to_string().contains("session-proxy-1"), "{hits}");
+    let session: Value = http
+        .get(format!("{}/v1/sessions/session-proxy-1", server.url()))
+        .send()
+        .await?
+        .text()
+        .await?
+        .parse::<Value>()?;
+    assert_eq!(session["session"]["agent"], json!("claude"), "{session}");
+    // question, tool call, tool result, answer: once each, though sent twice.
+    assert_eq!(
+        session["messages"].as_array().map(Vec::len),
+        Some(4),
+        "{session}"
+    );
+    server.stop().await
+}
+
+#[tokio::test]
+async fn upstream_failures_come_back_in_the_provider_shape_and_record_nothing() -> anyhow::Result<()>
+{
+    let (mock, upstream) = Mock::start().await?;
+    let server = start(&upstream, 0.5).await?;
+    let http = reqwest::Client::new();
+    for api in APIS {
+        let request = api.request("q", "short output", false);
+        mock.push(Reply::Status(500, "upstream exploded"));
+        let (status, _, body) = post(&server, api, &request, false).await?;
+        assert_eq!(status, 500, "{api:?}: {body}");
+        let error: Value = serde_json::from_str(&body)?;
+        let message = error
+            .pointer("/error/message")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        assert!(
+            message.contains("upstream exploded") && message.contains("500"),
+            "{api:?}: {error}"
+        );
+        if api == Api::Anthropic {
+            assert_eq!(error["type"], json!("error"));
+        }
+
+        mock.push(Reply::Hang);
+        let started = std::time::Instant::now();
+        let (status, _, body) = post(&server, api, &request, false).await?;
+        assert_eq!(status, 504, "{api:?}: {body}");
+        assert!(
+            body.contains("did not answer within 0.5 s"),
+            "{api:?}: {body}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(10));
+
+        mock.push(Reply::Sse(
+            "data: {\"broken\": \ndata: <html>\n\n".to_owned(),
+        ));
+        let (status, _, body) = post(&server, api, &api.request("q", "short", true), true).await?;
+        assert_eq!(status, 200, "{api:?}: the stream had started");
+        assert!(body.contains("garbled"), "{api:?}: {body}");
+        assert!(body.contains("error"), "{api:?}: {body}");
+
+        // A stream that stops half-way (no end event).
+        let cut = match api.reply(true, &[]) {
+            Reply::Sse(text) => text[..text.len() / 2]
+                .rsplit_once("\n\n")
+                .map(|(head, _)| format!("{head}\n\n"))
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        if api != Api::Gemini {
+            mock.push(Reply::Sse(cut));
+            let (_, _, body) = post(&server, api, &api.request("q", "short", true), true).await?;
+            assert!(body.contains("ended before"), "{api:?}: {body}");
+        }
+    }
+    // Model lists and token counts go through untouched.
+    mock.push(Reply::Json(json!({"data": [{"id": "claude-x"}]})));
+    let models = http
+        .get(format!("{}/v1/models?limit=5", server.url()))
+        .header("anthropic-version", "2023-06-01")
+        .header("x-api-key", "k")
+        .send()
+        .await?;
+    assert_eq!(models.status().as_u16(), 200);
+    assert!(models.text().await?.contains("claude-x"));
+    assert_eq!(mock.last().path, "/v1/models?limit=5");
+    assert_eq!(
+        mock.last()
+            .headers
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok()),
+        Some("k")
+    );
+    mock.push(Reply::Json(json!({"input_tokens": 12})));
+    let counted = http
+        .post(format!("{}/v1/messages/count_tokens", server.url()))
+        .body("{\"messages\":[]}")
+        .send()
+        .await?;
+    assert_eq!(counted.text().await?, "{\"input_tokens\":12}");
+    assert_eq!(mock.last().raw, "{\"messages\":[]}".as_bytes());
+
+    // A JSON provider error passes through as the provider sent it.
+    mock.push(Reply::Status(
+        429,
+        "{\"error\":{\"message\":\"slow down\",\"type\":\"rate_limit_error\"}}",
+    ));
+    let (status, _, body) = post(
+        &server,
+        Api::Chat,
+        &Api::Chat.request("q", "o", false),
+        false,
+    )
+    .await?;
+    assert_eq!((status, body.contains("slow down")), (429, true), "{body}");
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sessions: Value = http
+        .get(format!("{}/v1/sessions", server.url()))
+        .send()
+        .await?
+        .text()
+        .await?
+        .parse::<Value>()?;
+    assert_eq!(
+        sessions["sessions"],
+        json!([]),
+        "nothing recorded from failures: {sessions}"
+    );
+    server.stop().await
+}
+
+#[tokio::test]
+async fn with_auth_on_the_proxy_needs_a_cairn_token_with_the_proxy_scope() -> anyhow::Result<()> {
+    let (mock, upstream) = Mock::start().await?;
+    let secret = "a-proxy-test-secret-that-is-long-enough";
+    let upstream_url = upstream.clone();
+    let server = TestServer::start_with(move |config| {
+        config.proxy.anthropic_upstream = upstream_url.clone();
+        config.auth.jwt_secret = Some(secret.to_owned());
+    })
+    .await?;
+    let key = cairn_auth::SigningKey::secret(secret.as_bytes())?;
+    let token = |scopes: &str| {
+        key.issue(&cairn_auth::TokenRequest {
+            tenant: "acme".into(),
+            sub: "agent".into(),
+            scopes: cairn_auth::Scopes::parse_list(scopes).expect("scopes"),
+            ttl_seconds: 600,
+        })
+    };
+    let request = Api::Anthropic.request("q", &build_log("auth"), false);
+    let send = |token: Option<String>| {
+        let mut builder = reqwest::Client::new()
+            .post(format!("{}/v1/messages", server.url()))
+            .header("x-api-key", "sk-ant-provider")
+            .body(request.to_string());
+        if let Some(token) = token {
+            builder = builder.header("x-cairn-token", token);
+        }
+        builder.send()
+    };
+    let missing = send(None).await?;
+    assert_eq!(missing.status().as_u16(), 401);
+    let body: Value = missing.text().await?.parse()?;
+    assert_eq!(
+        body["error"]["type"],
+        json!("authentication_error"),
+        "{body}"
+    );
+    assert!(body.to_string().contains("x-cairn-token"), "{body}");
+
+    let read_only = send(Some(token("read")?)).await?;
+    assert_eq!(read_only.status().as_u16(), 403);
+
+    mock.push(Api::Anthropic.reply(false, &[]));
+    let ok = send(Some(token("proxy")?)).await?;
+    assert_eq!(ok.status().as_u16(), 200);
+    let received = mock.last();
+    assert_eq!(
+        received
+            .headers
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok()),
+        Some("sk-ant-provider")
+    );
+    assert!(
+        received.headers.get("x-cairn-token").is_none(),
+        "our token stays with us"
+    );
+    assert_eq!(
+        mock.received().len(),
+        1,
+        "refused requests never went upstream"
+    );
+    server.stop().await
+}
