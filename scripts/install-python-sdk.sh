@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Python SDK (client/python, editable) and what its tests need
-# (pytest, mypy, ruff) into a virtual environment of its own.
+# (pytest, mypy, ruff, and the OpenAI SDK for the proxy example) into a virtual environment of its own.
 #
 # Usage: scripts/install-python-sdk.sh [DIR]     (DIR defaults to ./.venv-sdk)
 #
 # The script is idempotent: when DIR already holds a venv that imports cairn
-# from this checkout with the pinned httpx, pytest, mypy and ruff, it installs
+# from this checkout with the pinned httpx, pytest, mypy, ruff and openai, it installs
 # nothing. On success it prints the path of the venv's python, and nothing
 # else, on stdout.
 set -euo pipefail
@@ -19,6 +19,7 @@ readonly HTTPX="0.28.1"
 readonly PYTEST="9.2.0"
 readonly MYPY="2.4.1"
 readonly RUFF="0.17.5"
+readonly OPENAI="3.54.0"
 
 die() {
   echo "install-python-sdk: error: $*" >&2
@@ -27,15 +28,16 @@ die() {
 
 # Prints "ok" when the venv imports this checkout's cairn with the pinned deps.
 installed() {
-  "$PY" - "$SDK" "$HTTPX" "$PYTEST" "$MYPY" "$RUFF" 2>/dev/null <<'PY' || true
+  "$PY" - "$SDK" "$HTTPX" "$PYTEST" "$MYPY" "$RUFF" "$OPENAI" 2>/dev/null <<'PY' || true
 import os, sys
 from importlib.metadata import version
 import cairn
-sdk, want_httpx, want_pytest, want_mypy, want_ruff = sys.argv[1:]
+sdk, want_httpx, want_pytest, want_mypy, want_ruff, want_openai = sys.argv[1:]
 here = os.path.realpath(os.path.join(sdk, "src", "cairn"))
 if os.path.realpath(os.path.dirname(cairn.__file__)) == here \
         and version("httpx") == want_httpx and version("pytest") == want_pytest \
-        and version("mypy") == want_mypy and version("ruff") == want_ruff:
+        and version("mypy") == want_mypy and version("ruff") == want_ruff \
+        and version("openai") == want_openai:
     print("ok")
 PY
 }

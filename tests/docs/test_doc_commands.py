@@ -7,7 +7,10 @@ Each page is followed the way a reader follows it: its blocks run in order, in b
   name as the reader's own (`build.log`, `notes.md`);
 - `$HOME` holds real sessions of Claude Code, Codex CLI and Gemini CLI where those agents keep
   them (from fixtures/sessions), so `cairn import all` and `cairn mcp install` work on it;
-- `cairn` is on the PATH (this checkout's build);
+- `cairn` is on the PATH (this checkout's build), and so are stand-ins for `claude`, `codex` and
+  `gemini` (the agents are not installed here) that print how they were launched;
+- the proxy's upstreams are a stand-in for the providers on loopback (mock_upstream.py), which
+  the tests cannot reach;
 - the reader's `cairn serve` over `./cairn-data` answers on a free port, and each block's `8787`
   (the default port) is rewritten to that port. A block that starts its own server, or needs
   none running (`cairn reindex`), runs while the reader's server is stopped.
@@ -27,6 +30,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +39,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "client" / "python" / "tests"))
 
+import mock_upstream  # noqa: E402
 import servers  # noqa: E402
 
 # The first line of each block not run here, and why.
@@ -53,6 +58,10 @@ EXPECT = {
     'export CAIRN_TOKEN="$(cairn token issue': r'"contexts"',
     "curl -s -o /dev/null -w '%{http_code}\\n' -X PUT": r"401\n401\n403\n",
     "cairn mcp install claude": r"mcpServers",
+    "cairn wrap claude": r"claude -p summarise the failing tests ANTHROPIC_BASE_URL=http://127\.0\.0\.1:\d+",
+    "ANTHROPIC_BASE_URL=http://127.0.0.1:8787 claude": r"ANTHROPIC_BASE_URL=http://127\.0\.0\.1:\d+",
+    "curl -s -D headers.txt": r"mock answer(.|\n)*x-cairn-tokens-sent(.|\n)*'tokens_saved': [1-9]",
+    "curl -s http://127.0.0.1:8787/v1/messages": r"(mock answer(.|\n)*){3}",
     "curl -s http://127.0.0.1:8787/v1/contexts/runs/1/log ": r'"code":"expired"',
     "curl -s http://127.0.0.1:8787/v1/contexts/no/such/key": r'"code":"not_found"',
     "printf '%s\\n' '{\"jsonrpc\"": r'"serverInfo"',
@@ -122,11 +131,26 @@ def workdir(tmp: Path) -> Path:
     return work
 
 
+def stand_in_agents(bin_dir: Path) -> None:
+    """`claude`, `codex` and `gemini` that print their name, arguments and base-URL settings."""
+    bin_dir.mkdir()
+    for agent in ("claude", "codex", "gemini"):
+        script = bin_dir / agent
+        script.write_text(
+            "#!/bin/sh\n"
+            f'echo "{agent} $* ANTHROPIC_BASE_URL=${{ANTHROPIC_BASE_URL:-}} '
+            'GOOGLE_GEMINI_BASE_URL=${GOOGLE_GEMINI_BASE_URL:-}"\n'
+        )
+        script.chmod(0o755)
+
+
 def environment(tmp: Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAIRN_")}
     env["HOME"] = str(tmp / "home")
     env["CAIRN_URL"] = f"http://127.0.0.1:{port}"
-    env["PATH"] = f"{Path(servers.cairn_bin()).parent}{os.pathsep}{env.get('PATH', '')}"
+    stand_in_agents(tmp / "agents")
+    path = [str(Path(servers.cairn_bin()).parent), str(tmp / "agents"), env.get("PATH", "")]
+    env["PATH"] = os.pathsep.join(path)
     return env
 
 
@@ -162,7 +186,9 @@ def run_block(code: str, cwd: Path, env: dict[str, str]) -> subprocess.Completed
             shell.wait(timeout=120)
         finally:
             stop_group(shell.pid)
-    return subprocess.CompletedProcess(shell.args, shell.returncode, out_path.read_text(), err_path.read_text())
+    return subprocess.CompletedProcess(
+        shell.args, shell.returncode, out_path.read_text(), err_path.read_text()
+    )
 
 
 def expects(block: Block, start: str) -> bool:
@@ -185,19 +211,28 @@ def test_there_are_blocks_on_every_page() -> None:
 class PageServer:
     """The reader's `cairn serve` over ./cairn-data, on one port for the whole page."""
 
-    def __init__(self, work: Path, port: int) -> None:
-        self.work, self.port, self.process = work, port, None
+    def __init__(self, work: Path, port: int, upstream: mock_upstream.MockUpstream) -> None:
+        self.work, self.port, self.upstream = work, port, upstream
+        self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        log = open(self.work.parent / "server.log", "a")
         env = {k: v for k, v in os.environ.items() if not k.startswith("CAIRN_")}
-        self.process = subprocess.Popen(
-            [servers.cairn_bin(), "serve", "--bind", f"127.0.0.1:{self.port}", "--data-dir", "cairn-data"],
-            cwd=self.work,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        env.update(mock_upstream.upstream_env(self.upstream))
+        with open(self.work.parent / "server.log", "a") as log:
+            self.process = subprocess.Popen(
+                [
+                    servers.cairn_bin(),
+                    "serve",
+                    "--bind",
+                    f"127.0.0.1:{self.port}",
+                    "--data-dir",
+                    "cairn-data",
+                ],
+                cwd=self.work,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             assert self.process.poll() is None, (self.work.parent / "server.log").read_text()
@@ -215,13 +250,20 @@ class PageServer:
         self.process = None
 
 
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[mock_upstream.MockUpstream]:
+    mock = mock_upstream.start()
+    yield mock
+    mock.stop()
+
+
 @pytest.mark.parametrize("page", sorted({b.page for b in to_run()}))
-def test_page(page: str, tmp_path: Path) -> None:
+def test_page(page: str, tmp_path: Path, upstream: mock_upstream.MockUpstream) -> None:
     """The page's blocks, in order, in one directory, as a reader follows it."""
     work = workdir(tmp_path)
     port = servers.free_port()
     env = environment(tmp_path, port)
-    server = PageServer(work, port)
+    server = PageServer(work, port, upstream)
     server.start()
     try:
         for block in (b for b in to_run() if b.page == page):
@@ -233,7 +275,9 @@ def test_page(page: str, tmp_path: Path) -> None:
             done = run_block(code, work, env)
             if alone:
                 server.start()
-            assert done.returncode == 0, f"{block} failed ({done.returncode}):\n{code}\n{done.stdout}\n{done.stderr}"
+            assert done.returncode == 0, (
+                f"{block} failed ({done.returncode}):\n{code}\n{done.stdout}\n{done.stderr}"
+            )
             for start, pattern in EXPECT.items():
                 if expects(block, start):
                     assert re.search(pattern, done.stdout + done.stderr), f"{block}: {done.stdout}"

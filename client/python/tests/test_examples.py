@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
+import mock_upstream
 import servers
 
 EXAMPLES = servers.REPO / "examples" / "python"
@@ -48,3 +50,24 @@ def test_tool_outputs(server_url: str) -> None:
         r"compress\(messages\): (\d+) tokens -> (\d+); (\d+) marker\(s\), originals retrievable: True", out[4]
     )
     assert compressed is not None and int(compressed[2]) * 5 < int(compressed[1]) and int(compressed[3]) >= 1
+
+
+def test_proxy_openai(tmp_path: Path) -> None:
+    """The OpenAI SDK through Cairn's proxy, to a stand-in for OpenAI on loopback."""
+    upstream = mock_upstream.start()
+    server = servers.start(tmp_path / "data", env=mock_upstream.upstream_env(upstream))
+    try:
+        out = run_example("proxy_openai.py", server.url).splitlines()
+    finally:
+        server.stop()
+        upstream.stop()
+    assert out[0] == f"the model answered: {mock_upstream.ANSWER}", out
+    saved = re.fullmatch(r"tokens: (\d+) in the request, (\d+) sent upstream \((\d+)% saved\)", out[1])
+    assert saved is not None and int(saved[3]) >= 60, out
+    assert out[2] == "the original is one call away: true", out
+    (request,) = upstream.received
+    assert request.path == "/v1/chat/completions"
+    assert request.headers["authorization"].startswith("Bearer sk-"), "the caller's key, passed on"
+    tool = request.json()["messages"][2]["content"]
+    assert "upstream connection pool exhausted" in tool and "ccr:" in tool, tool[:2000]
+    assert len(tool) * 5 < 3000 * 50, f"{len(tool)} characters went upstream"

@@ -25,6 +25,7 @@ def test_mypy_strict(tmp_path: Path) -> None:
             "src/cairn",
             "tests",
             str(servers.REPO / "examples" / "python"),
+            str(servers.REPO / "tests" / "docs"),
         ],
         cwd=SDK,
         capture_output=True,
@@ -35,7 +36,7 @@ def test_mypy_strict(tmp_path: Path) -> None:
 
 
 def test_ruff() -> None:
-    paths = ["src", "tests", str(servers.REPO / "examples" / "python")]
+    paths = ["src", "tests", *(str(servers.REPO / path) for path in ("examples/python", "tests/docs"))]
     for command in (["format", "--check", "--diff", "--no-cache"], ["check", "--no-cache"]):
         done = subprocess.run(
             [sys.executable, "-m", "ruff", *command, *paths],
