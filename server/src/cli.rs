@@ -204,6 +204,10 @@ pub struct ServeArgs {
     /// https://app.example.com; repeat for several [default: none].
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
     pub cors_origins: Vec<String>,
+    /// Models directory for local ML (semantic search), as laid out by
+    /// scripts/install-models.sh [default: none: ML off, BM25 alone].
+    #[arg(long, env = "CAIRN_MODELS_DIR", value_name = "DIR")]
+    pub models_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -500,6 +504,9 @@ pub fn serve_config(args: &ServeArgs) -> anyhow::Result<Config> {
         .server
         .cors_allowed_origins
         .extend(args.cors_origins.iter().cloned());
+    if let Some(dir) = &args.models_dir {
+        config.ml.models_dir = Some(dir.clone());
+    }
     config.validate()?;
     Ok(config)
 }

@@ -15,6 +15,28 @@ pub struct Config {
     pub server: ServerConfig,
     pub storage: StorageConfig,
     pub auth: AuthConfig,
+    pub ml: MlConfig,
+}
+
+/// Local ML (docs/ml.md). Off unless a models directory is named.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MlConfig {
+    /// The models directory `scripts/install-models.sh` lays out. `None`:
+    /// ML is off and search and views run on BM25 alone.
+    pub models_dir: Option<PathBuf>,
+    /// The sentence embedder: a subdirectory of the models directory
+    /// holding `model.onnx` and `tokenizer.json`.
+    pub embedder: String,
+}
+
+impl Default for MlConfig {
+    fn default() -> MlConfig {
+        MlConfig {
+            models_dir: None,
+            embedder: cairn_ml::DEFAULT_EMBEDDER.to_owned(),
+        }
+    }
 }
 
 /// Who may call. With none of these set, auth is off and only loopback

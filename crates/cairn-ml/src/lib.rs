@@ -22,6 +22,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use ort::environment::Environment;
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::Tensor;
@@ -83,11 +84,7 @@ impl Embedder {
             path: library.clone(),
             message,
         };
-        let environment = ort::init_from(&library)
-            .map_err(|error| runtime(error.to_string()))?
-            .with_name("cairn")
-            .build()
-            .map_err(|error| runtime(error.to_string()))?;
+        let environment = environment(&library).map_err(runtime)?;
         let model_error = |message: String| MlError::Model {
             path: model.clone(),
             message,
@@ -260,6 +257,26 @@ impl Embedder {
         }
         Ok(vectors)
     }
+}
+
+/// The process's one ONNX Runtime environment (ONNX Runtime allows one per
+/// process, and its library is loaded once): made by the first successful
+/// load, shared by every later one, whose library path is then not read.
+fn environment(library: &Path) -> Result<Environment, String> {
+    static ENVIRONMENT: Mutex<Option<Environment>> = Mutex::new(None);
+    let mut current = ENVIRONMENT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(environment) = current.as_ref() {
+        return Ok(environment.clone());
+    }
+    let environment = ort::init_from(library)
+        .map_err(|error| error.to_string())?
+        .with_name("cairn")
+        .build()
+        .map_err(|error| error.to_string())?;
+    *current = Some(environment.clone());
+    Ok(environment)
 }
 
 fn normalized(mut vector: Vec<f32>) -> Vec<f32> {

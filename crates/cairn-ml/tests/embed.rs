@@ -104,3 +104,14 @@ fn a_corrupt_model_is_a_clear_error() {
     let missing = Embedder::load(broken.path(), "nothing-here").expect_err("missing");
     assert!(matches!(missing, MlError::Missing { .. }), "{missing}");
 }
+
+#[test]
+fn loads_twice_in_one_process() {
+    let Some(dir) = cairn_ml::test_models_dir() else {
+        return;
+    };
+    let first = Embedder::load(&dir, "minilm").expect("first");
+    drop(first);
+    let second = Embedder::load(&dir, "minilm").expect("second");
+    assert_eq!(second.embed(&["a"]).expect("embeds").len(), 1);
+}

@@ -15,6 +15,7 @@ mod compress;
 mod cpu;
 mod error;
 mod events;
+mod ml;
 mod records;
 mod search;
 mod select;
@@ -45,6 +46,7 @@ pub use compress::{CompressInput, CompressOutput, DEFAULT_RETENTION, MessagesOut
 pub use cpu::spawn_cpu;
 pub use error::ServiceError;
 pub use events::{PutEvent, PutFilter, PutSubscription};
+pub use ml::Ml;
 pub use search::{IndexProgress, Watermark};
 pub use select::{Part, Selection};
 pub use sessions::{ImportSource, SessionQuery};
@@ -255,6 +257,9 @@ pub struct Cairn {
     index_wake: Arc<tokio::sync::Notify>,
     /// Announces acknowledged puts to subscribers.
     events: events::PutEvents,
+    /// Local ML (the embedder and its vectors), when a models directory is
+    /// configured and loads.
+    ml: Option<Arc<ml::Ml>>,
 }
 
 /// How many (tenant, blob) pairs [`Cairn`] remembers as stored.
@@ -274,6 +279,7 @@ impl Cairn {
             search: None,
             index_wake: Arc::new(tokio::sync::Notify::new()),
             events: events::PutEvents::new(),
+            ml: None,
         }
     }
 
