@@ -17,6 +17,7 @@ use anyhow::{Context as _, bail};
 
 mod compression;
 mod load;
+mod ml;
 mod sessions;
 use clap::{Args, Parser, Subcommand};
 
@@ -45,6 +46,9 @@ enum Command {
     /// A steady rate of puts and reads for minutes: throughput, latency and
     /// the server's RSS, sampled.
     Soak(load::SoakArgs),
+    /// Local ML on the fixture sessions: a labelled query set with BM25
+    /// alone and hybrid (hit@5, MRR, latency), and embedding throughput.
+    Ml(ml::MlArgs),
 }
 
 #[derive(Debug, Args)]
@@ -273,6 +277,12 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             runtime.block_on(sessions::run(&args))
+        }
+        Command::Ml(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(ml::run(&args))
         }
         Command::Load(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
