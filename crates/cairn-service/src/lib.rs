@@ -27,7 +27,6 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use cairn_compress::render_view;
 use cairn_core::{CcrRef, ContentHash, RenderedView, ViewOptions, sniff, tokens};
 use cairn_store::{
     BlobInfo, ContextRecord, ContextWrite, EncodedBlob, Encoding, GcReport, ListFilter, NewBlob,
@@ -587,14 +586,23 @@ impl Cairn {
         let (hash, media_type, tokens_original) =
             (blob.hash, blob.content_type.clone(), blob.tokens_original);
         let render_options = options.clone();
+        // With ML on, prose sentences are scored by meaning too.
+        let scorer = options
+            .query
+            .as_ref()
+            .and(self.ml.as_ref())
+            .map(|ml| ml::ProseScorer(ml.embedder().clone()));
         let view = Arc::new(
             spawn_cpu(move || {
-                render_view(
+                cairn_compress::render_view_scored(
                     &original,
                     &hash,
                     &media_type,
                     &render_options,
                     Some(tokens_original),
+                    scorer
+                        .as_ref()
+                        .map(|scorer| scorer as &dyn cairn_compress::SentenceScorer),
                 )
             })
             .await?,

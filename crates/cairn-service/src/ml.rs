@@ -293,6 +293,44 @@ impl Cairn {
     }
 }
 
+/// Prose sentences of a view with a query are scored by similarity to it as
+/// well as by BM25, unless there are more than this many (or bytes): the
+/// latency cap is a work budget, not a timer, so a view is the same for the
+/// same content, query and configuration (about 0.3 s at the most on one
+/// core; see BENCHMARKS.md). Past it the view is BM25's.
+const SCORE_MAX_SENTENCES: usize = 256;
+const SCORE_MAX_BYTES: usize = 64 * 1024;
+
+/// The embedder as a [`cairn_compress::SentenceScorer`].
+#[derive(Debug)]
+pub(crate) struct ProseScorer(pub(crate) Arc<Embedder>);
+
+impl cairn_compress::SentenceScorer for ProseScorer {
+    fn scores(&self, query: &str, sentences: &[&str]) -> Option<Vec<f32>> {
+        let bytes: usize = sentences.iter().map(|s| s.len()).sum();
+        if sentences.len() > SCORE_MAX_SENTENCES || bytes > SCORE_MAX_BYTES {
+            return None;
+        }
+        let mut texts = Vec::with_capacity(sentences.len() + 1);
+        texts.push(query);
+        texts.extend_from_slice(sentences);
+        let vectors = match self.0.embed(&texts) {
+            Ok(vectors) => vectors,
+            Err(error) => {
+                tracing::warn!(%error, "scoring sentences failed; BM25 alone");
+                return None;
+            }
+        };
+        let (query, sentences) = vectors.split_first()?;
+        Some(
+            sentences
+                .iter()
+                .map(|v| cairn_ml::cosine(query, v))
+                .collect(),
+        )
+    }
+}
+
 fn rrf(rank: usize) -> f32 {
     1.0 / (RRF_K + rank as f32 + 1.0)
 }
