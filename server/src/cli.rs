@@ -639,6 +639,7 @@ fn compress(args: CompressArgs) -> anyhow::Result<()> {
         max_tokens: args.max_tokens,
         hint: args.kind,
         tokens_original: None,
+        scorer: None,
     };
     let started = std::time::Instant::now();
     let compressed = cairn_compress::compress(&original, &hash, &options);
