@@ -176,3 +176,64 @@ async fn a_corrupt_model_leaves_the_server_on_bm25() -> anyhow::Result<()> {
     assert_eq!(semantic.total, 0, "{semantic:?}");
     server.stop().await
 }
+
+/// A long report: thirty paragraphs of routine, then the one that matters,
+/// in words the query does not use (and long: a kept sentence shorter than
+/// a marker would be folded into the cuts around it).
+fn report() -> String {
+    let mut text = String::from("# Weekly operations report\n\n");
+    for day in 0..30 {
+        text.push_str(&format!(
+            "On day {day} the office plants were watered, the weekly newsletter went out to \
+             every subscriber on the list, and the team lunch was pasta with a green salad. \
+             Nothing else happened.\n\n"
+        ));
+    }
+    text.push_str(
+        "Late on Friday the checkout service ran out of database connections: every request \
+         waited thirty seconds for a free one and then failed, until the service was restarted \
+         by hand, which took the engineer on call most of the night to work out, because the \
+         dashboards showed healthy hosts, normal memory and quiet disks the whole time. \
+         The cause is being investigated.\n",
+    );
+    text
+}
+
+#[tokio::test]
+async fn a_query_aware_view_keeps_the_sentence_that_means_the_query() -> anyhow::Result<()> {
+    let Some(dir) = models() else { return Ok(()) };
+    let with_ml = TestServer::start_with(|config| config.ml.models_dir = Some(dir)).await?;
+    let without = TestServer::start().await?;
+    let options = || cairn_client::GetOptions {
+        query: Some("db pool exhausted".to_owned()),
+        max_tokens: Some(200),
+        ..cairn_client::GetOptions::default()
+    };
+    let mut views = Vec::new();
+    for server in [&with_ml, &without] {
+        server.client().put("reports/week.md", report()).await?;
+        let view = server
+            .client()
+            .get_with("reports/week.md", options())
+            .await?;
+        views.push(view.content);
+    }
+    assert!(
+        views[0].contains("ran out of database connections"),
+        "{}",
+        views[0]
+    );
+    assert!(
+        !views[1].contains("ran out of database connections"),
+        "{}",
+        views[1]
+    );
+    // Deterministic: the same request renders the same view.
+    let again = with_ml
+        .client()
+        .get_with("reports/week.md", options())
+        .await?;
+    assert_eq!(again.content, views[0]);
+    with_ml.stop().await?;
+    without.stop().await
+}
