@@ -92,8 +92,10 @@ impl Embedder {
         let session = Session::builder(&environment)
             .map_err(|error| model_error(error.to_string()))?
             .with_optimization_level(GraphOptimizationLevel::Level3)
-            .and_then(|builder| builder.with_intra_threads(1))
-            .and_then(|builder| builder.with_inter_threads(1))
+            .map_err(|error| model_error(error.to_string()))?
+            .with_intra_threads(1)
+            .map_err(|error| model_error(error.to_string()))?
+            .with_inter_threads(1)
             .map_err(|error| model_error(error.to_string()))?
             .commit_from_file(&model)
             .map_err(|error| model_error(error.to_string()))?;
@@ -296,24 +298,6 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
         return 0.0;
     }
     a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-/// A vector as stored: little-endian f32s.
-pub fn to_bytes(vector: &[f32]) -> Vec<u8> {
-    vector.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-/// A stored vector back; `None` when the length is not a multiple of 4.
-pub fn from_bytes(bytes: &[u8]) -> Option<Vec<f32>> {
-    if bytes.len() % 4 != 0 {
-        return None;
-    }
-    Some(
-        bytes
-            .chunks_exact(4)
-            .map(|chunk| f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]))
-            .collect(),
-    )
 }
 
 /// Where the tests find the models: `CAIRN_MODELS_DIR`, else `models/` at
