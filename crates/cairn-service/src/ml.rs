@@ -297,7 +297,7 @@ impl Cairn {
 /// well as by BM25, unless there are more than this many (or bytes): the
 /// latency cap is a work budget, not a timer, so a view is the same for the
 /// same content, query and configuration (256 short sentences take about
-/// 0.6 s on one core; see BENCHMARKS.md). Past it the view is BM25.s.
+/// 0.6 s on one core; see BENCHMARKS.md). Past it the view is BM25's.
 const SCORE_MAX_SENTENCES: usize = 256;
 const SCORE_MAX_BYTES: usize = 64 * 1024;
 
