@@ -17,6 +17,7 @@ use anyhow::{Context as _, bail};
 
 mod compression;
 mod load;
+mod ml;
 mod proxy;
 mod sessions;
 use clap::{Args, Parser, Subcommand};
@@ -52,6 +53,9 @@ enum Command {
     /// The LLM proxy: overhead against calling a mock upstream directly, and
     /// tokens saved replaying real sessions as provider requests.
     Proxy(proxy::ProxyArgs),
+    /// Local ML on the fixture sessions: a labelled query set with BM25
+    /// alone and hybrid (hit@5, MRR, latency), and embedding throughput.
+    Ml(ml::MlArgs),
 }
 
 #[derive(Debug, Args)]
@@ -280,6 +284,12 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             runtime.block_on(sessions::run(&args))
+        }
+        Command::Ml(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(ml::run(&args))
         }
         Command::Load(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -208,6 +208,10 @@ pub struct ServeArgs {
     /// https://app.example.com; repeat for several [default: none].
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
     pub cors_origins: Vec<String>,
+    /// Models directory for local ML (semantic search), as laid out by
+    /// scripts/install-models.sh [default: none: ML off, BM25 alone].
+    #[arg(long, env = "CAIRN_MODELS_DIR", value_name = "DIR")]
+    pub models_dir: Option<PathBuf>,
     #[command(flatten)]
     pub proxy: ProxyArgs,
 }
@@ -549,6 +553,9 @@ pub fn serve_config(args: &ServeArgs) -> anyhow::Result<Config> {
         .server
         .cors_allowed_origins
         .extend(args.cors_origins.iter().cloned());
+    if let Some(dir) = &args.models_dir {
+        config.ml.models_dir = Some(dir.clone());
+    }
     config.validate()?;
     Ok(config)
 }
@@ -681,6 +688,7 @@ fn compress(args: CompressArgs) -> anyhow::Result<()> {
         max_tokens: args.max_tokens,
         hint: args.kind,
         tokens_original: None,
+        scorer: None,
     };
     let started = std::time::Instant::now();
     let compressed = cairn_compress::compress(&original, &hash, &options);

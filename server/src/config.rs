@@ -16,6 +16,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub auth: AuthConfig,
     pub proxy: ProxyConfig,
+    pub ml: MlConfig,
 }
 
 /// The LLM proxy (`/v1/messages`, `/v1/chat/completions`, `/v1/responses`,
@@ -44,6 +45,27 @@ impl Default for ProxyConfig {
             gemini_upstream: cairn_proxy::GEMINI_UPSTREAM.to_owned(),
             upstream_timeout_seconds: 600.0,
             max_retrieve_rounds: 4,
+        }
+    }
+}
+
+/// Local ML (docs/ml.md). Off unless a models directory is named.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MlConfig {
+    /// The models directory `scripts/install-models.sh` lays out. `None`:
+    /// ML is off and search and views run on BM25 alone.
+    pub models_dir: Option<PathBuf>,
+    /// The sentence embedder: a subdirectory of the models directory
+    /// holding `model.onnx` and `tokenizer.json`.
+    pub embedder: String,
+}
+
+impl Default for MlConfig {
+    fn default() -> MlConfig {
+        MlConfig {
+            models_dir: None,
+            embedder: cairn_ml::DEFAULT_EMBEDDER.to_owned(),
         }
     }
 }

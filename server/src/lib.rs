@@ -56,6 +56,36 @@ pub fn open_search(config: &Config) -> anyhow::Result<Arc<cairn_service::SearchI
     Ok(Arc::new(index))
 }
 
+/// Loads local ML from the configured models directory. Without one, or
+/// when it fails to load (the error says which file and why), the server
+/// runs on BM25 alone: one log line says so.
+pub async fn load_ml(config: &Config) -> Option<Arc<cairn_service::Ml>> {
+    let Some(dir) = config.ml.models_dir.clone() else {
+        tracing::info!("ML is off (no models directory): search and views use BM25 alone");
+        return None;
+    };
+    let name = config.ml.embedder.clone();
+    let loaded = tokio::task::spawn_blocking(move || cairn_ml::Embedder::load(&dir, &name)).await;
+    match loaded {
+        Ok(Ok(embedder)) => {
+            tracing::info!(
+                model = embedder.model_id(),
+                dim = embedder.dim(),
+                "ML is on: semantic search with the local embedder"
+            );
+            Some(Arc::new(cairn_service::Ml::new(embedder)))
+        }
+        Ok(Err(error)) => {
+            tracing::error!(%error, "ML is off: the models cannot be loaded; search and views use BM25 alone");
+            None
+        }
+        Err(error) => {
+            tracing::error!(%error, "ML is off: loading the models failed; search and views use BM25 alone");
+            None
+        }
+    }
+}
+
 /// The service over `store`, as the configuration sets it up.
 pub fn service(config: &Config, store: Arc<dyn Store>) -> Cairn {
     Cairn::new(
@@ -93,8 +123,12 @@ async fn serve_store(
         tracing::info!("auth is off: every caller is the local tenant (loopback only)");
     }
     let search = open_search(&config)?;
-    let cairn = service(&config, store.clone()).with_search(search.clone());
+    let mut cairn = service(&config, store.clone()).with_search(search.clone());
+    if let Some(ml) = load_ml(&config).await {
+        cairn = cairn.with_ml(ml);
+    }
     let indexer = tokio::spawn(cairn.clone().run_indexer());
+    let embedder = tokio::spawn(cairn.clone().run_embedder());
     let state = ApiState {
         cairn: cairn.clone(),
         config: ApiConfig {
@@ -132,6 +166,8 @@ async fn serve_store(
     }
     indexer.abort();
     let _ = indexer.await;
+    embedder.abort();
+    let _ = embedder.await;
     // Whatever still holds the service (a connection winding down) must not
     // keep the index's lock from the next process.
     search.close();

@@ -49,6 +49,8 @@ fn allowed(name: &str) -> Option<&'static [&'static str]> {
         // Leaves: session parsing and the search index know nothing of ours.
         "cairn-sessions" => &[],
         "cairn-search" => &[],
+        // Local ML: ONNX Runtime and tokenizers; knows nothing of ours.
+        "cairn-ml" => &[],
         // Who is calling: tokens into principals; no HTTP, no storage.
         "cairn-auth" => &["cairn-types"],
         "cairn-service" => &[
@@ -58,6 +60,7 @@ fn allowed(name: &str) -> Option<&'static [&'static str]> {
             "cairn-store",
             "cairn-sessions",
             "cairn-search",
+            "cairn-ml",
         ],
         "cairn-api" => &["cairn-types", "cairn-core", "cairn-auth", "cairn-service"],
         // A sibling of the API: MCP tools over the same verbs, never through REST.

@@ -46,6 +46,18 @@ pub struct Options<'a> {
     pub hint: Option<Kind>,
     /// The original's token count, when the caller knows it already.
     pub tokens_original: Option<u64>,
+    /// Scores prose sentences by meaning against the query (local ML), added
+    /// to their BM25 scores; `None` (the default): BM25 alone.
+    pub scorer: Option<&'a dyn SentenceScorer>,
+}
+
+/// Similarity of sentences to a query, supplied by the caller (the service's
+/// embedder): this crate stays pure. It must be deterministic for a given
+/// configuration, and answers `None` (BM25 alone) rather than run past its
+/// own work budget.
+pub trait SentenceScorer: std::fmt::Debug + Sync {
+    /// One score per sentence, in about [-1, 1]; `None` to decline.
+    fn scores(&self, query: &str, sentences: &[&str]) -> Option<Vec<f32>>;
 }
 
 /// A compressed view and what the router took the content for.
@@ -174,8 +186,13 @@ fn render(
         }
         Kind::Html => {
             let (converted, markup) = prose::html_to_text(text);
-            let mut selected =
-                prose::compress(&converted, options.query, reference, options.max_tokens);
+            let mut selected = prose::compress(
+                &converted,
+                options.query,
+                reference,
+                options.max_tokens,
+                options.scorer,
+            );
             let summary = format!(
                 "HTML converted to text; {} bytes of markup omitted",
                 lines::thousands(markup as u64)
@@ -194,7 +211,13 @@ fn render(
             );
             selected
         }
-        Kind::Prose => prose::compress(text, options.query, reference, options.max_tokens),
+        Kind::Prose => prose::compress(
+            text,
+            options.query,
+            reference,
+            options.max_tokens,
+            options.scorer,
+        ),
         Kind::Log => log::compress(
             text,
             log::Mode::Log,
@@ -246,6 +269,18 @@ pub fn render_view(
     options: &ViewOptions,
     tokens_original: Option<u64>,
 ) -> RenderedView {
+    render_view_scored(original, hash, media_type, options, tokens_original, None)
+}
+
+/// [`render_view`], with prose sentences also scored by `scorer`.
+pub fn render_view_scored(
+    original: &[u8],
+    hash: &ContentHash,
+    media_type: &str,
+    options: &ViewOptions,
+    tokens_original: Option<u64>,
+    scorer: Option<&dyn SentenceScorer>,
+) -> RenderedView {
     if options.view == View::Full {
         return RenderedView::Original;
     }
@@ -257,6 +292,7 @@ pub fn render_view(
         max_tokens: options.max_tokens,
         hint,
         tokens_original,
+        scorer,
     };
     compress(original, hash, &options).view
 }

@@ -342,16 +342,34 @@ pub fn bm25(documents: &[&str], query: &str) -> Vec<f64> {
         .collect()
 }
 
+/// BM25 scores plus similarity: BM25 scaled to [0, 1] by the best one,
+/// plus the similarity (negative counted as 0). Unchanged when the scorer
+/// declined or answered for another number of sentences.
+fn with_similarity(scores: &mut [f64], similarity: Option<Vec<f32>>) {
+    let Some(similarity) = similarity.filter(|s| s.len() == scores.len()) else {
+        return;
+    };
+    let best = scores.iter().copied().fold(0.0, f64::max);
+    for (score, similar) in scores.iter_mut().zip(similarity) {
+        let lexical = if best > 0.0 { *score / best } else { 0.0 };
+        *score = lexical + f64::from(similar.max(0.0));
+    }
+}
+
 pub fn compress(
     text: &str,
     query: Option<&str>,
     reference: &CcrRef,
     max_tokens: Option<u64>,
+    scorer: Option<&dyn crate::SentenceScorer>,
 ) -> Selected {
     let units = units(text);
     let texts: Vec<&str> = units.iter().map(|unit| unit.text.as_str()).collect();
     let matcher = QueryMatcher::new(query, texts.iter().copied().filter(|text| !text.is_empty()));
-    let scores = query.map(|query| bm25(&texts, query)).unwrap_or_default();
+    let mut scores = query.map(|query| bm25(&texts, query)).unwrap_or_default();
+    if let (Some(query), Some(scorer)) = (query, scorer) {
+        with_similarity(&mut scores, scorer.scores(query, &texts));
+    }
     let whole = query.is_none()
         && max_tokens.is_none()
         && cairn_core::tokens::count(text) < KEEP_WHOLE_TOKENS;
@@ -431,6 +449,7 @@ mod tests {
             Some("where does the configuration file live"),
             &reference,
             Some(300),
+            None,
         );
         let view = &selected.content;
         assert!(view.starts_with("# Install\n"), "{view}");
@@ -448,7 +467,7 @@ mod tests {
                          of the head office and the opening hours of a help desk nobody calls.";
         let text = format!("{paragraph}\n\nReal content here.\n\n{paragraph}\n");
         let reference = ContentHash::of(text.as_bytes()).ccr_ref();
-        let selected = compress(&text, None, &reference, None);
+        let selected = compress(&text, None, &reference, None, None);
         assert_eq!(
             selected.content.matches("boilerplate").count(),
             1,
@@ -462,6 +481,46 @@ mod tests {
             "{}",
             selected.content
         );
+    }
+
+    /// Similarity as a fixed table: the combination with BM25, not the model
+    /// (tests/tests/ml.rs runs the real one).
+    #[derive(Debug)]
+    struct Table(Vec<(&'static str, f32)>);
+
+    impl crate::SentenceScorer for Table {
+        fn scores(&self, _query: &str, sentences: &[&str]) -> Option<Vec<f32>> {
+            Some(
+                sentences
+                    .iter()
+                    .map(|s| {
+                        self.0
+                            .iter()
+                            .find(|(needle, _)| s.contains(needle))
+                            .map_or(0.0, |(_, score)| *score)
+                    })
+                    .collect(),
+            )
+        }
+    }
+
+    #[test]
+    fn similarity_adds_to_bm25_and_a_declining_scorer_changes_nothing() {
+        let mut scores = vec![2.0, 0.0, 1.0];
+        with_similarity(&mut scores, Some(vec![0.0, 0.9, -0.5]));
+        assert_eq!(scores, vec![1.0, 0.9f32 as f64, 0.5]);
+        let mut same = vec![2.0, 0.0];
+        with_similarity(&mut same, None);
+        with_similarity(&mut same, Some(vec![1.0]));
+        assert_eq!(same, vec![2.0, 0.0]);
+
+        // Through compress: the scorer is asked, and a declining one is BM25.
+        let text = "A first line.\nThe pool ran dry.\nAnother line.\n";
+        let reference = ContentHash::of(text.as_bytes()).ccr_ref();
+        let table = Table(vec![("ran dry", 0.8)]);
+        let scored = compress(text, Some("exhausted"), &reference, None, Some(&table));
+        let plain = compress(text, Some("exhausted"), &reference, None, None);
+        assert_eq!(scored.content, plain.content);
     }
 
     #[test]

@@ -131,6 +131,7 @@ fn random_inputs_never_panic_and_compress_deterministically() {
             max_tokens: [None, Some(1), Some(50), Some(500)][rng.below(4)],
             hint: kinds[rng.below(kinds.len())],
             tokens_original: None,
+            scorer: None,
         };
         check(&original, &options);
         assert!(started.elapsed() < Duration::from_secs(20), "bounded time");

@@ -369,19 +369,11 @@ impl SearchIndex {
         ))
     }
 
-    /// Runs a search.
-    pub fn search(&self, query: &SearchQuery) -> Result<Found, SearchError> {
+    /// `main` within the query's tenant and filters.
+    fn filtered(&self, query: &SearchQuery, main: Box<dyn Query>) -> BooleanQuery {
         let fields = self.fields;
-        let text = query.text.trim();
-        let parsed: Box<dyn Query> = if text.is_empty() {
-            Box::new(AllQuery)
-        } else {
-            self.parser
-                .parse_query(text)
-                .map_err(|error| SearchError::Query(error.to_string()))?
-        };
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
-            (Occur::Must, parsed.box_clone()),
+            (Occur::Must, main),
             (Occur::Must, self.term_filter(fields.tenant, &query.tenant)),
         ];
         for (field, value) in [
@@ -408,7 +400,51 @@ impl SearchIndex {
                 )),
             ));
         }
-        let full = BooleanQuery::new(clauses);
+        BooleanQuery::new(clauses)
+    }
+
+    /// The documents among `ids` that pass the query's tenant and filters
+    /// (its text aside), in the order of `ids`, with score 0 and a snippet
+    /// highlighting the query's words where there are any: the semantic
+    /// candidates of a hybrid search.
+    pub fn hits_by_id(&self, query: &SearchQuery, ids: &[String]) -> Result<Vec<Hit>, SearchError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let fields = self.fields;
+        let wanted: Vec<(Occur, Box<dyn Query>)> = ids
+            .iter()
+            .map(|id| (Occur::Should, self.term_filter(fields.id, id)))
+            .collect();
+        let full = self.filtered(query, Box::new(BooleanQuery::new(wanted)));
+        let searcher = self.reader.searcher();
+        let top = searcher.search(&full, &TopDocs::with_limit(ids.len()).order_by_score())?;
+        let highlight: Box<dyn Query> = match self.parser.parse_query(query.text.trim()) {
+            Ok(parsed) if !query.text.trim().is_empty() => parsed,
+            _ => Box::new(AllQuery),
+        };
+        let snippets = SnippetGenerator::create(&searcher, &*highlight, fields.text)
+            .map_err(SearchError::Index)?;
+        let mut hits = top
+            .into_iter()
+            .map(|(_, address)| self.hit(&searcher, address, 0.0, &snippets))
+            .collect::<Result<Vec<Hit>, SearchError>>()?;
+        hits.sort_by_key(|hit| ids.iter().position(|id| *id == hit.id));
+        Ok(hits)
+    }
+
+    /// Runs a search.
+    pub fn search(&self, query: &SearchQuery) -> Result<Found, SearchError> {
+        let fields = self.fields;
+        let text = query.text.trim();
+        let parsed: Box<dyn Query> = if text.is_empty() {
+            Box::new(AllQuery)
+        } else {
+            self.parser
+                .parse_query(text)
+                .map_err(|error| SearchError::Query(error.to_string()))?
+        };
+        let full = self.filtered(query, parsed.box_clone());
         let searcher = self.reader.searcher();
         let now = query.now;
         let limit = query.limit.clamp(1, MAX_LIMIT);

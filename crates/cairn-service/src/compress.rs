@@ -86,6 +86,7 @@ impl Cairn {
                     max_tokens,
                     hint,
                     tokens_original: Some(tokens_before),
+                    scorer: None,
                 };
                 let compressed = cairn_compress::compress(&content, &hash, &options);
                 Ok((hash, blob, compressed, tokens_before))

@@ -15,6 +15,7 @@ mod compress;
 mod cpu;
 mod error;
 mod events;
+mod ml;
 mod proxy_traffic;
 mod records;
 mod search;
@@ -27,7 +28,6 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use cairn_compress::render_view;
 use cairn_core::{CcrRef, ContentHash, RenderedView, ViewOptions, sniff, tokens};
 use cairn_store::{
     BlobInfo, ContextRecord, ContextWrite, EncodedBlob, Encoding, GcReport, ListFilter, NewBlob,
@@ -46,6 +46,7 @@ pub use compress::{CompressInput, CompressOutput, DEFAULT_RETENTION, MessagesOut
 pub use cpu::spawn_cpu;
 pub use error::ServiceError;
 pub use events::{PutEvent, PutFilter, PutSubscription};
+pub use ml::Ml;
 pub use search::{IndexProgress, Watermark};
 pub use select::{Part, Selection};
 pub use sessions::{ImportSource, ProxiedMessage, ProxiedSession, SessionQuery};
@@ -258,6 +259,9 @@ pub struct Cairn {
     events: events::PutEvents,
     /// Tokens through the proxy, per tenant, since start.
     proxy_traffic: Arc<proxy_traffic::ProxyTraffic>,
+    /// Local ML (the embedder and its vectors), when a models directory is
+    /// configured and loads.
+    ml: Option<Arc<ml::Ml>>,
 }
 
 /// How many (tenant, blob) pairs [`Cairn`] remembers as stored.
@@ -278,6 +282,7 @@ impl Cairn {
             index_wake: Arc::new(tokio::sync::Notify::new()),
             events: events::PutEvents::new(),
             proxy_traffic: Arc::default(),
+            ml: None,
         }
     }
 
@@ -585,14 +590,23 @@ impl Cairn {
         let (hash, media_type, tokens_original) =
             (blob.hash, blob.content_type.clone(), blob.tokens_original);
         let render_options = options.clone();
+        // With ML on, prose sentences are scored by meaning too.
+        let scorer = options
+            .query
+            .as_ref()
+            .and(self.ml.as_ref())
+            .map(|ml| ml::ProseScorer(ml.embedder().clone()));
         let view = Arc::new(
             spawn_cpu(move || {
-                render_view(
+                cairn_compress::render_view_scored(
                     &original,
                     &hash,
                     &media_type,
                     &render_options,
                     Some(tokens_original),
+                    scorer
+                        .as_ref()
+                        .map(|scorer| scorer as &dyn cairn_compress::SentenceScorer),
                 )
             })
             .await?,

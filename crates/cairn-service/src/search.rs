@@ -62,6 +62,9 @@ impl Cairn {
 
     pub(crate) fn wake_indexer(&self) {
         self.index_wake.notify_one();
+        if let Some(ml) = &self.ml {
+            ml.wake();
+        }
     }
 
     fn index(&self) -> Result<&Arc<SearchIndex>, ServiceError> {
@@ -86,7 +89,14 @@ impl Cairn {
         let index = self.index()?.clone();
         query.tenant = tenant.as_str().to_owned();
         query.now = now_millis();
-        let found = tokio::task::spawn_blocking(move || index.search(&query))
+        let limit = query.limit.clamp(1, cairn_search::MAX_LIMIT);
+        let hybrid = self.ml.is_some() && !query.text.trim().is_empty();
+        if hybrid {
+            // More BM25 candidates than shown, for the fusion to choose from.
+            query.limit = limit.max(crate::ml::BM25_CANDIDATES);
+        }
+        let search_query = query.clone();
+        let mut found = tokio::task::spawn_blocking(move || index.search(&search_query))
             .await
             .map_err(|error| ServiceError::Internal(format!("search task failed: {error}")))?
             .map_err(|error| match error {
@@ -95,6 +105,18 @@ impl Cairn {
                 }
                 other => ServiceError::Internal(other.to_string()),
             })?;
+        if hybrid {
+            match self.hybrid(&query, &found).await {
+                Ok(Some((hits, total))) => {
+                    found.hits = hits;
+                    found.total = total;
+                }
+                Ok(None) => {}
+                // Semantic search is an addition: BM25 answers alone.
+                Err(error) => tracing::warn!(%error, "semantic search failed; BM25 alone"),
+            }
+            found.hits.truncate(limit);
+        }
         Ok(SearchResults {
             total: found.total as u64,
             hits: found
@@ -213,7 +235,7 @@ impl Cairn {
         }
     }
 
-    async fn message_doc(&self, indexed: &IndexedMessage) -> Result<Doc, ServiceError> {
+    pub(crate) async fn message_doc(&self, indexed: &IndexedMessage) -> Result<Doc, ServiceError> {
         let message = &indexed.message;
         let tenant = TenantId::new(&indexed.tenant);
         let (text, reference) = match &message.body {
@@ -252,7 +274,10 @@ impl Cairn {
         })
     }
 
-    async fn context_doc(&self, context: &IndexedContext) -> Result<Option<Doc>, ServiceError> {
+    pub(crate) async fn context_doc(
+        &self,
+        context: &IndexedContext,
+    ) -> Result<Option<Doc>, ServiceError> {
         let record = &context.record;
         // Text and JSON are indexed; binary originals have nothing to find.
         if cairn_core::ContentKind::from_media_type(&record.blob.content_type).is_binary() {
@@ -289,6 +314,9 @@ impl Cairn {
             return;
         };
         let id = context_doc_id(tenant.as_str(), key);
+        if let Some(ml) = &self.ml {
+            ml.forget(tenant.as_str(), &id);
+        }
         let outcome = blocking(move || {
             index.remove(&id);
             let watermark = index.watermark()?.unwrap_or_default();

@@ -136,6 +136,30 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn contexts_after(&self, seq: i64, limit: u32)
     -> Result<Vec<IndexedContext>, StoreError>;
 
+    /// Stores sentence embeddings of `model` (replacing a document's earlier
+    /// vector) and, in the same transaction, how far its embedder has got.
+    async fn put_embeddings(
+        &self,
+        model: &str,
+        embeddings: &[Embedding],
+        progress: EmbeddingProgress,
+    ) -> Result<(), StoreError>;
+
+    /// How far the embedder of `model` has got (`None`: not started).
+    async fn embedding_progress(
+        &self,
+        model: &str,
+    ) -> Result<Option<EmbeddingProgress>, StoreError>;
+
+    /// The vectors of `model` whose document id sorts after `after`, in id
+    /// order, at most `limit`: pages to load them all at start.
+    async fn embeddings(
+        &self,
+        model: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<Embedding>, StoreError>;
+
     /// Checks the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 
@@ -413,4 +437,21 @@ pub struct IndexedContext {
     pub seq: i64,
     pub tenant: String,
     pub record: ContextRecord,
+}
+
+/// A sentence embedding of one search document (a message or a context).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embedding {
+    /// The search document's id.
+    pub doc: String,
+    pub tenant: String,
+    pub vector: Vec<f32>,
+}
+
+/// How far an embedder has followed the feeds: the last message sequence
+/// number and context feed number it has embedded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EmbeddingProgress {
+    pub message: i64,
+    pub context: i64,
 }

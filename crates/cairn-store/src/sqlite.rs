@@ -24,6 +24,7 @@ use crate::{
     PutOutcome, Store, StoreError, StoreStats,
 };
 
+mod embeddings;
 mod sessions;
 mod writer;
 
@@ -643,6 +644,31 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn put_embeddings(
+        &self,
+        model: &str,
+        embeddings: &[crate::Embedding],
+        progress: crate::EmbeddingProgress,
+    ) -> Result<(), StoreError> {
+        embeddings::put(&self.write_pool, model, embeddings, progress).await
+    }
+
+    async fn embedding_progress(
+        &self,
+        model: &str,
+    ) -> Result<Option<crate::EmbeddingProgress>, StoreError> {
+        embeddings::progress(&self.readers, model).await
+    }
+
+    async fn embeddings(
+        &self,
+        model: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<crate::Embedding>, StoreError> {
+        embeddings::page(&self.readers, model, after, limit).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

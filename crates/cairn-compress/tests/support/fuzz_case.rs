@@ -39,6 +39,7 @@ pub fn run(data: &[u8]) {
             max_tokens,
             hint,
             tokens_original: None,
+            scorer: None,
         },
     );
 }
