@@ -121,6 +121,9 @@ pub struct StorageConfig {
     pub fsync_every_commit: bool,
     /// How long the originals of `POST /v1/compress` cuts are kept, in seconds.
     pub compress_retention_seconds: u64,
+    /// A PostgreSQL URL (`postgres://…`) to use instead of SQLite in
+    /// `data_dir`; several nodes may share it. `None`: SQLite.
+    pub database: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -146,6 +149,7 @@ impl Default for StorageConfig {
             cache_mib: 64,
             fsync_every_commit: false,
             compress_retention_seconds: 30 * 24 * 3600,
+            database: None,
         }
     }
 }
@@ -190,6 +194,16 @@ impl Config {
                 "storage.default_ttl_seconds must be at most {} (100 years), got {}",
                 cairn_service::MAX_TTL_SECONDS,
                 self.storage.default_ttl_seconds
+            );
+        }
+        if let Some(database) = &self.storage.database
+            && !(database.starts_with("postgres://") || database.starts_with("postgresql://"))
+        {
+            bail!(
+                "storage.database must be a PostgreSQL URL such as \
+                 postgres://cairn:PASSWORD@db.internal:5432/cairn, got {:?} \
+                 (leave it unset for SQLite in storage.data_dir)",
+                database.split('@').next_back().unwrap_or_default()
             );
         }
         if self.storage.compress_retention_seconds == 0 {

@@ -188,10 +188,12 @@ impl Cairn {
     }
 
     /// Keeps the index up with the database until the task is dropped:
-    /// catches up at start, then whenever a put or an import wakes it (or
-    /// every two seconds, for writes by another process such as
-    /// `cairn import`).
+    /// catches up at start, then whenever a put or an import wakes it, or the
+    /// store tells of another node's write ([`cairn_store::Store::changes`],
+    /// PostgreSQL's NOTIFY), or every two seconds (writes by another process
+    /// such as `cairn import` on SQLite).
     pub async fn run_indexer(self) {
+        let mut changes = self.store.changes();
         let mut at = match self.index_start().await {
             Ok(at) => at,
             Err(error) => {
@@ -209,7 +211,21 @@ impl Cairn {
                 }
                 Err(error) => tracing::warn!(%error, "indexing failed; retrying"),
             }
-            let _ = tokio::time::timeout(IDLE, self.index_wake.notified()).await;
+            let woken = async {
+                match changes.as_mut() {
+                    Some(changes) => tokio::select! {
+                        () = self.index_wake.notified() => {}
+                        changed = changes.changed() => {
+                            if changed.is_err() {
+                                // The store closed; keep to the timer.
+                                std::future::pending::<()>().await;
+                            }
+                        }
+                    },
+                    None => self.index_wake.notified().await,
+                }
+            };
+            let _ = tokio::time::timeout(IDLE, woken).await;
         }
     }
 
