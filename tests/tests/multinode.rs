@@ -97,6 +97,12 @@ async fn a_put_on_one_node_is_read_on_the_other_at_once_and_found_there_within_t
     );
     assert!(took < Duration::from_secs(2), "found after {took:?}");
 
+    // Deleted through A, B neither serves nor finds it.
+    on_a.delete("notes/incident").await?;
+    assert!(on_b.get("notes/incident").await.is_err());
+    let after = on_b.search(&query("quokkafailover")).await?;
+    assert_eq!(after.total, 0, "{after:?}");
+
     a.stop().await?;
     b.stop().await
 }
@@ -133,8 +139,9 @@ async fn a_node_that_was_down_catches_up_from_where_its_index_stopped() -> anyho
     index.add([cairn_search::Doc {
         id: "canary".into(),
         tenant: cairn_types::TenantId::local().as_str().to_owned(),
-        kind: "context".into(),
-        key: Some("canary".into()),
+        kind: "message".into(),
+        session: Some("canary".into()),
+        position: Some(0),
         reference: cairn_core::ContentHash::of(b"canary").ccr_ref().to_string(),
         text: "platypuscanary only in node B's index".into(),
         ..cairn_search::Doc::default()

@@ -95,6 +95,10 @@ impl Cairn {
                 }
                 other => ServiceError::Internal(other.to_string()),
             })?;
+        let mut found = found;
+        if self.store.shared() {
+            self.drop_keys_deleted_elsewhere(tenant, &mut found).await?;
+        }
         Ok(SearchResults {
             total: found.total as u64,
             hits: found
@@ -116,6 +120,41 @@ impl Cairn {
                 })
                 .collect(),
         })
+    }
+
+    /// On a shared database, a key another node deleted is still in this
+    /// node's index (deletes are not in the feed, which lists versions): such
+    /// hits are dropped here, and from the index.
+    async fn drop_keys_deleted_elsewhere(
+        &self,
+        tenant: &TenantId,
+        found: &mut cairn_search::Found,
+    ) -> Result<(), ServiceError> {
+        let mut gone = Vec::new();
+        for hit in &found.hits {
+            if let Some(key) = hit.key.as_deref()
+                && hit.kind == "context"
+                && let Ok(parsed) = cairn_types::ContextKey::parse(key)
+                && self
+                    .store
+                    .get_context(tenant, &parsed, None)
+                    .await?
+                    .is_none()
+            {
+                gone.push(key.to_owned());
+            }
+        }
+        if gone.is_empty() {
+            return Ok(());
+        }
+        found.hits.retain(|hit| {
+            !(hit.kind == "context" && hit.key.as_ref().is_some_and(|k| gone.contains(k)))
+        });
+        found.total = found.total.saturating_sub(gone.len());
+        for key in gone {
+            self.unindex_context(tenant, &key).await;
+        }
+        Ok(())
     }
 
     /// Where the index stands, starting over when it is missing, of another
