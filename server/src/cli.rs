@@ -35,7 +35,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the server: REST API on one port, SQLite under the data directory.
+    /// Run the server: REST API on one port, SQLite under the data directory or a shared PostgreSQL
+    /// (--database).
     Serve(ServeArgs),
     /// Store a file (or standard input) under KEY on a running server.
     Put(PutArgs),

@@ -196,16 +196,7 @@ impl Config {
                 self.storage.default_ttl_seconds
             );
         }
-        if let Some(database) = &self.storage.database
-            && !(database.starts_with("postgres://") || database.starts_with("postgresql://"))
-        {
-            bail!(
-                "storage.database must be a PostgreSQL URL such as \
-                 postgres://cairn:PASSWORD@db.internal:5432/cairn, got {:?} \
-                 (leave it unset for SQLite in storage.data_dir)",
-                database.split('@').next_back().unwrap_or_default()
-            );
-        }
+        self.check_database()?;
         if self.storage.compress_retention_seconds == 0 {
             bail!("storage.compress_retention_seconds must be at least 1");
         }
@@ -251,6 +242,21 @@ impl Config {
         Ok(())
     }
 
+    /// Checks `storage.database` names PostgreSQL (without echoing a password).
+    pub fn check_database(&self) -> anyhow::Result<()> {
+        if let Some(database) = &self.storage.database
+            && !(database.starts_with("postgres://") || database.starts_with("postgresql://"))
+        {
+            bail!(
+                "storage.database must be a PostgreSQL URL such as \
+                 postgres://cairn:PASSWORD@db.internal:5432/cairn, got {:?} \
+                 (leave it unset for SQLite in storage.data_dir)",
+                database.split('@').next_back().unwrap_or_default()
+            );
+        }
+        Ok(())
+    }
+
     pub fn default_ttl(&self) -> Option<Duration> {
         Some(Duration::from_secs(self.storage.default_ttl_seconds)).filter(|ttl| !ttl.is_zero())
     }
@@ -291,6 +297,23 @@ mod tests {
         assert!(
             error.to_string().contains("without authentication"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn a_database_that_is_not_postgresql_is_refused_without_its_password() {
+        let mut config = Config::default();
+        config.storage.database = Some("mysql://cairn:s3cret@db/cairn".into());
+        let error = config.validate().expect_err("refused").to_string();
+        assert!(error.contains("PostgreSQL URL"), "{error}");
+        assert!(!error.contains("s3cret"), "{error}");
+        config.storage.database = Some("postgres://cairn:s3cret@db/cairn".into());
+        config.validate().expect("a PostgreSQL URL is accepted");
+        let parsed =
+            Config::from_toml("[storage]\ndatabase = \"postgresql://db/cairn\"\n").expect("parses");
+        assert_eq!(
+            parsed.storage.database.as_deref(),
+            Some("postgresql://db/cairn")
         );
     }
 

@@ -35,6 +35,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let data_dir = &config.storage.data_dir;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    config.check_database()?;
     if let Some(url) = &config.storage.database {
         let store =
             cairn_store::PostgresStore::open(&cairn_store::PostgresOptions::new(url)).await?;

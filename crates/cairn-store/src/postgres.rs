@@ -24,7 +24,7 @@ use async_trait::async_trait;
 use cairn_core::{CcrRef, ContentHash};
 use cairn_types::{ContextKey, TenantId};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::{Connection as _, PgConnection, Postgres, Row, Transaction};
 use tokio::sync::watch;
 
 use crate::{
@@ -84,6 +84,14 @@ impl PostgresStore {
             source,
         };
         let connect: PgConnectOptions = options.url.parse().map_err(open_error)?;
+        // One connection first: its error says why (refused, bad password),
+        // where the pool would only say it timed out.
+        PgConnection::connect_with(&connect)
+            .await
+            .map_err(open_error)?
+            .close()
+            .await
+            .map_err(open_error)?;
         let pool = PgPoolOptions::new()
             .max_connections(options.connections.max(2))
             .acquire_timeout(Duration::from_secs(30))
