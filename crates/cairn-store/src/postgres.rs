@@ -84,6 +84,9 @@ impl PostgresStore {
             source,
         };
         let connect: PgConnectOptions = options.url.parse().map_err(open_error)?;
+        // Notices such as "relation _sqlx_migrations already exists, skipping"
+        // at every start are noise.
+        let connect = connect.options([("client_min_messages", "warning")]);
         // One connection first: its error says why (refused, bad password),
         // where the pool would only say it timed out.
         PgConnection::connect_with(&connect)
