@@ -1,7 +1,7 @@
-//! Group commit on PostgreSQL, as for SQLite (see `sqlite/writer.rs`): one
-//! writer task per store takes whatever puts have queued up and commits them
-//! as one transaction; if a batch fails, its puts are written one by one so
-//! a bad put fails alone.
+//! Group commit on PostgreSQL, as for SQLite (see `sqlite/writer.rs`): a
+//! writer task takes whatever puts have queued up and commits them as one
+//! transaction; if a batch fails, its puts are written one by one so a bad
+//! put fails alone. Several such tasks share the queue ([`WORKERS`]).
 //!
 //! Within a transaction, rows are written in a fixed order (blobs by hash,
 //! references by tenant and hash, counters by tenant and key) so that two
@@ -10,9 +10,11 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use std::sync::Arc;
+
 use sqlx::postgres::PgPool;
 use sqlx::{Postgres, QueryBuilder, Row};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::{lock_feed, retrying, to_i64};
 use crate::{ContextWrite, PutOutcome, StoreError};
@@ -22,6 +24,10 @@ use crate::{ContextWrite, PutOutcome, StoreError};
 const MAX_BATCH: usize = 256;
 /// Most blob bytes in one transaction.
 const MAX_BATCH_BYTES: usize = 16 * 1024 * 1024;
+/// Batches in flight at once. Unlike SQLite, PostgreSQL runs transactions
+/// side by side; only their last step (the feed, under the feed lock, and
+/// the commit) takes turns, so while one batch commits the next is written.
+const WORKERS: usize = 4;
 
 type Reply = oneshot::Sender<Result<PutOutcome, StoreError>>;
 
@@ -39,7 +45,10 @@ pub(crate) struct Writer {
 impl Writer {
     pub(crate) fn spawn(pool: PgPool) -> Writer {
         let (sender, receiver) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(pool, receiver));
+        let receiver = Arc::new(Mutex::new(receiver));
+        for _ in 0..WORKERS {
+            tokio::spawn(run(pool.clone(), receiver.clone()));
+        }
         Writer { sender }
     }
 
@@ -61,31 +70,49 @@ impl Writer {
     }
 }
 
-async fn run(pool: PgPool, mut receiver: mpsc::Receiver<Message>) {
+/// One of [`WORKERS`] tasks: takes the next batch (holding the receiver only
+/// while it gathers), commits it, and so on. On `Close`, waits until the
+/// other workers finished their batches, then answers.
+async fn run(pool: PgPool, receiver: Arc<Mutex<mpsc::Receiver<Message>>>) {
     let mut batch: Vec<(Box<ContextWrite>, Reply)> = Vec::new();
-    while let Some(message) = receiver.recv().await {
+    loop {
         let mut closing = None;
-        let mut bytes = 0;
-        let mut next = Some(message);
-        while let Some(message) = next.take() {
-            match message {
-                Message::Put(put, reply) => {
-                    bytes += put.blob.as_ref().map_or(0, |blob| blob.data.len());
-                    batch.push((put, reply));
+        {
+            let mut receiver = receiver.lock().await;
+            let Some(message) = receiver.recv().await else {
+                return;
+            };
+            let mut bytes = 0;
+            let mut next = Some(message);
+            while let Some(message) = next.take() {
+                match message {
+                    Message::Put(put, reply) => {
+                        bytes += put.blob.as_ref().map_or(0, |blob| blob.data.len());
+                        batch.push((put, reply));
+                    }
+                    Message::Close(done) => {
+                        closing = Some(done);
+                        break;
+                    }
                 }
-                Message::Close(done) => {
-                    closing = Some(done);
-                    break;
+                if batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
+                    next = receiver.try_recv().ok();
                 }
             }
-            if batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
-                next = receiver.try_recv().ok();
+            if closing.is_some() {
+                // Nothing more is taken: the others finish what they hold.
+                receiver.close();
             }
         }
         if !batch.is_empty() {
             commit(&pool, std::mem::take(&mut batch)).await;
         }
         if let Some(done) = closing {
+            // Every other worker holds a clone of `receiver` until its batch
+            // is committed and it sees the channel closed.
+            while Arc::strong_count(&receiver) > 1 {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
             let _ = done.send(());
             return;
         }
