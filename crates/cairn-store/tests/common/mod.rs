@@ -1,7 +1,7 @@
 //! The behaviour suite's backends: every test in `behaviour.rs` and
 //! `sessions.rs` runs once on SQLite and once on PostgreSQL.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_macros)]
 
 pub mod pg;
 
