@@ -33,6 +33,10 @@ pub(crate) struct LoadArgs {
     /// Size of each put in bytes.
     #[arg(long, default_value_t = 2048)]
     payload_bytes: usize,
+    /// Run the server on this PostgreSQL database (`postgres://…`, empty)
+    /// instead of SQLite in a temporary data directory.
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
 }
 
 /// What one writer saw acknowledged: (key, version, writer, put).
@@ -45,7 +49,7 @@ fn load_content(writer: u64, put: u64, size: usize) -> String {
 }
 
 pub(crate) async fn load(args: &LoadArgs) -> anyhow::Result<()> {
-    let server = ServerProcess::start(&binary(&args.server)?).await?;
+    let server = ServerProcess::start_on(&binary(&args.server)?, args.database.as_deref()).await?;
     let url = server.url.clone();
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.writers as usize)
@@ -118,35 +122,68 @@ pub(crate) async fn load(args: &LoadArgs) -> anyhow::Result<()> {
             .count() as u64;
     }
 
-    // Every acknowledged version reads back as exactly what was put.
-    let mut lost = Vec::new();
-    for (key, version, writer, put) in &acks {
-        let response = http
-            .get(format!(
-                "{url}/v1/contexts/load/{key}?view=full&version={version}"
-            ))
-            .header("accept", "application/octet-stream")
-            .send()
-            .await?;
-        let expected = load_content(*writer, *put, args.payload_bytes);
-        let ok = response.status().is_success() && response.bytes().await? == expected.as_bytes();
-        if !ok {
-            lost.push(format!("load/{key} version {version}"));
-        }
+    // Every acknowledged version reads back as exactly what was put: as many
+    // concurrent readers as there were writers, timed like the puts.
+    let acks = Arc::new(acks);
+    let started = Instant::now();
+    let mut readers = Vec::new();
+    for reader in 0..args.writers {
+        let (http, url, acks) = (http.clone(), url.clone(), acks.clone());
+        let (step, size) = (args.writers as usize, args.payload_bytes);
+        readers.push(tokio::spawn(async move {
+            let mut lost = Vec::new();
+            let mut latencies = Vec::new();
+            for (key, version, writer, put) in acks.iter().skip(reader as usize).step_by(step) {
+                let sent = Instant::now();
+                let response = http
+                    .get(format!(
+                        "{url}/v1/contexts/load/{key}?view=full&version={version}"
+                    ))
+                    .header("accept", "application/octet-stream")
+                    .send()
+                    .await;
+                let expected = load_content(*writer, *put, size);
+                let ok = match response {
+                    Ok(response) if response.status().is_success() => response
+                        .bytes()
+                        .await
+                        .is_ok_and(|body| body == expected.as_bytes()),
+                    _ => false,
+                };
+                latencies.push(sent.elapsed().as_secs_f64() * 1e3);
+                if !ok {
+                    lost.push(format!("load/{key} version {version}"));
+                }
+            }
+            (lost, latencies)
+        }));
     }
-    latencies.sort_by(f64::total_cmp);
-    let percentile = |p: f64| {
+    let mut lost = Vec::new();
+    let mut read_latencies = Vec::new();
+    for reader in readers {
+        let (reader_lost, reader_latencies) = reader.await?;
+        lost.extend(reader_lost);
+        read_latencies.extend(reader_latencies);
+    }
+    let read_seconds = started.elapsed().as_secs_f64();
+    let percentile = |latencies: &mut Vec<f64>, p: f64| {
+        latencies.sort_by(f64::total_cmp);
         latencies
             .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
             .copied()
             .unwrap_or(0.0)
     };
     println!(
-        "| writers × puts | keys | acknowledged | errors | lost | duplicate versions | version gaps | puts/s | p50 ms | p99 ms |"
+        "| backend | writers × puts | keys | acknowledged | errors | lost | duplicate versions | version gaps | puts/s | put p50 ms | put p99 ms | gets/s | get p50 ms | get p99 ms |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     println!(
-        "| {} × {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.2} | {:.2} |",
+        "| {} | {} × {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} |",
+        if args.database.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        },
         args.writers,
         args.puts,
         args.keys,
@@ -156,8 +193,11 @@ pub(crate) async fn load(args: &LoadArgs) -> anyhow::Result<()> {
         duplicates,
         gaps,
         acks.len() as f64 / seconds,
-        percentile(0.5),
-        percentile(0.99),
+        percentile(&mut latencies, 0.5),
+        percentile(&mut latencies, 0.99),
+        read_latencies.len() as f64 / read_seconds,
+        percentile(&mut read_latencies, 0.5),
+        percentile(&mut read_latencies, 0.99),
     );
     if !write_errors.is_empty() || !lost.is_empty() || duplicates > 0 || gaps > 0 {
         bail!(

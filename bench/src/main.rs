@@ -340,7 +340,7 @@ struct ServerProcess {
 
 impl ServerProcess {
     async fn start(binary: &PathBuf) -> anyhow::Result<ServerProcess> {
-        ServerProcess::start_with_env(binary, &[]).await
+        ServerProcess::start_with(binary, None, &[]).await
     }
 
     /// [`ServerProcess::start`] with extra environment variables.
@@ -348,12 +348,29 @@ impl ServerProcess {
         binary: &PathBuf,
         env: &[(&str, &str)],
     ) -> anyhow::Result<ServerProcess> {
+        ServerProcess::start_with(binary, None, env).await
+    }
+
+    /// A server on `database` (PostgreSQL) rather than SQLite in its data dir.
+    async fn start_on(binary: &PathBuf, database: Option<&str>) -> anyhow::Result<ServerProcess> {
+        ServerProcess::start_with(binary, database, &[]).await
+    }
+
+    async fn start_with(
+        binary: &PathBuf,
+        database: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<ServerProcess> {
         let data = tempfile::tempdir()?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
-        let child = tokio::process::Command::new(binary)
-            .arg("serve")
+        let mut command = tokio::process::Command::new(binary);
+        command.arg("serve");
+        if let Some(database) = database {
+            command.arg("--database").arg(database);
+        }
+        let child = command
             .arg("--bind")
             .arg(format!("127.0.0.1:{port}"))
             .arg("--data-dir")

@@ -35,7 +35,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the server: REST API on one port, SQLite under the data directory.
+    /// Run the server: REST API on one port, SQLite under the data directory or a shared PostgreSQL
+    /// (--database).
     Serve(ServeArgs),
     /// Store a file (or standard input) under KEY on a running server.
     Put(PutArgs),
@@ -146,9 +147,20 @@ pub struct ConfigArgs {
 /// Storage settings shared by `serve` and `gc`.
 #[derive(Debug, Clone, Args)]
 pub struct StorageArgs {
-    /// Directory of the SQLite database [default: ./cairn-data].
+    /// Directory of the SQLite database and the search index [default: ./cairn-data].
     #[arg(long, env = "CAIRN_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// A PostgreSQL database to use instead of SQLite in the data directory,
+    /// as postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE: several `cairn serve`
+    /// nodes may share it (the search index stays in each node's data directory)
+    /// [default: SQLite in the data directory].
+    #[arg(
+        long,
+        env = "CAIRN_DATABASE",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database: Option<String>,
     /// fsync every commit, to survive power loss as well as crashes [default: false].
     #[arg(long, env = "CAIRN_FSYNC_EVERY_COMMIT", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub fsync_every_commit: Option<bool>,
@@ -499,6 +511,9 @@ fn storage_config(config: &ConfigArgs, storage: &StorageArgs) -> anyhow::Result<
     }
     if let Some(fsync) = storage.fsync_every_commit {
         merged.storage.fsync_every_commit = fsync;
+    }
+    if let Some(database) = &storage.database {
+        merged.storage.database = Some(database.clone());
     }
     Ok(merged)
 }

@@ -174,6 +174,9 @@ pub struct StorageConfig {
     pub fsync_every_commit: bool,
     /// How long the originals of `POST /v1/compress` cuts are kept, in seconds.
     pub compress_retention_seconds: u64,
+    /// A PostgreSQL URL (`postgres://…`) to use instead of SQLite in
+    /// `data_dir`; several nodes may share it. `None`: SQLite.
+    pub database: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -199,6 +202,7 @@ impl Default for StorageConfig {
             cache_mib: 64,
             fsync_every_commit: false,
             compress_retention_seconds: 30 * 24 * 3600,
+            database: None,
         }
     }
 }
@@ -245,6 +249,7 @@ impl Config {
                 self.storage.default_ttl_seconds
             );
         }
+        self.check_database()?;
         if self.storage.compress_retention_seconds == 0 {
             bail!("storage.compress_retention_seconds must be at least 1");
         }
@@ -303,6 +308,21 @@ impl Config {
         Ok(())
     }
 
+    /// Checks `storage.database` names PostgreSQL (without echoing a password).
+    pub fn check_database(&self) -> anyhow::Result<()> {
+        if let Some(database) = &self.storage.database
+            && !(database.starts_with("postgres://") || database.starts_with("postgresql://"))
+        {
+            bail!(
+                "storage.database must be a PostgreSQL URL such as \
+                 postgres://cairn:PASSWORD@db.internal:5432/cairn, got {:?} \
+                 (leave it unset for SQLite in storage.data_dir)",
+                database.split('@').next_back().unwrap_or_default()
+            );
+        }
+        Ok(())
+    }
+
     pub fn default_ttl(&self) -> Option<Duration> {
         Some(Duration::from_secs(self.storage.default_ttl_seconds)).filter(|ttl| !ttl.is_zero())
     }
@@ -343,6 +363,23 @@ mod tests {
         assert!(
             error.to_string().contains("without authentication"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn a_database_that_is_not_postgresql_is_refused_without_its_password() {
+        let mut config = Config::default();
+        config.storage.database = Some("mysql://cairn:s3cret@db/cairn".into());
+        let error = config.validate().expect_err("refused").to_string();
+        assert!(error.contains("PostgreSQL URL"), "{error}");
+        assert!(!error.contains("s3cret"), "{error}");
+        config.storage.database = Some("postgres://cairn:s3cret@db/cairn".into());
+        config.validate().expect("a PostgreSQL URL is accepted");
+        let parsed =
+            Config::from_toml("[storage]\ndatabase = \"postgresql://db/cairn\"\n").expect("parses");
+        assert_eq!(
+            parsed.storage.database.as_deref(),
+            Some("postgresql://db/cairn")
         );
     }
 

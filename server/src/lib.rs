@@ -29,12 +29,19 @@ use tokio::task::JoinHandle;
 
 pub use config::Config;
 
-/// Opens the store the configuration names (creating the data directory) and
-/// runs its migrations.
+/// Opens the store the configuration names, PostgreSQL or SQLite (creating
+/// the data directory, which holds the search index either way), and runs
+/// its migrations.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let data_dir = &config.storage.data_dir;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    config.check_database()?;
+    if let Some(url) = &config.storage.database {
+        let store =
+            cairn_store::PostgresStore::open(&cairn_store::PostgresOptions::new(url)).await?;
+        return Ok(Arc::new(store));
+    }
     let options = SqliteOptions {
         sync_full: config.storage.fsync_every_commit,
         ..SqliteOptions::new(config.database_path())

@@ -251,6 +251,10 @@ pub struct Cairn {
     known_blobs: Arc<quick_cache::sync::Cache<(TenantId, ContentHash), BlobInfo>>,
     /// The latest version record of hot keys.
     records: Arc<records::RecordCache>,
+    /// Whether `records` may answer: not when other nodes write the same
+    /// database ([`Store::shared`]), since a put acknowledged by another node
+    /// must be read here at once.
+    trust_latest: bool,
     /// Search over sessions and contexts, when enabled.
     search: Option<Arc<SearchIndex>>,
     /// Wakes the indexer when something was written.
@@ -272,7 +276,9 @@ impl Cairn {
         let originals = OriginalCache::new(config.cache_bytes);
         let known_blobs = Arc::new(quick_cache::sync::Cache::new(KNOWN_BLOBS));
         let records = Arc::new(records::RecordCache::new());
+        let trust_latest = !store.shared();
         Cairn {
+            trust_latest,
             store,
             config: Arc::new(config),
             originals,
@@ -531,7 +537,7 @@ impl Cairn {
         key: &ContextKey,
         version: Option<i64>,
     ) -> Result<Option<ContextRecord>, ServiceError> {
-        if version.is_some() {
+        if version.is_some() || !self.trust_latest {
             return Ok(self.store.get_context(tenant, key, version).await?);
         }
         // An expired record is read again: `cairn gc`, in another process,

@@ -10,8 +10,11 @@
 //! Architecture invariant: only writes made through this process invalidate
 //! the cache. That is exact for SQLite, which one server process writes (the
 //! only other writer, `cairn gc`, removes nothing but expired versions, and an
-//! expired cached record is always read again); a multi-node backend must feed
-//! its change stream into [`RecordCache::evict`].
+//! expired cached record is always read again). A store that other nodes
+//! write ([`cairn_store::Store::shared`], PostgreSQL) is not served from this
+//! cache at all: invalidating through the change feed would still leave a
+//! window in which a node serves a version older than one another node
+//! already acknowledged, and a latest-version read there is one indexed query.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};

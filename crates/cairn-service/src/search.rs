@@ -117,6 +117,9 @@ impl Cairn {
             }
             found.hits.truncate(limit);
         }
+        if self.store.shared() {
+            self.drop_keys_deleted_elsewhere(tenant, &mut found).await?;
+        }
         Ok(SearchResults {
             total: found.total as u64,
             hits: found
@@ -138,6 +141,41 @@ impl Cairn {
                 })
                 .collect(),
         })
+    }
+
+    /// On a shared database, a key another node deleted is still in this
+    /// node's index (deletes are not in the feed, which lists versions): such
+    /// hits are dropped here, and from the index.
+    async fn drop_keys_deleted_elsewhere(
+        &self,
+        tenant: &TenantId,
+        found: &mut cairn_search::Found,
+    ) -> Result<(), ServiceError> {
+        let mut gone = Vec::new();
+        for hit in &found.hits {
+            if let Some(key) = hit.key.as_deref()
+                && hit.kind == "context"
+                && let Ok(parsed) = cairn_types::ContextKey::parse(key)
+                && self
+                    .store
+                    .get_context(tenant, &parsed, None)
+                    .await?
+                    .is_none()
+            {
+                gone.push(key.to_owned());
+            }
+        }
+        if gone.is_empty() {
+            return Ok(());
+        }
+        found.hits.retain(|hit| {
+            !(hit.kind == "context" && hit.key.as_ref().is_some_and(|k| gone.contains(k)))
+        });
+        found.total = found.total.saturating_sub(gone.len());
+        for key in gone {
+            self.unindex_context(tenant, &key).await;
+        }
+        Ok(())
     }
 
     /// Where the index stands, starting over when it is missing, of another
@@ -210,10 +248,12 @@ impl Cairn {
     }
 
     /// Keeps the index up with the database until the task is dropped:
-    /// catches up at start, then whenever a put or an import wakes it (or
-    /// every two seconds, for writes by another process such as
-    /// `cairn import`).
+    /// catches up at start, then whenever a put or an import wakes it, or the
+    /// store tells of another node's write ([`cairn_store::Store::changes`],
+    /// PostgreSQL's NOTIFY), or every two seconds (writes by another process
+    /// such as `cairn import` on SQLite).
     pub async fn run_indexer(self) {
+        let mut changes = self.store.changes();
         let mut at = match self.index_start().await {
             Ok(at) => at,
             Err(error) => {
@@ -231,7 +271,21 @@ impl Cairn {
                 }
                 Err(error) => tracing::warn!(%error, "indexing failed; retrying"),
             }
-            let _ = tokio::time::timeout(IDLE, self.index_wake.notified()).await;
+            let woken = async {
+                match changes.as_mut() {
+                    Some(changes) => tokio::select! {
+                        () = self.index_wake.notified() => {}
+                        changed = changes.changed() => {
+                            if changed.is_err() {
+                                // The store closed; keep to the timer.
+                                std::future::pending::<()>().await;
+                            }
+                        }
+                    },
+                    None => self.index_wake.notified().await,
+                }
+            };
+            let _ = tokio::time::timeout(IDLE, woken).await;
         }
     }
 

@@ -1,5 +1,6 @@
-//! Cairn's storage: the [`Store`] trait every backend implements, and the
-//! SQLite backend (WAL) that is the embedded default.
+//! Cairn's storage: the [`Store`] trait every backend implements, the
+//! SQLite backend (WAL) that is the embedded default, and the PostgreSQL
+//! backend that several nodes share.
 //!
 //! Architecture invariant: SQL lives in this crate only. Callers hand the store
 //! originals already hashed and encoded ([`NewBlob`]); the store never runs the
@@ -9,6 +10,7 @@
 //! reads configuration or the environment.
 
 mod error;
+mod postgres;
 mod sqlite;
 
 use async_trait::async_trait;
@@ -16,6 +18,7 @@ use cairn_core::{CcrRef, ContentHash};
 use cairn_types::{ContextKey, TenantId};
 
 pub use error::StoreError;
+pub use postgres::{FEED_CHANNEL, PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
 
 /// Milliseconds since the Unix epoch.
@@ -165,6 +168,20 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Flushes and closes; further calls fail.
     async fn close(&self);
+
+    /// Whether other processes (other nodes) write to this database, so that
+    /// what this process last wrote or read may be stale at once: a cache of
+    /// latest versions must not be trusted.
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Changes whenever another process wrote to a feed ([`Store::messages_after`],
+    /// [`Store::contexts_after`]), and after a lost connection was restored
+    /// (what was sent meanwhile is lost, so look). `None`: nothing tells.
+    fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
 }
 
 /// An original ready to store: hashed, measured and encoded by the caller.

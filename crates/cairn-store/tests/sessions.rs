@@ -1,23 +1,18 @@
-//! Imported sessions in SQLite: re-importing adds nothing, a newer copy of a
+//! Imported sessions, on SQLite and on PostgreSQL alike: re-importing adds nothing, a newer copy of a
 //! record replaces it in place, positions follow import order, tool outputs
 //! are blobs that gc keeps while a message points at them.
+
+#[macro_use]
+mod common;
 
 use std::sync::Arc;
 
 use cairn_core::ContentHash;
 use cairn_store::{
-    Encoding, MessageBody, NewBlob, NewMessage, SessionFilter, SessionImport, SessionRow,
-    SqliteOptions, SqliteStore, Store, StoredView,
+    Encoding, MessageBody, NewBlob, NewMessage, SessionFilter, SessionImport, SessionRow, Store,
+    StoredView,
 };
 use cairn_types::TenantId;
-
-async fn open() -> (tempfile::TempDir, Arc<SqliteStore>) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = SqliteStore::open(&SqliteOptions::new(dir.path().join("cairn.db")))
-        .await
-        .expect("the store opens");
-    (dir, Arc::new(store))
-}
 
 fn session(id: &str, agent: &str, at: i64) -> SessionRow {
     SessionRow {
@@ -87,9 +82,7 @@ fn first_import() -> SessionImport {
     }
 }
 
-#[tokio::test]
-async fn importing_again_adds_nothing_and_a_grown_file_adds_its_new_records() {
-    let (_dir, store) = open().await;
+async fn importing_again_adds_nothing_and_a_grown_file_adds_its_new_records(store: Arc<dyn Store>) {
     let tenant = TenantId::new("default");
     let outcome = store
         .import_sessions(&tenant, &first_import(), 100)
@@ -158,9 +151,7 @@ async fn importing_again_adds_nothing_and_a_grown_file_adds_its_new_records() {
     );
 }
 
-#[tokio::test]
-async fn sessions_list_newest_first_filtered_and_per_tenant() {
-    let (_dir, store) = open().await;
+async fn sessions_list_newest_first_filtered_and_per_tenant(store: Arc<dyn Store>) {
     let tenant = TenantId::new("default");
     let import = SessionImport {
         sessions: vec![
@@ -227,9 +218,7 @@ async fn sessions_list_newest_first_filtered_and_per_tenant() {
     assert!(other.is_empty());
 }
 
-#[tokio::test]
-async fn gc_keeps_tool_output_blobs_that_messages_point_at() {
-    let (_dir, store) = open().await;
+async fn gc_keeps_tool_output_blobs_that_messages_point_at(store: Arc<dyn Store>) {
     let tenant = TenantId::new("default");
     store
         .import_sessions(&tenant, &first_import(), 100)
@@ -247,9 +236,7 @@ async fn gc_keeps_tool_output_blobs_that_messages_point_at() {
     );
 }
 
-#[tokio::test]
-async fn a_uid_twice_in_one_import_keeps_its_first_place_and_last_body() {
-    let (_dir, store) = open().await;
+async fn a_uid_twice_in_one_import_keeps_its_first_place_and_last_body(store: Arc<dyn Store>) {
     let tenant = TenantId::new("default");
     let import = SessionImport {
         sessions: vec![session("g1", "gemini", 1_000)],
@@ -281,3 +268,10 @@ async fn a_uid_twice_in_one_import_keeps_its_first_place_and_last_body() {
         ]
     );
 }
+
+on_every_backend!(
+    importing_again_adds_nothing_and_a_grown_file_adds_its_new_records,
+    sessions_list_newest_first_filtered_and_per_tenant,
+    gc_keeps_tool_output_blobs_that_messages_point_at,
+    a_uid_twice_in_one_import_keeps_its_first_place_and_last_body,
+);

@@ -1,22 +1,15 @@
-//! The SQLite store on its own: tenants that never see each other, the
+//! The store's behaviour, on SQLite and on PostgreSQL alike: tenants that never see each other, the
 //! per-tenant dedup flag, group commit of mixed batches, version numbers that
 //! are never reused, and gc.
+
+#[macro_use]
+mod common;
 
 use std::sync::Arc;
 
 use cairn_core::ContentHash;
-use cairn_store::{
-    ContextWrite, Encoding, ListFilter, NewBlob, SqliteOptions, SqliteStore, Store, StoredView,
-};
+use cairn_store::{ContextWrite, Encoding, ListFilter, NewBlob, Store, StoredView};
 use cairn_types::{ContextKey, TenantId};
-
-async fn open() -> (tempfile::TempDir, Arc<SqliteStore>) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = SqliteStore::open(&SqliteOptions::new(dir.path().join("cairn.db")))
-        .await
-        .expect("the store opens");
-    (dir, Arc::new(store))
-}
 
 fn write(tenant: &str, key: &str, content: &[u8], expires_at: Option<i64>) -> ContextWrite {
     let hash = ContentHash::of(content);
@@ -45,9 +38,7 @@ fn write(tenant: &str, key: &str, content: &[u8], expires_at: Option<i64>) -> Co
     }
 }
 
-#[tokio::test]
-async fn tenants_never_see_each_others_keys_refs_blobs_or_dedup() {
-    let (_dir, store) = open().await;
+async fn tenants_never_see_each_others_keys_refs_blobs_or_dedup(store: Arc<dyn Store>) {
     let (alice, bob) = (TenantId::new("alice"), TenantId::new("bob"));
     let secret = b"alice's secret tool output";
     let hash = ContentHash::of(secret);
@@ -105,9 +96,7 @@ async fn tenants_never_see_each_others_keys_refs_blobs_or_dedup() {
     assert!(store.blob_data(&bob, &hash).await.expect("read").is_some());
 }
 
-#[tokio::test]
-async fn concurrent_puts_batch_together_with_exact_versions_and_dedup_flags() {
-    let (_dir, store) = open().await;
+async fn concurrent_puts_batch_together_with_exact_versions_and_dedup_flags(store: Arc<dyn Store>) {
     let mut tasks = Vec::new();
     for index in 0..60 {
         let store = store.clone();
@@ -154,9 +143,7 @@ async fn concurrent_puts_batch_together_with_exact_versions_and_dedup_flags() {
     }
 }
 
-#[tokio::test]
-async fn a_put_without_its_blob_fails_alone_as_blob_missing() {
-    let (_dir, store) = open().await;
+async fn a_put_without_its_blob_fails_alone_as_blob_missing(store: Arc<dyn Store>) {
     let mut orphan = write("t", "orphan", b"never stored", None);
     orphan.blob = None;
     let good = write("t", "good", b"stored", None);
@@ -168,9 +155,7 @@ async fn a_put_without_its_blob_fails_alone_as_blob_missing() {
     assert_eq!(good.expect("the other put is unaffected").version, 1);
 }
 
-#[tokio::test]
-async fn version_numbers_survive_delete_and_gc() {
-    let (_dir, store) = open().await;
+async fn version_numbers_survive_delete_and_gc(store: Arc<dyn Store>) {
     let tenant = TenantId::new("t");
     let key = ContextKey::parse("k").expect("valid");
     for round in 0..3 {
@@ -195,9 +180,7 @@ async fn version_numbers_survive_delete_and_gc() {
     assert_eq!(after_gc.version, 5);
 }
 
-#[tokio::test]
-async fn retained_originals_live_until_their_time_then_gc_takes_them() {
-    let (_dir, store) = open().await;
+async fn retained_originals_live_until_their_time_then_gc_takes_them(store: Arc<dyn Store>) {
     let tenant = TenantId::new("t");
     let blob = write("t", "unused", b"original of a cut", None)
         .blob
@@ -239,3 +222,69 @@ async fn retained_originals_live_until_their_time_then_gc_takes_them() {
             .is_none()
     );
 }
+
+/// Sentence embeddings (local ML): per model, paged in document order, a
+/// document embedded again replacing its vector, the progress with them.
+async fn embeddings_page_by_document_and_replace_with_the_progress(store: Arc<dyn Store>) {
+    use cairn_store::{Embedding, EmbeddingProgress};
+    assert_eq!(
+        store.embedding_progress("m1").await.expect("progress"),
+        None
+    );
+    let vector = |x: f32| vec![x, -x, 0.5, f32::MIN_POSITIVE];
+    let rows: Vec<Embedding> = (0..5)
+        .map(|i| Embedding {
+            doc: format!("doc{i}"),
+            tenant: if i % 2 == 0 { "a" } else { "b" }.into(),
+            vector: vector(i as f32),
+        })
+        .collect();
+    let progress = EmbeddingProgress {
+        message: 7,
+        context: 3,
+    };
+    store
+        .put_embeddings("m1", &rows, progress)
+        .await
+        .expect("put");
+    store
+        .put_embeddings("m2", &rows[..1], EmbeddingProgress::default())
+        .await
+        .expect("put");
+    assert_eq!(
+        store.embeddings("m1", "", 3).await.expect("page"),
+        rows[..3].to_vec()
+    );
+    assert_eq!(
+        store.embeddings("m1", "doc2", 3).await.expect("page"),
+        rows[3..].to_vec()
+    );
+    assert_eq!(store.embeddings("m2", "", 10).await.expect("m2").len(), 1);
+    let again = Embedding {
+        vector: vector(42.0),
+        ..rows[0].clone()
+    };
+    let later = EmbeddingProgress {
+        message: 9,
+        context: 4,
+    };
+    store
+        .put_embeddings("m1", std::slice::from_ref(&again), later)
+        .await
+        .expect("put");
+    assert_eq!(
+        store.embedding_progress("m1").await.expect("progress"),
+        Some(later)
+    );
+    let all = store.embeddings("m1", "", 100).await.expect("all");
+    assert_eq!((all.len(), &all[0]), (5, &again));
+}
+
+on_every_backend!(
+    tenants_never_see_each_others_keys_refs_blobs_or_dedup,
+    concurrent_puts_batch_together_with_exact_versions_and_dedup_flags,
+    a_put_without_its_blob_fails_alone_as_blob_missing,
+    version_numbers_survive_delete_and_gc,
+    retained_originals_live_until_their_time_then_gc_takes_them,
+    embeddings_page_by_document_and_replace_with_the_progress,
+);

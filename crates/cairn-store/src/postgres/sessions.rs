@@ -1,0 +1,328 @@
+//! Imported sessions and messages in PostgreSQL: the SQLite code's twin, with
+//! the feed lock taken before any message is numbered (see `postgres.rs`).
+
+use std::collections::HashMap;
+
+use cairn_core::ContentHash;
+use cairn_types::TenantId;
+use sqlx::postgres::{PgPool, PgRow};
+use sqlx::{Postgres, QueryBuilder, Row as _, Transaction};
+
+use super::{insert_blob, lock_feed, to_i64};
+use crate::{
+    ImportOutcome, IndexedMessage, MessageBody, MessageRecord, Millis, SessionFilter,
+    SessionImport, SessionRecord, SessionRow, StoreError,
+};
+
+/// Messages per multi-row insert (11 values each, far under PostgreSQL's limit).
+const INSERT_ROWS: usize = 200;
+
+/// What a session holds under a uid: position, text, blob hash.
+type Held = (i64, Option<String>, Option<String>);
+
+/// One message to insert.
+struct Row<'a> {
+    message: &'a crate::NewMessage,
+    position: i64,
+    text: Option<&'a str>,
+    hash: Option<String>,
+}
+
+const MESSAGE_COLUMNS: &str = "m.seq, m.position, m.uid, m.role, m.tool, m.call_id, m.at, \
+                               m.injected, m.text, m.hash";
+
+const SESSION_COLUMNS: &str = "s.id, s.agent, s.project, s.title, s.parent, s.started_at, \
+     s.updated_at, s.imported_at, \
+     (SELECT COUNT(*) FROM messages m WHERE m.tenant = s.tenant AND m.session = s.id) AS messages, \
+     (SELECT COUNT(*) FROM messages m WHERE m.tenant = s.tenant AND m.session = s.id \
+      AND m.role = 'assistant' AND m.tool IS NOT NULL) AS tool_calls";
+
+pub(crate) async fn import(
+    pool: &PgPool,
+    tenant: &TenantId,
+    import: &SessionImport,
+    now: Millis,
+) -> Result<ImportOutcome, StoreError> {
+    let mut tx = pool.begin().await?;
+    let mut outcome = ImportOutcome::default();
+    for blob in &import.blobs {
+        insert_blob(&mut tx, tenant, blob, now).await?;
+    }
+    for session in &import.sessions {
+        outcome.sessions_created += upsert_session(&mut tx, tenant, session, now).await?;
+    }
+    // Messages are numbered from here on: under the feed lock, so they
+    // become visible in order. (Taken after the blobs and sessions, whose
+    // rows other transactions may hold while they wait for it.)
+    lock_feed(&mut tx).await?;
+    // What each session holds already, read once: uid → (position, text, hash).
+    let mut held: HashMap<&str, HashMap<String, Held>> = HashMap::new();
+    let mut next: HashMap<&str, i64> = HashMap::new();
+    for message in &import.messages {
+        if !held.contains_key(message.session.as_str()) {
+            let rows: Vec<(String, i64, Option<String>, Option<String>)> = sqlx::query_as(
+                "SELECT uid, position, text, hash FROM messages WHERE tenant = $1 AND session = $2",
+            )
+            .bind(tenant.as_str())
+            .bind(&message.session)
+            .fetch_all(&mut *tx)
+            .await?;
+            let last = rows.iter().map(|(_, position, ..)| *position).max();
+            next.insert(&message.session, last.map_or(0, |last| last + 1));
+            held.insert(
+                &message.session,
+                rows.into_iter()
+                    .map(|(uid, position, text, hash)| (uid, (position, text, hash)))
+                    .collect(),
+            );
+        }
+    }
+    let mut rows: Vec<Row<'_>> = Vec::with_capacity(import.messages.len());
+    // Rows of this import by (session, uid): a uid twice in one file (a
+    // rewritten Gemini record) keeps its first place and its last body.
+    let mut pending: HashMap<(&str, &str), usize> = HashMap::new();
+    for message in &import.messages {
+        let (text, hash) = match &message.body {
+            MessageBody::Text(text) => (Some(text.as_str()), None),
+            MessageBody::Blob(hash) => (None, Some(hash.to_hex())),
+        };
+        let session = message.session.as_str();
+        if let Some(&index) = pending.get(&(session, message.uid.as_str())) {
+            rows[index].message = message;
+            rows[index].text = text;
+            rows[index].hash = hash;
+            continue;
+        }
+        let known = held.get(session).and_then(|uids| uids.get(&message.uid));
+        let position = match known {
+            Some((_, old_text, old_hash))
+                if old_text.as_deref() == text && old_hash.as_deref() == hash.as_deref() =>
+            {
+                outcome.messages_unchanged += 1;
+                continue;
+            }
+            // A newer copy of the same record: it keeps its place, and gets a
+            // new sequence number so the indexer sees it again.
+            Some((position, ..)) => {
+                let position = *position;
+                sqlx::query("DELETE FROM messages WHERE tenant = $1 AND session = $2 AND uid = $3")
+                    .bind(tenant.as_str())
+                    .bind(session)
+                    .bind(&message.uid)
+                    .execute(&mut *tx)
+                    .await?;
+                outcome.messages_replaced += 1;
+                position
+            }
+            None => {
+                let slot = next.get(session).copied().unwrap_or_default();
+                next.insert(session, slot + 1);
+                outcome.messages_added += 1;
+                slot
+            }
+        };
+        pending.insert((session, message.uid.as_str()), rows.len());
+        rows.push(Row {
+            message,
+            position,
+            text,
+            hash,
+        });
+    }
+    for chunk in rows.chunks(INSERT_ROWS) {
+        let mut insert = QueryBuilder::<Postgres>::new(
+            "INSERT INTO messages (tenant, session, position, uid, role, tool, call_id, at, \
+             injected, text, hash) ",
+        );
+        insert.push_values(chunk, |mut values, row| {
+            values
+                .push_bind(tenant.as_str())
+                .push_bind(&row.message.session)
+                .push_bind(row.position)
+                .push_bind(&row.message.uid)
+                .push_bind(&row.message.role)
+                .push_bind(&row.message.tool)
+                .push_bind(&row.message.call_id)
+                .push_bind(row.message.at)
+                .push_bind(i64::from(row.message.injected))
+                .push_bind(row.text)
+                .push_bind(row.hash.as_deref());
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// Creates the session or widens what is known of it; returns 1 if created.
+async fn upsert_session(
+    tx: &mut Transaction<'static, Postgres>,
+    tenant: &TenantId,
+    session: &SessionRow,
+    now: Millis,
+) -> Result<u64, StoreError> {
+    let known: Option<i64> =
+        sqlx::query_scalar("SELECT 1::BIGINT FROM sessions WHERE tenant = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(&session.id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    sqlx::query(
+        "INSERT INTO sessions (tenant, id, agent, project, title, parent, started_at, \
+         updated_at, imported_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT (tenant, id) DO UPDATE SET \
+           project = COALESCE(sessions.project, excluded.project), \
+           title = COALESCE(sessions.title, excluded.title), \
+           parent = COALESCE(sessions.parent, excluded.parent), \
+           started_at = LEAST(sessions.started_at, EXCLUDED.started_at), \
+           updated_at = GREATEST(sessions.updated_at, EXCLUDED.updated_at), \
+           imported_at = excluded.imported_at",
+    )
+    .bind(tenant.as_str())
+    .bind(&session.id)
+    .bind(&session.agent)
+    .bind(&session.project)
+    .bind(&session.title)
+    .bind(&session.parent)
+    .bind(session.started_at)
+    .bind(session.updated_at)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(u64::from(known.is_none()))
+}
+
+fn session_record(row: &PgRow) -> Result<SessionRecord, StoreError> {
+    Ok(SessionRecord {
+        row: SessionRow {
+            id: row.try_get("id")?,
+            agent: row.try_get("agent")?,
+            project: row.try_get("project")?,
+            title: row.try_get("title")?,
+            parent: row.try_get("parent")?,
+            started_at: row.try_get("started_at")?,
+            updated_at: row.try_get("updated_at")?,
+        },
+        messages: row.try_get::<i64, _>("messages")?.max(0) as u64,
+        tool_calls: row.try_get::<i64, _>("tool_calls")?.max(0) as u64,
+        imported_at: row.try_get("imported_at")?,
+    })
+}
+
+fn message_record(row: &PgRow) -> Result<MessageRecord, StoreError> {
+    let text: Option<String> = row.try_get("text")?;
+    let hash: Option<String> = row.try_get("hash")?;
+    let body = match (text, hash) {
+        (_, Some(hash)) => MessageBody::Blob(
+            ContentHash::from_hex(&hash)
+                .map_err(|_| StoreError::Corrupt(format!("bad message blob hash {hash:?}")))?,
+        ),
+        (Some(text), None) => MessageBody::Text(text),
+        (None, None) => MessageBody::Text(String::new()),
+    };
+    Ok(MessageRecord {
+        seq: row.try_get("seq")?,
+        position: row.try_get::<i64, _>("position")?.max(0) as u64,
+        uid: row.try_get("uid")?,
+        role: row.try_get("role")?,
+        tool: row.try_get("tool")?,
+        call_id: row.try_get("call_id")?,
+        at: row.try_get("at")?,
+        injected: row.try_get::<i64, _>("injected")? != 0,
+        body,
+    })
+}
+
+pub(crate) async fn list(
+    pool: &PgPool,
+    tenant: &TenantId,
+    filter: &SessionFilter,
+) -> Result<Vec<SessionRecord>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.tenant = $1 \
+         AND ($2::TEXT IS NULL OR s.agent = $2) AND ($3::TEXT IS NULL OR s.project = $3) \
+         AND ($4::BIGINT IS NULL OR COALESCE(s.updated_at, s.imported_at) >= $4) \
+         AND ($5::BIGINT IS NULL OR COALESCE(s.updated_at, s.imported_at) < $5 \
+              OR (COALESCE(s.updated_at, s.imported_at) = $5 AND s.id > $6)) \
+         ORDER BY COALESCE(s.updated_at, s.imported_at) DESC, s.id LIMIT $7"
+    ))
+    .bind(tenant.as_str())
+    .bind(&filter.agent)
+    .bind(&filter.project)
+    .bind(filter.since)
+    .bind(filter.after.as_ref().map(|(at, _)| *at))
+    .bind(filter.after.as_ref().map(|(_, id)| id.as_str()))
+    .bind(i64::from(filter.limit))
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(session_record).collect()
+}
+
+pub(crate) async fn get(
+    pool: &PgPool,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<Option<SessionRecord>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.tenant = $1 AND s.id = $2"
+    ))
+    .bind(tenant.as_str())
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(session_record).transpose()
+}
+
+pub(crate) async fn messages(
+    pool: &PgPool,
+    tenant: &TenantId,
+    id: &str,
+    from: u64,
+    limit: u32,
+) -> Result<Vec<MessageRecord>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.tenant = $1 AND m.session = $2 \
+         AND m.position >= $3 ORDER BY m.position LIMIT $4"
+    ))
+    .bind(tenant.as_str())
+    .bind(id)
+    .bind(to_i64(from))
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(message_record).collect()
+}
+
+pub(crate) async fn after(
+    pool: &PgPool,
+    seq: i64,
+    limit: u32,
+) -> Result<Vec<IndexedMessage>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {MESSAGE_COLUMNS}, m.tenant, m.session, s.agent, s.project FROM messages m \
+         JOIN sessions s ON s.tenant = m.tenant AND s.id = m.session \
+         WHERE m.seq > $1 ORDER BY m.seq LIMIT $2"
+    ))
+    .bind(seq)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(IndexedMessage {
+                tenant: row.try_get("tenant")?,
+                session: row.try_get("session")?,
+                agent: row.try_get("agent")?,
+                project: row.try_get("project")?,
+                message: message_record(row)?,
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn last_seq(pool: &PgPool) -> Result<i64, StoreError> {
+    let last: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM messages")
+        .fetch_one(pool)
+        .await?;
+    Ok(last.unwrap_or(0))
+}
