@@ -25,6 +25,17 @@ step "installing the MCP test client (the official MCP Python SDK) into .venv-mc
 step "installing the local ML models (MiniLM, ONNX Runtime) into ./models"
 ./scripts/install-models.sh ./models >/dev/null
 
+step "PostgreSQL at 127.0.0.1:5432 for the PostgreSQL tests (started if it is down)"
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+    if command -v pg_ctlcluster >/dev/null 2>&1 && [[ -d /etc/postgresql ]]; then
+        for version in /etc/postgresql/*; do
+            pg_ctlcluster --skip-systemctl-redirect "$(basename "$version")" main start || true
+        done
+    fi
+    pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null \
+        || echo "warning: no PostgreSQL at 127.0.0.1:5432: its tests skip loudly, or fail under CI=true" >&2
+fi
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

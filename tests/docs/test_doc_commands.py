@@ -47,6 +47,14 @@ NOT_RUN = {
     "cargo run --release -p cairn-server -- serve": "a release build takes most of CI's budget; "
     "every test here runs the same `cairn serve` from the debug build",
     "./scripts/test.sh": "the command that runs these tests",
+    "sudo -u postgres psql <<'SQL'": "production set-up (a role with a password); the one-machine "
+    "block of docs/deployment.md runs the same server on the local PostgreSQL",
+    "openssl rand -hex 32 > /etc/cairn/jwt-secret     # once; copy the file to every node": "writes to "
+    "/etc on the host; docs/auth.md runs the same commands in a directory of its own",
+    "export CAIRN_DATABASE='postgres://cairn:change-me@db.internal:5432/cairn'": "a production "
+    "host (db.internal); the one-machine block runs two nodes on the local PostgreSQL",
+    "cairn token issue --jwt-secret-file /etc/cairn/jwt-secret --sub build-agent --tenant acme": "reads "
+    "the secret from /etc on the host; docs/auth.md issues tokens the same way",
     "cargo run -p cairn-examples --bin two_agents": "examples/tests/examples.rs runs this program "
     "(building it here, from a copy of the page's directory, would build the workspace again)",
 }
@@ -58,6 +66,9 @@ EXPECT = {
     'export CAIRN_TOKEN="$(cairn token issue': r'"contexts"',
     "curl -s -o /dev/null -w '%{http_code}\\n' -X PUT": r"401\n401\n403\n",
     "cairn mcp install claude": r"mcpServers",
+    # Found in other words (the search shares none with the text): the model is on.
+    'cairn search "connection pool exhausted"': r"(?s)(?=.*ML is on)(?=.*1 matches.*notes/db)",
+    'cairn search --url http://127.0.0.1:8788 "cold start"': r"cold start(.|\n)*notes/shared",
     "cairn wrap claude": r"claude -p summarise the failing tests ANTHROPIC_BASE_URL=http://127\.0\.0\.1:\d+",
     "ANTHROPIC_BASE_URL=http://127.0.0.1:8787 claude": r"ANTHROPIC_BASE_URL=http://127\.0\.0\.1:\d+",
     "curl -s -D headers.txt": r"mock answer(.|\n)*x-cairn-tokens-sent(.|\n)*'tokens_saved': [1-9]",
@@ -123,6 +134,8 @@ def workdir(tmp: Path) -> Path:
     work.mkdir()
     for name in ("README.md", "Cargo.toml"):
         shutil.copy(REPO / name, work)
+    # `scripts/…` as a reader in the checkout runs them.
+    (work / "scripts").symlink_to(REPO / "scripts")
     lines = [f"2026-11-21T10:{i // 60:02}:{i % 60:02}Z INFO step {i} ok" for i in range(400)]
     lines.insert(300, "2026-11-21T10:05:00Z ERROR linker failed: undefined symbol `cairn_open`")
     (work / "build.log").write_text("\n".join(lines) + "\n")
@@ -261,7 +274,7 @@ def upstream() -> Iterator[mock_upstream.MockUpstream]:
 def test_page(page: str, tmp_path: Path, upstream: mock_upstream.MockUpstream) -> None:
     """The page's blocks, in order, in one directory, as a reader follows it."""
     work = workdir(tmp_path)
-    port = servers.free_port()
+    port, second_port = servers.free_port(), servers.free_port()
     env = environment(tmp_path, port)
     server = PageServer(work, port, upstream)
     server.start()
@@ -271,7 +284,7 @@ def test_page(page: str, tmp_path: Path, upstream: mock_upstream.MockUpstream) -
             alone = "cairn serve" in block.code or "cairn reindex" in block.code
             if alone:
                 server.stop()
-            code = block.code.replace("8787", str(port))
+            code = block.code.replace("8787", str(port)).replace("8788", str(second_port))
             done = run_block(code, work, env)
             if alone:
                 server.start()
