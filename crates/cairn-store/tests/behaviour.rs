@@ -8,35 +8,9 @@ mod common;
 use std::sync::Arc;
 
 use cairn_core::ContentHash;
-use cairn_store::{ContextWrite, Encoding, ListFilter, NewBlob, Store, StoredView};
+use cairn_store::{ListFilter, Store};
 use cairn_types::{ContextKey, TenantId};
-
-fn write(tenant: &str, key: &str, content: &[u8], expires_at: Option<i64>) -> ContextWrite {
-    let hash = ContentHash::of(content);
-    ContextWrite {
-        tenant: TenantId::new(tenant),
-        key: ContextKey::parse(key).expect("valid key"),
-        hash,
-        blob: Some(NewBlob {
-            hash,
-            bytes_original: content.len() as u64,
-            content_type: "text/plain".into(),
-            tokens_original: 1,
-            tokens_compressed: 1,
-            encoding: Encoding::Identity,
-            data: content.to_vec(),
-            view: StoredView {
-                engine: 0,
-                rendered: None,
-            },
-        }),
-        agent: None,
-        session: None,
-        metadata: None,
-        created_at: 1_000,
-        expires_at,
-    }
-}
+use common::write;
 
 async fn tenants_never_see_each_others_keys_refs_blobs_or_dedup(store: Arc<dyn Store>) {
     let (alice, bob) = (TenantId::new("alice"), TenantId::new("bob"));

@@ -7,38 +7,8 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cairn_core::ContentHash;
-use cairn_store::{
-    ContextWrite, Encoding, NewBlob, PostgresOptions, PostgresStore, Store, StoredView,
-};
+use cairn_store::{PostgresOptions, PostgresStore, Store};
 use cairn_types::{ContextKey, TenantId};
-
-fn write(key: &str, content: &[u8]) -> ContextWrite {
-    let hash = ContentHash::of(content);
-    ContextWrite {
-        tenant: TenantId::new("t"),
-        key: ContextKey::parse(key).expect("valid key"),
-        hash,
-        blob: Some(NewBlob {
-            hash,
-            bytes_original: content.len() as u64,
-            content_type: "text/plain".into(),
-            tokens_original: 1,
-            tokens_compressed: 1,
-            encoding: Encoding::Identity,
-            data: content.to_vec(),
-            view: StoredView {
-                engine: 0,
-                rendered: None,
-            },
-        }),
-        agent: None,
-        session: None,
-        metadata: None,
-        created_at: 1_000,
-        expires_at: None,
-    }
-}
 
 #[tokio::test]
 async fn two_nodes_putting_to_one_key_get_every_version_once_and_hear_each_other() {
@@ -64,7 +34,7 @@ async fn two_nodes_putting_to_one_key_get_every_version_once_and_hear_each_other
         let content = format!("content {}", index % 7);
         tasks.push(tokio::spawn(async move {
             store
-                .put_context(write("shared", content.as_bytes()))
+                .put_context(common::write("t", "shared", content.as_bytes(), None))
                 .await
                 .expect("put")
                 .version

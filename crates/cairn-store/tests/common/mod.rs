@@ -7,7 +7,40 @@ pub mod pg;
 
 use std::sync::Arc;
 
-use cairn_store::{PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, Store};
+use cairn_core::ContentHash;
+use cairn_store::{
+    ContextWrite, Encoding, NewBlob, PostgresOptions, PostgresStore, SqliteOptions, SqliteStore,
+    Store, StoredView,
+};
+use cairn_types::{ContextKey, TenantId};
+
+/// A put of `content` under `key` for `tenant`, its blob new, created at 1,000 ms.
+pub fn write(tenant: &str, key: &str, content: &[u8], expires_at: Option<i64>) -> ContextWrite {
+    let hash = ContentHash::of(content);
+    ContextWrite {
+        tenant: TenantId::new(tenant),
+        key: ContextKey::parse(key).expect("valid key"),
+        hash,
+        blob: Some(NewBlob {
+            hash,
+            bytes_original: content.len() as u64,
+            content_type: "text/plain".into(),
+            tokens_original: 1,
+            tokens_compressed: 1,
+            encoding: Encoding::Identity,
+            data: content.to_vec(),
+            view: StoredView {
+                engine: 0,
+                rendered: None,
+            },
+        }),
+        agent: None,
+        session: None,
+        metadata: None,
+        created_at: 1_000,
+        expires_at,
+    }
+}
 
 /// A store and what keeps its database alive.
 pub struct Backend {
