@@ -51,9 +51,7 @@ fn load_content(writer: u64, put: u64, size: usize) -> String {
 pub(crate) async fn load(args: &LoadArgs) -> anyhow::Result<()> {
     let server = ServerProcess::start_on(&binary(&args.server)?, args.database.as_deref()).await?;
     let url = server.url.clone();
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.writers as usize)
-        .build()?;
+    let http = crate::http_client(args.writers as usize)?;
     let errors = Arc::new(Mutex::new(Vec::<String>::new()));
     let started = Instant::now();
     let mut writers = Vec::new();
@@ -238,16 +236,23 @@ pub(crate) struct SoakArgs {
 struct Window {
     done: u64,
     errors: u64,
+    /// What the first failure of the window was (a status or a transport error).
+    first_error: Option<String>,
     latencies: Vec<f64>,
 }
 
 pub(crate) async fn soak(args: &SoakArgs) -> anyhow::Result<()> {
     let server = ServerProcess::start(&binary(&args.server)?).await?;
     let url = server.url.clone();
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(64)
-        .build()?;
+    let http = crate::http_client(64)?;
     let window = Arc::new(Mutex::new(Window::default()));
+    // Keys with an acknowledged put: only those are read (a read racing the
+    // first put of its key would be a 404 of the harness's making).
+    let written: Arc<Vec<std::sync::atomic::AtomicBool>> = Arc::new(
+        (0..args.keys)
+            .map(|_| std::sync::atomic::AtomicBool::new(false))
+            .collect(),
+    );
     let in_flight = Arc::new(tokio::sync::Semaphore::new(64));
     let total = Duration::from_secs_f64(args.minutes * 60.0);
     let sample = Duration::from_secs(args.sample_seconds.max(1));
@@ -269,7 +274,8 @@ pub(crate) async fn soak(args: &SoakArgs) -> anyhow::Result<()> {
             skipped += 1;
             continue;
         };
-        let (http, url, task_window) = (http.clone(), url.clone(), window.clone());
+        let (http, url, task_window, written) =
+            (http.clone(), url.clone(), window.clone(), written.clone());
         let (key, reads, size, keys) = (
             put % args.keys,
             args.reads_per_put,
@@ -281,28 +287,40 @@ pub(crate) async fn soak(args: &SoakArgs) -> anyhow::Result<()> {
         tokio::spawn(async move {
             let _permit = permit;
             let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-            let record = |ok: bool, started: Instant, window: &mut Window| {
+            let record = |outcome: Result<reqwest::Response, reqwest::Error>,
+                          started: Instant,
+                          window: &mut Window| {
                 window.done += 1;
-                window.errors += u64::from(!ok);
                 window.latencies.push(started.elapsed().as_secs_f64() * 1e3);
+                let failure = match outcome {
+                    Ok(response) if response.status().is_success() => return true,
+                    Ok(response) => response.status().to_string(),
+                    Err(error) => error.to_string(),
+                };
+                window.errors += 1;
+                window.first_error.get_or_insert(failure);
+                false
             };
             let sent = Instant::now();
-            let ok = http
+            let outcome = http
                 .put(format!("{url}/v1/contexts/soak/{key}"))
                 .body(payload(seed, size))
                 .send()
-                .await
-                .is_ok_and(|response| response.status().is_success());
-            record(ok, sent, &mut *task_window.lock().await);
+                .await;
+            if record(outcome, sent, &mut *task_window.lock().await) {
+                written[key as usize].store(true, std::sync::atomic::Ordering::Release);
+            }
             for _ in 0..reads {
                 let read_key = rng.below(seed.clamp(1, keys));
+                if !written[read_key as usize].load(std::sync::atomic::Ordering::Acquire) {
+                    continue;
+                }
                 let sent = Instant::now();
-                let ok = http
+                let outcome = http
                     .get(format!("{url}/v1/contexts/soak/{read_key}"))
                     .send()
-                    .await
-                    .is_ok_and(|response| response.status().is_success());
-                record(ok, sent, &mut *task_window.lock().await);
+                    .await;
+                record(outcome, sent, &mut *task_window.lock().await);
             }
         });
         if Instant::now() >= next_sample {
@@ -330,6 +348,9 @@ pub(crate) async fn soak(args: &SoakArgs) -> anyhow::Result<()> {
                 "| {:.1} | {:.0} | {} | {:.2} | {:.2} | {:.1} |",
                 row.0, row.1, row.2, row.3, row.4, row.5
             );
+            if let Some(failure) = taken.first_error {
+                eprintln!("minute {:.1}: first failure {failure}", row.0);
+            }
             rows.push(row);
             next_sample += sample;
         }
@@ -337,8 +358,25 @@ pub(crate) async fn soak(args: &SoakArgs) -> anyhow::Result<()> {
     let errors: u64 = rows.iter().map(|row| row.2).sum();
     if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
         let peak = rows.iter().map(|row| row.5).fold(0.0, f64::max);
+        // The RSS trend over the second half (after the caches filled), by
+        // least squares: flat is a slope near zero.
+        let half = &rows[rows.len() / 2..];
+        let n = half.len() as f64;
+        let (mean_t, mean_r) = (
+            half.iter().map(|row| row.0).sum::<f64>() / n,
+            half.iter().map(|row| row.5).sum::<f64>() / n,
+        );
+        let spread: f64 = half.iter().map(|row| (row.0 - mean_t).powi(2)).sum();
+        let slope = if spread > 0.0 {
+            half.iter()
+                .map(|row| (row.0 - mean_t) * (row.5 - mean_r))
+                .sum::<f64>()
+                / spread
+        } else {
+            0.0
+        };
         println!(
-            "\nthroughput {:.0} → {:.0} ops/s; RSS {:.1} → {:.1} MiB (peak {:.1}); {errors} errors; {skipped} ticks skipped (all 64 slots busy)",
+            "\nthroughput {:.0} → {:.0} ops/s; RSS {:.1} → {:.1} MiB (peak {:.1}), second half {slope:+.2} MiB/minute; {errors} errors; {skipped} ticks skipped (all 64 slots busy)",
             first.1, last.1, first.5, last.5, peak
         );
     }
@@ -379,9 +417,7 @@ pub(crate) struct MemoryArgs {
 /// after the server settled (indexer caught up, idle).
 pub(crate) async fn memory(args: &MemoryArgs) -> anyhow::Result<()> {
     let server = ServerProcess::start(&binary(&args.server)?).await?;
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.clients as usize)
-        .build()?;
+    let http = crate::http_client(args.clients as usize)?;
     let rss = |server: &ServerProcess| {
         format!(
             "{:.1} | {:.1}",

@@ -331,6 +331,16 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// The harness's HTTP client, keeping up to `idle` connections: they are
+/// dropped after 5 s idle, below the server's 10 s keep-alive (its header
+/// read timeout), so a connection the server is closing is never reused.
+pub(crate) fn http_client(idle: usize) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .pool_idle_timeout(Duration::from_secs(5))
+        .pool_max_idle_per_host(idle)
+        .build()
+}
+
 /// A `cairn serve` child process, killed when dropped.
 struct ServerProcess {
     child: tokio::process::Child,
@@ -619,9 +629,7 @@ async fn http(args: HttpArgs) -> anyhow::Result<()> {
         (None, Some(server)) => server.url.clone(),
         (None, None) => unreachable!("a server was started when no URL was given"),
     };
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.clients)
-        .build()?;
+    let http = http_client(args.clients)?;
     let max = Duration::from_secs(args.max_seconds);
 
     let payloads: Arc<Vec<String>> = Arc::new(

@@ -245,6 +245,40 @@ fn documents_are_replaced_by_id_and_the_index_survives_a_reopen() {
 }
 
 #[test]
+fn a_document_is_replaced_within_one_add_after_a_commit_and_across_segments() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let index = SearchIndex::open(&dir.path().join("index")).expect("open");
+    // Twice in one call: the last wins.
+    index
+        .add([
+            message("k1", "claude", "s1", NOW, "alpha draft"),
+            message("k2", "claude", "s1", NOW, "bravo kept"),
+            message("k1", "claude", "s1", NOW, "alpha final"),
+        ])
+        .expect("add");
+    index.commit("1").expect("commit");
+    assert_eq!(index.len(), 2);
+    assert_eq!(search(&index, "alpha"), ["k1"]);
+    assert!(search(&index, "draft").is_empty());
+    // A later commit replaces what an earlier one made searchable, in
+    // whichever segment it landed; a new id next to it deletes nothing.
+    for round in 2..6 {
+        index
+            .add([
+                message("k1", "claude", "s1", NOW, &format!("alpha round{round}")),
+                message(&format!("n{round}"), "claude", "s1", NOW, "charlie new"),
+            ])
+            .expect("add");
+        index.commit(&round.to_string()).expect("commit");
+    }
+    assert_eq!(index.len(), 2 + 4);
+    assert_eq!(search(&index, "round5"), ["k1"]);
+    assert!(search(&index, "round4").is_empty());
+    assert_eq!(search(&index, "bravo"), ["k2"]);
+    assert_eq!(search(&index, "charlie").len(), 4);
+}
+
+#[test]
 fn a_closed_index_releases_its_folder_and_refuses_writes() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let path = dir.path().join("index");

@@ -21,8 +21,12 @@ struct ByteWeighter;
 type OriginalKey = (TenantId, ContentHash);
 type ViewKey = (TenantId, ContentHash, ViewOptions);
 
+// Weights are what an entry holds on the heap: capacities, not lengths, so a
+// string built by pushing (up to twice its length) counts in full.
+
 impl Weighter<OriginalKey, Bytes> for ByteWeighter {
     fn weight(&self, key: &OriginalKey, value: &Bytes) -> u64 {
+        // `value` owns exactly its bytes: [`OriginalCache::insert`] copies.
         (key.0.as_str().len() + value.len()) as u64 + ENTRY_OVERHEAD
     }
 }
@@ -30,12 +34,19 @@ impl Weighter<OriginalKey, Bytes> for ByteWeighter {
 impl Weighter<ViewKey, Arc<RenderedView>> for ByteWeighter {
     fn weight(&self, key: &ViewKey, value: &Arc<RenderedView>) -> u64 {
         // The key counts too: a query can be kilobytes long.
-        let key_bytes = key.0.as_str().len() + key.2.query.as_ref().map_or(0, String::len);
+        let key_bytes = key.0.as_str().len() + key.2.query.as_ref().map_or(0, String::capacity);
         let value_bytes = match value.as_ref() {
             RenderedView::Original => 0,
             RenderedView::Rendered {
                 content, markers, ..
-            } => content.len() + markers.iter().map(|m| m.summary.len() + 32).sum::<usize>(),
+            } => {
+                content.capacity()
+                    + markers.capacity() * std::mem::size_of::<cairn_types::Marker>()
+                    + markers
+                        .iter()
+                        .map(|m| m.summary.capacity() + m.reference.capacity())
+                        .sum::<usize>()
+            }
         };
         (key_bytes + value_bytes) as u64 + ENTRY_OVERHEAD
     }
@@ -89,9 +100,13 @@ impl OriginalCache {
         self.originals.get(&(tenant.clone(), *hash))
     }
 
+    /// Caches a copy of `original`: the caller's `Bytes` may be a slice of
+    /// a larger buffer (a request body is a slice of the connection's read
+    /// buffer), which caching it would keep alive whole, unweighed.
     pub fn insert(&self, tenant: &TenantId, hash: ContentHash, original: Bytes) {
         if (original.len() as u64) <= self.max_entry {
-            self.originals.insert((tenant.clone(), hash), original);
+            self.originals
+                .insert((tenant.clone(), hash), Bytes::copy_from_slice(&original));
         }
     }
 

@@ -268,8 +268,9 @@ pub struct Cairn {
     ml: Option<Arc<ml::Ml>>,
 }
 
-/// How many (tenant, blob) pairs [`Cairn`] remembers as stored.
-const KNOWN_BLOBS: usize = 64 * 1024;
+/// How many (tenant, blob) pairs [`Cairn`] remembers as stored (about 200
+/// bytes each with the cache's bookkeeping).
+const KNOWN_BLOBS: usize = 16 * 1024;
 
 impl Cairn {
     pub fn new(store: Arc<dyn Store>, config: ServiceConfig) -> Cairn {

@@ -23,7 +23,9 @@ use cairn_store::ContextRecord;
 use cairn_types::{ContextKey, TenantId};
 use quick_cache::sync::Cache;
 
-const RECORDS: usize = 64 * 1024;
+/// Keys whose latest record is kept (a few hundred bytes each: the key, its
+/// metadata, the blob's facts).
+const RECORDS: usize = 16 * 1024;
 
 pub(crate) struct RecordCache {
     records: Cache<(TenantId, ContextKey), ContextRecord>,

@@ -18,8 +18,39 @@ use crate::{Cairn, ServiceError, format_millis, now_millis};
 
 /// Rows read from the database per batch.
 const BATCH: u32 = 2000;
+/// Text the indexer holds before handing it to the index: a batch of large
+/// contexts (up to a megabyte of each is indexed) must not sit in memory whole.
+const DOCS_BYTES: usize = 16 << 20;
 /// How long the indexer sleeps when nothing wakes it.
 const IDLE: Duration = Duration::from_secs(2);
+
+/// Documents on their way to the index, handed over every [`DOCS_BYTES`].
+#[derive(Default)]
+struct Docs {
+    docs: Vec<Doc>,
+    bytes: usize,
+}
+
+impl Docs {
+    async fn push(&mut self, index: &Arc<SearchIndex>, doc: Doc) -> Result<(), ServiceError> {
+        self.bytes += doc.text.len().min(cairn_search::MAX_INDEXED_BYTES);
+        self.docs.push(doc);
+        if self.bytes >= DOCS_BYTES {
+            self.flush(index).await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self, index: &Arc<SearchIndex>) -> Result<(), ServiceError> {
+        let docs = std::mem::take(&mut self.docs);
+        self.bytes = 0;
+        if !docs.is_empty() {
+            let index = index.clone();
+            blocking(move || index.add(docs)).await?;
+        }
+        Ok(())
+    }
+}
 
 /// Where the indexer is.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -211,25 +242,22 @@ impl Cairn {
             if messages.is_empty() && contexts.is_empty() {
                 return Ok(at);
             }
-            let mut docs = Vec::with_capacity(messages.len() + contexts.len());
+            let mut docs = Docs::default();
             for message in &messages {
-                docs.push(self.message_doc(message).await?);
+                docs.push(&index, self.message_doc(message).await?).await?;
                 at.message = at.message.max(message.message.seq);
             }
             for context in &contexts {
                 if let Some(doc) = self.context_doc(context).await? {
-                    docs.push(doc);
+                    docs.push(&index, doc).await?;
                 }
                 at.context = at.context.max(context.seq);
             }
             indexed += messages.len() as u64;
+            docs.flush(&index).await?;
             let index = index.clone();
             let watermark = at.render();
-            blocking(move || {
-                index.add(docs)?;
-                index.commit(&watermark)
-            })
-            .await?;
+            blocking(move || index.commit(&watermark)).await?;
             progress(IndexProgress {
                 indexed,
                 total: total.max(indexed),
