@@ -8,10 +8,7 @@ mod common;
 use std::sync::Arc;
 
 use cairn_core::ContentHash;
-use cairn_store::{
-    Encoding, MessageBody, NewBlob, NewMessage, SessionFilter, SessionImport, SessionRow, Store,
-    StoredView,
-};
+use cairn_store::{MessageBody, NewMessage, SessionFilter, SessionImport, SessionRow, Store};
 use cairn_types::TenantId;
 
 fn session(id: &str, agent: &str, at: i64) -> SessionRow {
@@ -39,22 +36,6 @@ fn text(session: &str, uid: &str, role: &str, body: &str) -> NewMessage {
     }
 }
 
-fn blob(content: &[u8]) -> NewBlob {
-    NewBlob {
-        hash: ContentHash::of(content),
-        bytes_original: content.len() as u64,
-        content_type: "text/plain".into(),
-        tokens_original: 1,
-        tokens_compressed: 1,
-        encoding: Encoding::Identity,
-        data: content.to_vec(),
-        view: StoredView {
-            engine: 0,
-            rendered: None,
-        },
-    }
-}
-
 fn first_import() -> SessionImport {
     let output = b"tool output, long enough to live in a blob";
     SessionImport {
@@ -78,7 +59,7 @@ fn first_import() -> SessionImport {
                 ..text("s1", "u3", "tool", "")
             },
         ],
-        blobs: vec![blob(output)],
+        blobs: vec![common::blob(output)],
     }
 }
 

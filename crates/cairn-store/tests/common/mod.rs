@@ -14,26 +14,30 @@ use cairn_store::{
 };
 use cairn_types::{ContextKey, TenantId};
 
+/// `content` as a new blob, stored as is, with no stored view.
+pub fn blob(content: &[u8]) -> NewBlob {
+    NewBlob {
+        hash: ContentHash::of(content),
+        bytes_original: content.len() as u64,
+        content_type: "text/plain".into(),
+        tokens_original: 1,
+        tokens_compressed: 1,
+        encoding: Encoding::Identity,
+        data: content.to_vec(),
+        view: StoredView {
+            engine: 0,
+            rendered: None,
+        },
+    }
+}
+
 /// A put of `content` under `key` for `tenant`, its blob new, created at 1,000 ms.
 pub fn write(tenant: &str, key: &str, content: &[u8], expires_at: Option<i64>) -> ContextWrite {
-    let hash = ContentHash::of(content);
     ContextWrite {
         tenant: TenantId::new(tenant),
         key: ContextKey::parse(key).expect("valid key"),
-        hash,
-        blob: Some(NewBlob {
-            hash,
-            bytes_original: content.len() as u64,
-            content_type: "text/plain".into(),
-            tokens_original: 1,
-            tokens_compressed: 1,
-            encoding: Encoding::Identity,
-            data: content.to_vec(),
-            view: StoredView {
-                engine: 0,
-                rendered: None,
-            },
-        }),
+        hash: ContentHash::of(content),
+        blob: Some(blob(content)),
         agent: None,
         session: None,
         metadata: None,
