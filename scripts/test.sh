@@ -9,7 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step's heading says how long the run has taken so far, so a slow step shows.
+started=$SECONDS
+step() { printf '\n==> [%dm%02ds] %s\n' $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60)) "$*"; }
 
 if ! cargo nextest --version >/dev/null 2>&1; then
     step "installing cargo-nextest"
@@ -51,6 +53,9 @@ step "fuzzing (compression engine, session parsers, refs and markers, request bo
 step "Python SDK tests (pytest against a real server)"
 ./scripts/test-python.sh
 
-# Last, so its summary line closes the run.
+# Last, so its summary is the end of the log (then only the total time).
 step "cargo nextest run (unit, integration, end-to-end, CLI, examples)"
-cargo nextest run --workspace --locked --no-fail-fast
+status=0
+cargo nextest run --workspace --locked --no-fail-fast || status=$?
+printf '\n==> [%dm%02ds] done\n' $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60))
+exit "$status"
