@@ -22,13 +22,13 @@ pub(crate) struct LoadArgs {
     #[arg(long)]
     server: Option<PathBuf>,
     /// Concurrent writers.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..), default_value_t = 16)]
     writers: u64,
     /// Puts per writer.
     #[arg(long, default_value_t = 1000)]
     puts: u64,
     /// Keys the writers share (fewer keys: more writers on each).
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..), default_value_t = 50)]
     keys: u64,
     /// Size of each put in bytes.
     #[arg(long, default_value_t = 2048)]
@@ -212,24 +212,33 @@ pub(crate) struct SoakArgs {
     /// The `cairn` binary [default: `cairn` beside this binary].
     #[arg(long)]
     server: Option<PathBuf>,
-    /// How long to run, in minutes.
-    #[arg(long, default_value_t = 10.0)]
+    /// How long to run, in minutes (more than 0, at most a week).
+    #[arg(long, value_parser = minutes, default_value_t = 10.0)]
     minutes: f64,
     /// Puts per second (each with distinct content).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..), default_value_t = 100)]
     puts_per_second: u64,
     /// Reads per put (views of keys already written).
     #[arg(long, default_value_t = 4)]
     reads_per_put: u64,
     /// Keys the puts rotate over.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..), default_value_t = 2000)]
     keys: u64,
     /// Seconds between samples.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..), default_value_t = 60)]
     sample_seconds: u64,
     /// Size of each put in bytes.
     #[arg(long, default_value_t = 4096)]
     payload_bytes: usize,
+}
+
+fn minutes(text: &str) -> Result<f64, String> {
+    let minutes: f64 = text.parse().map_err(|error| format!("{error}"))?;
+    if minutes.is_finite() && minutes > 0.0 && minutes <= 7.0 * 24.0 * 60.0 {
+        Ok(minutes)
+    } else {
+        Err("must be more than 0 and at most a week (10080)".to_owned())
+    }
 }
 
 #[derive(Debug, Default)]
@@ -408,8 +417,12 @@ pub(crate) struct MemoryArgs {
     #[arg(long, default_value_t = 20_000)]
     reads: u64,
     /// Concurrent clients.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..), default_value_t = 16)]
     clients: u64,
+    /// Seconds to sample the idle server after the reads (a row every 10 s):
+    /// the indexer catches up meanwhile (about 40 s at 100,000 contexts).
+    #[arg(long, default_value_t = 90)]
+    idle_seconds: u64,
 }
 
 /// The server's memory with many contexts stored (SPEC §8: 100,000 contexts,
@@ -420,13 +433,17 @@ pub(crate) async fn memory(args: &MemoryArgs) -> anyhow::Result<()> {
     let http = crate::http_client(args.clients as usize)?;
     let rss = |server: &ServerProcess| {
         format!(
-            "{:.1} | {:.1}",
+            "{:.1} | {:.1} | {:.1} | {}",
             server.rss_kib().unwrap_or(0) as f64 / 1024.0,
-            server.rss_anon_kib().unwrap_or(0) as f64 / 1024.0
+            server.rss_anon_kib().unwrap_or(0) as f64 / 1024.0,
+            server.peak_rss_kib().unwrap_or(0) as f64 / 1024.0,
+            server.threads().unwrap_or(0)
         )
     };
-    println!("| stage | contexts | seconds | server RSS MiB | of which anonymous MiB |");
-    println!("|---|---:|---:|---:|---:|");
+    println!(
+        "| stage | contexts | seconds | server RSS MiB | of which anonymous MiB | peak RSS MiB | threads |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     println!("| started | 0 | 0 | {} |", rss(&server));
     let started = Instant::now();
     let failures = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -479,13 +496,18 @@ pub(crate) async fn memory(args: &MemoryArgs) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64(),
         rss(&server)
     );
-    tokio::time::sleep(Duration::from_secs(20)).await;
-    println!(
-        "| idle 20 s | {} | {:.0} | {} |",
-        args.contexts,
-        started.elapsed().as_secs_f64(),
-        rss(&server)
-    );
+    let mut idle = 0;
+    while idle < args.idle_seconds {
+        let step = (args.idle_seconds - idle).min(10);
+        tokio::time::sleep(Duration::from_secs(step)).await;
+        idle += step;
+        println!(
+            "| idle {idle} s | {} | {:.0} | {} |",
+            args.contexts,
+            started.elapsed().as_secs_f64(),
+            rss(&server)
+        );
+    }
     let failed = failures.load(std::sync::atomic::Ordering::Relaxed);
     if failed > 0 {
         bail!("{failed} requests failed");

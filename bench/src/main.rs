@@ -424,17 +424,28 @@ impl ServerProcess {
     }
 
     fn rss_kib(&self) -> Option<u64> {
-        self.status_kib("VmRSS:")
+        self.status_number("VmRSS:")
     }
 
     /// The anonymous part of the RSS (heap and stacks), without the pages of
     /// files mapped into memory (tantivy's segments), which the kernel can
     /// drop and reread at will.
     fn rss_anon_kib(&self) -> Option<u64> {
-        self.status_kib("RssAnon:")
+        self.status_number("RssAnon:")
     }
 
-    fn status_kib(&self, field: &str) -> Option<u64> {
+    /// The highest RSS the server has had since it started.
+    fn peak_rss_kib(&self) -> Option<u64> {
+        self.status_number("VmHWM:")
+    }
+
+    /// How many threads the server runs now.
+    fn threads(&self) -> Option<u64> {
+        self.status_number("Threads:")
+    }
+
+    /// A number from the server's `/proc/PID/status` (kB for sizes).
+    fn status_number(&self, field: &str) -> Option<u64> {
         let pid = self.child.id()?;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
         status

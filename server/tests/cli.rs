@@ -604,3 +604,20 @@ fn token_issue_makes_tokens_that_a_server_with_auth_accepts() {
     assert!(!short.status.success());
     assert!(stderr(&short).contains("at least 32"), "{}", stderr(&short));
 }
+
+/// The binary's allocator turns transparent huge pages off for the process
+/// (mimalloc's `no_thp`): with them on, khugepaged refilled the ranges
+/// mimalloc had given back and an idle server's RSS grew (BENCHMARKS.md).
+#[cfg(target_os = "linux")]
+#[test]
+fn the_server_runs_with_transparent_huge_pages_off() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let server = Server::start(dir.path());
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id()))
+        .expect("the server's /proc status");
+    let thp = status
+        .lines()
+        .find_map(|line| line.strip_prefix("THP_enabled:"))
+        .expect("/proc/PID/status has THP_enabled (Linux 5.0 and later)");
+    assert_eq!(thp.trim(), "0", "{status}");
+}

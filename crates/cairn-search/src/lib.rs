@@ -45,6 +45,10 @@ pub const MAX_INDEXED_BYTES: usize = 1 << 20;
 /// stays allocated between commits, so it counts against the server's
 /// memory (SPEC §8); the indexer hands over at most 16 MiB of text at a time.
 const WRITER_ARENA_BYTES: usize = 32 << 20;
+/// Segments merge on one thread (tantivy's default is four): each merge
+/// holds buffers of its own, and on a small machine more threads only run
+/// more merges at once, not sooner.
+const MERGE_THREADS: usize = 1;
 /// Bytes of a document kept in the index for snippets.
 const PREVIEW_BYTES: usize = 8 * 1024;
 /// The recency boost halves every this many milliseconds (30 days).
@@ -237,7 +241,13 @@ impl SearchIndex {
             TOKENIZER,
             TextAnalyzer::builder(CodeTokenizer::INDEX).build(),
         );
-        let writer = index.writer_with_num_threads(1, WRITER_ARENA_BYTES)?;
+        let writer = index.writer_with_options(
+            tantivy::indexer::IndexWriterOptions::builder()
+                .num_worker_threads(1)
+                .memory_budget_per_thread(WRITER_ARENA_BYTES)
+                .num_merge_threads(MERGE_THREADS)
+                .build(),
+        )?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -377,6 +387,28 @@ impl SearchIndex {
         Ok(())
     }
 
+    /// Lets searches see segments merged since the last commit, and so lets
+    /// go of the merged-away ones: their files are deleted, but their pages
+    /// stay mapped (and in the server's RSS, 86 MiB at 100,000 contexts)
+    /// until no searcher holds them. Returns whether anything changed; the
+    /// indexer calls it whenever it wakes.
+    pub fn refresh(&self) -> Result<bool, SearchError> {
+        let committed: HashSet<tantivy::index::SegmentId> =
+            self.index.searchable_segment_ids()?.into_iter().collect();
+        let searched: HashSet<tantivy::index::SegmentId> = self
+            .reader
+            .searcher()
+            .segment_readers()
+            .iter()
+            .map(|segment| segment.segment_id())
+            .collect();
+        if committed == searched {
+            return Ok(false);
+        }
+        self.reader.reload()?;
+        Ok(true)
+    }
+
     /// Empties the index (committed at once, with no watermark).
     pub fn clear(&self) -> Result<(), SearchError> {
         {
@@ -391,6 +423,11 @@ impl SearchIndex {
         }
         self.reader.reload()?;
         Ok(())
+    }
+
+    /// How many segments searches read.
+    pub fn segments(&self) -> usize {
+        self.reader.searcher().segment_readers().len()
     }
 
     /// How many documents are searchable.

@@ -279,6 +279,33 @@ fn a_document_is_replaced_within_one_add_after_a_commit_and_across_segments() {
 }
 
 #[test]
+fn searches_move_to_merged_segments_once_the_merge_ends() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let index = SearchIndex::open(&dir.path().join("index")).expect("open");
+    // Eight commits make eight segments: tantivy merges them in the
+    // background, after the last commit (and its reload) returned.
+    for round in 0..8 {
+        index
+            .add([message(&format!("m{round}"), "claude", "s1", NOW, "delta")])
+            .expect("add");
+        index.commit(&round.to_string()).expect("commit");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while index.segments() > 1 {
+        index.refresh().expect("refresh");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "searches still read {} segments after 60 s",
+            index.segments()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(!index.refresh().expect("refresh"), "nothing new to see");
+    assert_eq!(index.len(), 8);
+    assert_eq!(search(&index, "delta").len(), 8);
+}
+
+#[test]
 fn a_closed_index_releases_its_folder_and_refuses_writes() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let path = dir.path().join("index");

@@ -299,6 +299,13 @@ impl Cairn {
                 }
                 Err(error) => tracing::warn!(%error, "indexing failed; retrying"),
             }
+            // Merges finish in the background, after the commit that started them.
+            if let Ok(index) = self.index() {
+                let index = index.clone();
+                if let Err(error) = blocking(move || index.refresh()).await {
+                    tracing::warn!(%error, "the search index cannot see its merged segments");
+                }
+            }
             let woken = async {
                 match changes.as_mut() {
                     Some(changes) => tokio::select! {
