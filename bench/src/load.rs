@@ -264,8 +264,9 @@ pub(crate) async fn soak(args: &SoakArgs) -> anyhow::Result<()> {
     );
     let in_flight = Arc::new(tokio::sync::Semaphore::new(64));
     let total = Duration::from_secs_f64(args.minutes * 60.0);
-    let sample = Duration::from_secs(args.sample_seconds.max(1));
-    let tick = Duration::from_secs_f64(1.0 / args.puts_per_second.max(1) as f64);
+    // Both at least 1: their parsers say so.
+    let sample = Duration::from_secs(args.sample_seconds);
+    let tick = Duration::from_secs_f64(1.0 / args.puts_per_second as f64);
     let started = Instant::now();
     let mut next_sample = started + sample;
     let mut ticker = tokio::time::interval(tick);

@@ -26,11 +26,7 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    let slot = CPU_SLOTS
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|error| ServiceError::Internal(format!("background work failed: {error}")))?;
+    let slot = CPU_SLOTS.clone().acquire_owned().await.map_err(failed)?;
     let span = tracing::Span::current();
     // The slot is freed when the work ends, even if the caller stopped waiting.
     tokio::task::spawn_blocking(move || {
@@ -38,7 +34,11 @@ where
         span.in_scope(work)
     })
     .await
-    .map_err(|error| ServiceError::Internal(format!("background work failed: {error}")))
+    .map_err(failed)
+}
+
+fn failed(error: impl std::fmt::Display) -> ServiceError {
+    ServiceError::Internal(format!("background work failed: {error}"))
 }
 
 #[cfg(test)]
