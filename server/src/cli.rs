@@ -187,7 +187,7 @@ pub struct ServeArgs {
     /// zstd level for originals at rest, 1-22 [default: 3].
     #[arg(long, env = "CAIRN_ZSTD_LEVEL", value_name = "LEVEL")]
     pub zstd_level: Option<i32>,
-    /// Memory for cached originals and views, in MiB [default: 32].
+    /// Memory for cached originals and views, in MiB [default: 16].
     #[arg(long, env = "CAIRN_CACHE_MIB", value_name = "MIB")]
     pub cache_mib: Option<u64>,
     /// How long the originals of POST /v1/compress cuts are kept, in seconds [default: 2592000].

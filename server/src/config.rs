@@ -199,7 +199,7 @@ impl Default for StorageConfig {
             default_ttl_seconds: 0,
             gc_interval_seconds: 3600,
             zstd_level: 3,
-            cache_mib: 32,
+            cache_mib: cairn_service::DEFAULT_CACHE_BYTES / (1024 * 1024),
             fsync_every_commit: false,
             compress_retention_seconds: 30 * 24 * 3600,
             database: None,

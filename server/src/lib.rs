@@ -29,6 +29,16 @@ use tokio::task::JoinHandle;
 
 pub use config::Config;
 
+/// What the binary says about its allocator, for the serving log line.
+static ALLOCATOR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Records the allocator the binary runs on (`main.rs` chooses it; the
+/// library keeps the system's), which [`serve`] logs when it starts. Only
+/// the first call counts.
+pub fn note_allocator(description: String) {
+    let _ = ALLOCATOR.set(description);
+}
+
 /// Opens the store the configuration names, PostgreSQL or SQLite (creating
 /// the data directory, which holds the search index either way), and runs
 /// its migrations.
@@ -154,6 +164,7 @@ async fn serve_store(
     tracing::info!(
         address = %listener.local_addr()?,
         data_dir = %config.storage.data_dir.display(),
+        allocator = ALLOCATOR.get().map_or("the system's", String::as_str),
         "cairn is serving"
     );
     http::serve(

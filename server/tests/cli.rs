@@ -609,6 +609,47 @@ fn token_issue_makes_tokens_that_a_server_with_auth_accepts() {
 /// (mimalloc's `no_thp`): with them on, khugepaged refilled the ranges
 /// mimalloc had given back and an idle server's RSS grew (BENCHMARKS.md).
 #[cfg(target_os = "linux")]
+/// The serving line `cairn serve` logs, with `env` set (`port` 0: any).
+fn serving_line(data_dir: &Path, env: &[(&str, &str)]) -> String {
+    use std::io::BufRead as _;
+    let mut child = Command::new(CAIRN)
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env("CAIRN_LOG", "info")
+        .env("NO_COLOR", "1")
+        .env_remove("MIMALLOC_PURGE_DELAY")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cairn serve starts");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let line = std::io::BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .find(|line| line.contains("cairn is serving"));
+    let _ = child.kill();
+    let _ = child.wait();
+    line.expect("cairn serve logs that it is serving")
+}
+
+#[test]
+fn the_server_returns_freed_memory_at_once_unless_told_otherwise() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let default = serving_line(dir.path(), &[]);
+    assert!(
+        default.contains("mimalloc, freed memory returned at once"),
+        "{default}"
+    );
+    // mimalloc read this into the option main.rs sets, so the option number
+    // main.rs uses is the purge delay's, and an operator's choice stands.
+    let chosen = serving_line(dir.path(), &[("MIMALLOC_PURGE_DELAY", "250")]);
+    assert!(
+        chosen.contains("mimalloc, freed memory returned after 250 ms"),
+        "{chosen}"
+    );
+}
+
 #[test]
 fn the_server_runs_with_transparent_huge_pages_off() {
     let dir = tempfile::tempdir().expect("a temporary directory");

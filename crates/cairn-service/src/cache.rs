@@ -119,14 +119,32 @@ impl OriginalCache {
         self.views.get(&(tenant.clone(), hash, options.clone()))
     }
 
+    /// Caches `view` with its buffers shrunk to their contents, and returns
+    /// it shared. A rendered or decoded view is built by pushing, so its
+    /// buffers can hold up to twice what they carry; shrunk, a cache holds
+    /// about twice as many views in the same memory.
     pub fn insert_view(
         &self,
         tenant: &TenantId,
         hash: ContentHash,
         options: ViewOptions,
-        view: Arc<RenderedView>,
-    ) {
-        self.views.insert((tenant.clone(), hash, options), view);
+        mut view: RenderedView,
+    ) -> Arc<RenderedView> {
+        if let RenderedView::Rendered {
+            content, markers, ..
+        } = &mut view
+        {
+            content.shrink_to_fit();
+            markers.shrink_to_fit();
+            for marker in markers.iter_mut() {
+                marker.reference.shrink_to_fit();
+                marker.summary.shrink_to_fit();
+            }
+        }
+        let view = Arc::new(view);
+        self.views
+            .insert((tenant.clone(), hash, options), view.clone());
+        view
     }
 
     pub fn clear(&self) {
@@ -153,5 +171,48 @@ mod tests {
         let huge = Bytes::from(vec![7u8; 600 * 1024]);
         cache.insert(&tenant, ContentHash::of(&huge), huge.clone());
         assert_eq!(cache.get(&tenant, &ContentHash::of(&huge)), None);
+    }
+
+    #[test]
+    fn views_are_weighed_and_kept_by_what_they_carry_not_what_they_reserved() {
+        // 768 KiB for views: 50 views of 4 KiB fit, 50 buffers of 64 KiB do not.
+        let cache = OriginalCache::new(1024 * 1024);
+        let tenant = TenantId::local();
+        let hashes: Vec<ContentHash> = (0..50u32)
+            .map(|i| ContentHash::of(&i.to_le_bytes()))
+            .collect();
+        for hash in &hashes {
+            let mut content = String::with_capacity(64 * 1024);
+            content.push_str(&"x".repeat(4096));
+            let mut markers = Vec::with_capacity(64);
+            markers.push(cairn_types::Marker {
+                reference: String::with_capacity(1024) + "ccr:abc",
+                summary: String::with_capacity(1024) + "3 lines omitted",
+            });
+            let view = RenderedView::Rendered {
+                content,
+                tokens: 1,
+                markers,
+            };
+            let cached = cache.insert_view(&tenant, *hash, ViewOptions::default(), view);
+            let RenderedView::Rendered {
+                content, markers, ..
+            } = cached.as_ref()
+            else {
+                panic!("a rendered view stays rendered");
+            };
+            assert_eq!((content.capacity(), content.len()), (4096, 4096));
+            assert_eq!(markers.capacity(), 1);
+            assert_eq!(markers[0].summary.capacity(), "3 lines omitted".len());
+        }
+        let kept = hashes
+            .iter()
+            .filter(|hash| {
+                cache
+                    .view(&tenant, **hash, &ViewOptions::default())
+                    .is_some()
+            })
+            .count();
+        assert_eq!(kept, hashes.len(), "every shrunk view fits the budget");
     }
 }

@@ -87,6 +87,11 @@ pub(crate) fn check_query(query: &str) -> Result<(), ServiceError> {
 /// Longest agent or session name, in bytes.
 pub const MAX_LABEL_BYTES: usize = 256;
 
+/// Default memory for decoded originals and rendered views (the server's
+/// `storage.cache_mib`): 16 MiB, part of SPEC §8's 200 MB with 100,000
+/// contexts (BENCHMARKS.md, "Memory").
+pub const DEFAULT_CACHE_BYTES: u64 = 16 * 1024 * 1024;
+
 /// The service's settings, resolved by the server from its configuration.
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
@@ -105,7 +110,7 @@ impl Default for ServiceConfig {
         ServiceConfig {
             default_ttl: None,
             zstd_level: 3,
-            cache_bytes: 64 * 1024 * 1024,
+            cache_bytes: DEFAULT_CACHE_BYTES,
             retention: DEFAULT_RETENTION,
         }
     }
@@ -421,7 +426,7 @@ impl Cairn {
         if let Some(view) = default_view {
             // The first GET of a fresh put finds its view ready.
             self.originals
-                .insert_view(&tenant, hash, ViewOptions::default(), Arc::new(view));
+                .insert_view(&tenant, hash, ViewOptions::default(), view);
         }
         Ok(outcome)
     }
@@ -588,10 +593,7 @@ impl Cairn {
         if options == ViewOptions::default()
             && let Some(view) = self.stored_view(tenant, blob).await?
         {
-            let view = Arc::new(view);
-            self.originals
-                .insert_view(tenant, blob.hash, options, view.clone());
-            return Ok(view);
+            return Ok(self.originals.insert_view(tenant, blob.hash, options, view));
         }
         let original = self.original(tenant, blob).await?;
         let (hash, media_type, tokens_original) =
@@ -603,24 +605,20 @@ impl Cairn {
             .as_ref()
             .and(self.ml.as_ref())
             .map(|ml| ml::ProseScorer(ml.embedder().clone()));
-        let view = Arc::new(
-            spawn_cpu(move || {
-                cairn_compress::render_view_scored(
-                    &original,
-                    &hash,
-                    &media_type,
-                    &render_options,
-                    Some(tokens_original),
-                    scorer
-                        .as_ref()
-                        .map(|scorer| scorer as &dyn cairn_compress::SentenceScorer),
-                )
-            })
-            .await?,
-        );
-        self.originals
-            .insert_view(tenant, hash, options, view.clone());
-        Ok(view)
+        let view = spawn_cpu(move || {
+            cairn_compress::render_view_scored(
+                &original,
+                &hash,
+                &media_type,
+                &render_options,
+                Some(tokens_original),
+                scorer
+                    .as_ref()
+                    .map(|scorer| scorer as &dyn cairn_compress::SentenceScorer),
+            )
+        })
+        .await?;
+        Ok(self.originals.insert_view(tenant, hash, options, view))
     }
 
     /// The default view stored with a blob at put, if the engine that stored
