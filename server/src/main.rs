@@ -40,8 +40,9 @@ fn main() -> std::process::ExitCode {
 ///
 /// mimalloc's default delay (1 s) is not a second here: it purges only when
 /// some thread allocates, so an idle server kept about 40 MiB it had freed
-/// (BENCHMARKS.md, "Memory": 100,000 contexts settle at 181 MiB instead of
-/// 208), and under the soak's steady load purging at once held the p99.
+/// (BENCHMARKS.md, "Memory": with a 32 MiB cache, 100,000 contexts settle
+/// at 208 MiB instead of 248), and under the soak's steady load purging at
+/// once held the p99.
 #[allow(unsafe_code)]
 fn purge_delay_ms() -> std::ffi::c_long {
     if std::env::var_os(PURGE_DELAY_VARIABLE).is_none() {

@@ -605,18 +605,14 @@ fn token_issue_makes_tokens_that_a_server_with_auth_accepts() {
     assert!(stderr(&short).contains("at least 32"), "{}", stderr(&short));
 }
 
-/// The binary's allocator turns transparent huge pages off for the process
-/// (mimalloc's `no_thp`): with them on, khugepaged refilled the ranges
-/// mimalloc had given back and an idle server's RSS grew (BENCHMARKS.md).
-#[cfg(target_os = "linux")]
-/// The serving line `cairn serve` logs, with `env` set (`port` 0: any).
+/// The line `cairn serve` logs once it is serving (on any free port), with
+/// `env` set.
 fn serving_line(data_dir: &Path, env: &[(&str, &str)]) -> String {
     use std::io::BufRead as _;
     let mut child = Command::new(CAIRN)
         .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .env("CAIRN_LOG", "info")
-        .env("NO_COLOR", "1")
         .env_remove("MIMALLOC_PURGE_DELAY")
         .envs(env.iter().copied())
         .stdout(Stdio::null())
@@ -650,6 +646,10 @@ fn the_server_returns_freed_memory_at_once_unless_told_otherwise() {
     );
 }
 
+/// The binary's allocator turns transparent huge pages off for the process
+/// (mimalloc's `no_thp`): with them on, khugepaged refilled the ranges
+/// mimalloc had given back and an idle server's RSS grew (BENCHMARKS.md).
+#[cfg(target_os = "linux")]
 #[test]
 fn the_server_runs_with_transparent_huge_pages_off() {
     let dir = tempfile::tempdir().expect("a temporary directory");
