@@ -124,18 +124,20 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     config.validate()?;
+    // Before the store: a bad secret or key creates no data directory.
+    let auth = config.auth.authenticator()?;
     let store = open_store(&config).await?;
-    serve_store(config, store, listener, shutdown).await
+    serve_store(config, auth, store, listener, shutdown).await
 }
 
-/// [`serve`] over a store already opened.
+/// [`serve`] over an authenticator and a store already made.
 async fn serve_store(
     config: Config,
+    auth: cairn_auth::Authenticator,
     store: Arc<dyn Store>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let auth = config.auth.authenticator()?;
     if !auth.is_enabled() {
         tracing::info!("auth is off: every caller is the local tenant (loopback only)");
     }
@@ -301,10 +303,12 @@ impl RunningServer {
             .await
             .with_context(|| format!("cannot listen on {}", config.server.bind))?;
         let addr = listener.local_addr()?;
-        // Open the store before returning, so a bad data directory fails here.
+        // Before returning, so bad auth settings or a bad data directory fail
+        // here; auth first, so they create no data directory.
+        let auth = config.auth.authenticator()?;
         let store = open_store(&config).await?;
         let (shutdown, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve_store(config, store, listener, async move {
+        let task = tokio::spawn(serve_store(config, auth, store, listener, async move {
             let _ = stopped.await;
         }));
         Ok(RunningServer {

@@ -596,13 +596,22 @@ fn token_issue_makes_tokens_that_a_server_with_auth_accepts() {
         "{}",
         stderr(&no_key)
     );
+    // In a folder of its own: a refused secret leaves no data directory in
+    // the working directory (it used to create ./cairn-data first).
+    let cwd = tempfile::tempdir().expect("a temporary directory");
     let short = Command::new(CAIRN)
         .args(["serve", "--bind", "0.0.0.0:0"])
+        .current_dir(cwd.path())
+        .env_remove("CAIRN_DATA_DIR")
         .env("CAIRN_JWT_SECRET", "too-short")
         .output()
         .expect("cairn runs");
     assert!(!short.status.success());
     assert!(stderr(&short).contains("at least 32"), "{}", stderr(&short));
+    assert!(
+        !cwd.path().join("cairn-data").exists(),
+        "a refused start created no data directory"
+    );
 }
 
 /// The line `cairn serve` logs once it is serving (on any free port), with
