@@ -5,7 +5,9 @@
 # the MCP Python SDK, the client the MCP tests drive the server with; the ML
 # models, so the tests run real inference) and uses
 # nothing set up by hand. CAIRN_FUZZ_SECONDS sets how long each fuzz target
-# runs (default 30).
+# runs (default 30); CAIRN_FUZZ_SKIP which targets it leaves out (default
+# `router`, whose build alone would take CI past 30 minutes: nextest replays
+# its corpus with mutations instead; CAIRN_FUZZ_SKIP= runs it too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,7 +50,7 @@ step "doc tests"
 cargo test --workspace --locked --doc
 
 step "fuzzing (compression engine, session parsers, refs and markers, request bodies; cargo-fuzz, ${CAIRN_FUZZ_SECONDS:-30}s per target)"
-./scripts/fuzz.sh "${CAIRN_FUZZ_SECONDS:-30}"
+CAIRN_FUZZ_SKIP="${CAIRN_FUZZ_SKIP-router}" ./scripts/fuzz.sh "${CAIRN_FUZZ_SECONDS:-30}"
 
 step "Python SDK tests (pytest against a real server)"
 ./scripts/test-python.sh

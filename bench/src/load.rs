@@ -274,8 +274,10 @@ pub(crate) async fn soak(args: &SoakArgs) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     let mut put = 0u64;
     let mut skipped = 0u64;
-    println!("| minute | ops/s | errors | p50 ms | p99 ms | server RSS MiB |");
-    println!("|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| minute | ops/s | errors | p50 ms | p99 ms | server RSS MiB | of it anonymous MiB |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
     while started.elapsed() < total {
         ticker.tick().await;
         // One put and its reads, unless the server is so far behind that
@@ -346,54 +348,81 @@ pub(crate) async fn soak(args: &SoakArgs) -> anyhow::Result<()> {
                     .copied()
                     .unwrap_or(0.0)
             };
-            let row = (
-                started.elapsed().as_secs_f64() / 60.0,
-                taken.done as f64 / sample.as_secs_f64(),
-                taken.errors,
+            let row = SoakRow {
+                minute: started.elapsed().as_secs_f64() / 60.0,
+                ops_per_second: taken.done as f64 / sample.as_secs_f64(),
+                errors: taken.errors,
+                rss_mib: server.rss_kib().unwrap_or(0) as f64 / 1024.0,
+                anon_mib: server.rss_anon_kib().unwrap_or(0) as f64 / 1024.0,
+            };
+            println!(
+                "| {:.1} | {:.0} | {} | {:.2} | {:.2} | {:.1} | {:.1} |",
+                row.minute,
+                row.ops_per_second,
+                row.errors,
                 percentile(0.5),
                 percentile(0.99),
-                server.rss_kib().unwrap_or(0) as f64 / 1024.0,
-            );
-            println!(
-                "| {:.1} | {:.0} | {} | {:.2} | {:.2} | {:.1} |",
-                row.0, row.1, row.2, row.3, row.4, row.5
+                row.rss_mib,
+                row.anon_mib
             );
             if let Some(failure) = taken.first_error {
-                eprintln!("minute {:.1}: first failure {failure}", row.0);
+                eprintln!("minute {:.1}: first failure {failure}", row.minute);
             }
             rows.push(row);
             next_sample += sample;
         }
     }
-    let errors: u64 = rows.iter().map(|row| row.2).sum();
+    let errors: u64 = rows.iter().map(|row| row.errors).sum();
     if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
-        let peak = rows.iter().map(|row| row.5).fold(0.0, f64::max);
-        // The RSS trend over the second half (after the caches filled), by
-        // least squares: flat is a slope near zero.
+        let peak = rows.iter().map(|row| row.rss_mib).fold(0.0, f64::max);
+        // The trend over the second half (after the caches filled): flat is a
+        // slope near zero. Anonymous memory is the heap; the rest of RSS is
+        // mapped files, which grow with the index the soak keeps writing.
         let half = &rows[rows.len() / 2..];
-        let n = half.len() as f64;
-        let (mean_t, mean_r) = (
-            half.iter().map(|row| row.0).sum::<f64>() / n,
-            half.iter().map(|row| row.5).sum::<f64>() / n,
-        );
-        let spread: f64 = half.iter().map(|row| (row.0 - mean_t).powi(2)).sum();
-        let slope = if spread > 0.0 {
-            half.iter()
-                .map(|row| (row.0 - mean_t) * (row.5 - mean_r))
-                .sum::<f64>()
-                / spread
-        } else {
-            0.0
-        };
         println!(
-            "\nthroughput {:.0} → {:.0} ops/s; RSS {:.1} → {:.1} MiB (peak {:.1}), second half {slope:+.2} MiB/minute; {errors} errors; {skipped} ticks skipped (all 64 slots busy)",
-            first.1, last.1, first.5, last.5, peak
+            "\nthroughput {:.0} → {:.0} ops/s; RSS {:.1} → {:.1} MiB (peak {:.1}), second half {:+.2} MiB/minute; \
+             anonymous {:.1} → {:.1} MiB, second half {:+.2} MiB/minute; {errors} errors; {skipped} ticks skipped (all 64 slots busy)",
+            first.ops_per_second,
+            last.ops_per_second,
+            first.rss_mib,
+            last.rss_mib,
+            peak,
+            slope(half, |row| row.rss_mib),
+            first.anon_mib,
+            last.anon_mib,
+            slope(half, |row| row.anon_mib),
         );
     }
     if errors > 0 {
         bail!("{errors} requests failed during the soak");
     }
     Ok(())
+}
+
+/// One sample of the soak.
+#[derive(Debug)]
+struct SoakRow {
+    minute: f64,
+    ops_per_second: f64,
+    errors: u64,
+    rss_mib: f64,
+    anon_mib: f64,
+}
+
+/// The least-squares slope of `value` against the minute, in MiB a minute.
+fn slope(rows: &[SoakRow], value: impl Fn(&SoakRow) -> f64) -> f64 {
+    let n = rows.len() as f64;
+    let mean_t = rows.iter().map(|row| row.minute).sum::<f64>() / n;
+    let mean_v = rows.iter().map(&value).sum::<f64>() / n;
+    let spread: f64 = rows.iter().map(|row| (row.minute - mean_t).powi(2)).sum();
+    if spread > 0.0 {
+        rows.iter()
+            .map(|row| (row.minute - mean_t) * (value(row) - mean_v))
+            .sum::<f64>()
+            / spread
+    } else {
+        0.0
+    }
 }
 
 fn binary(server: &Option<PathBuf>) -> anyhow::Result<PathBuf> {
@@ -447,6 +476,30 @@ pub(crate) async fn memory(args: &MemoryArgs) -> anyhow::Result<()> {
     println!("|---|---:|---:|---:|---:|---:|---:|");
     println!("| started | 0 | 0 | {} |", rss(&server));
     let started = Instant::now();
+    // VmHWM says how high the RSS went, not what it was made of: sample the
+    // anonymous and file-backed parts often enough to catch their peaks.
+    let peaks = Arc::new(std::sync::Mutex::new(Peaks::default()));
+    let sampler = server.pid().map(|pid| {
+        let peaks = peaks.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_millis(100));
+            loop {
+                every.tick().await;
+                let (Some(anon), Some(file)) = (
+                    crate::status_number(pid, "RssAnon:"),
+                    crate::status_number(pid, "RssFile:"),
+                ) else {
+                    continue;
+                };
+                let at = started.elapsed().as_secs_f64();
+                let mut peaks = peaks.lock().expect("the sampler does not panic");
+                if anon > peaks.anon_kib {
+                    (peaks.anon_kib, peaks.anon_file_kib, peaks.anon_at) = (anon, file, at);
+                }
+                peaks.file_kib = peaks.file_kib.max(file);
+            }
+        })
+    });
     let failures = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let run = |reading: bool| {
         let mut clients = Vec::new();
@@ -509,9 +562,61 @@ pub(crate) async fn memory(args: &MemoryArgs) -> anyhow::Result<()> {
             rss(&server)
         );
     }
+    if let Some(sampler) = sampler {
+        sampler.abort();
+    }
+    let peaks = peaks.lock().expect("the sampler does not panic");
+    println!(
+        "\npeak anonymous {:.1} MiB at {:.0} s (file-backed {:.1} MiB then); peak file-backed {:.1} MiB (sampled every 100 ms)",
+        peaks.anon_kib as f64 / 1024.0,
+        peaks.anon_at,
+        peaks.anon_file_kib as f64 / 1024.0,
+        peaks.file_kib as f64 / 1024.0,
+    );
     let failed = failures.load(std::sync::atomic::Ordering::Relaxed);
     if failed > 0 {
         bail!("{failed} requests failed");
     }
     Ok(())
+}
+
+/// The highest anonymous and file-backed RSS the memory benchmark saw.
+#[derive(Debug, Default)]
+struct Peaks {
+    anon_kib: u64,
+    /// The file-backed RSS when the anonymous part peaked.
+    anon_file_kib: u64,
+    /// Seconds into the run when the anonymous part peaked.
+    anon_at: f64,
+    file_kib: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{SoakRow, slope};
+
+    fn rows(values: &[(f64, f64)]) -> Vec<SoakRow> {
+        values
+            .iter()
+            .map(|&(minute, rss_mib)| SoakRow {
+                minute,
+                ops_per_second: 500.0,
+                errors: 0,
+                rss_mib,
+                anon_mib: 100.0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_slope_is_the_least_squares_trend_in_mib_a_minute() {
+        let rising = rows(&[(5.0, 200.0), (6.0, 203.0), (7.0, 206.0), (8.0, 209.0)]);
+        assert!((slope(&rising, |row| row.rss_mib) - 3.0).abs() < 1e-9);
+        // A flat series, noisy around its level, has a slope near zero.
+        let flat = rows(&[(5.0, 200.0), (6.0, 202.0), (7.0, 198.0), (8.0, 200.0)]);
+        assert!(slope(&flat, |row| row.rss_mib).abs() < 1.0);
+        assert_eq!(slope(&flat, |row| row.anon_mib), 0.0);
+        // One sample has no trend (and no division by zero).
+        assert_eq!(slope(&rows(&[(1.0, 50.0)]), |row| row.rss_mib), 0.0);
+    }
 }

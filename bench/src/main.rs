@@ -446,13 +446,22 @@ impl ServerProcess {
 
     /// A number from the server's `/proc/PID/status` (kB for sizes).
     fn status_number(&self, field: &str) -> Option<u64> {
-        let pid = self.child.id()?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(field))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        status_number(self.child.id()?, field)
     }
+
+    /// The server's process id, while it runs.
+    fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+}
+
+/// A number from `/proc/PID/status` (kB for sizes).
+fn status_number(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// A deterministic xorshift generator: the same payloads on every run.
