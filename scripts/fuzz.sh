@@ -4,10 +4,12 @@
 #
 # Usage: scripts/fuzz.sh [SECONDS_PER_TARGET]   (default 45)
 #
-# CAIRN_FUZZ_SKIP names targets to leave out (space-separated). The test
-# command leaves out `router`: its instrumented build of the whole server
-# (axum, sqlx, tantivy) takes longer than CI's budget, and the nextest suite
-# replays its corpus with mutations instead (tests/tests/router_corpus.rs).
+# CAIRN_FUZZ_SKIP names targets to leave out (space-separated; setting it
+# replaces the test command's default). The test command leaves out `router`:
+# its instrumented build of the whole server (axum, sqlx, tantivy; behind the
+# fuzz package's `router` feature, so the other targets do not build it)
+# takes longer than CI's budget, and the nextest suite replays its corpus with
+# mutations instead (tests/tests/router_corpus.rs).
 #
 # New inputs the fuzzer finds go to a scratch directory, not to the committed
 # seed corpus; a crash leaves its input under fuzz/artifacts/ and fails.
@@ -38,7 +40,14 @@ for target in $(cargo +nightly fuzz list); do
     fi
     echo "fuzz: $target for ${SECONDS_PER_TARGET}s" >&2
     mkdir -p "$scratch/$target"
+    features=()
+    # A target behind a feature of its own (its dependencies are built only then).
+    if grep -q "^$target = \[" fuzz/Cargo.toml; then
+        features=(--features "$target")
+    fi
     # -timeout: one input taking longer than 10 s is a failure (bounded time).
-    cargo +nightly fuzz run "$target" "$scratch/$target" "fuzz/corpus/$target" -- \
+    # TMPDIR: what a target keeps in a temporary folder for the whole run (the
+    # router's store and index) goes with the scratch directory.
+    TMPDIR="$scratch" cargo +nightly fuzz run "${features[@]}" "$target" "$scratch/$target" "fuzz/corpus/$target" -- \
         -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1
 done

@@ -479,27 +479,31 @@ pub(crate) async fn memory(args: &MemoryArgs) -> anyhow::Result<()> {
     // VmHWM says how high the RSS went, not what it was made of: sample the
     // anonymous and file-backed parts often enough to catch their peaks.
     let peaks = Arc::new(std::sync::Mutex::new(Peaks::default()));
-    let sampler = server.pid().map(|pid| {
-        let peaks = peaks.clone();
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_millis(100));
-            loop {
-                every.tick().await;
-                let (Some(anon), Some(file)) = (
-                    crate::status_number(pid, "RssAnon:"),
-                    crate::status_number(pid, "RssFile:"),
-                ) else {
-                    continue;
-                };
-                let at = started.elapsed().as_secs_f64();
-                let mut peaks = peaks.lock().expect("the sampler does not panic");
-                if anon > peaks.anon_kib {
-                    (peaks.anon_kib, peaks.anon_file_kib, peaks.anon_at) = (anon, file, at);
+    let _sampler = server
+        .pid()
+        .map(|pid| {
+            let peaks = peaks.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_millis(100));
+                loop {
+                    every.tick().await;
+                    let (Some(anon), Some(file)) = (
+                        crate::status_number(pid, "RssAnon:"),
+                        crate::status_number(pid, "RssFile:"),
+                    ) else {
+                        continue;
+                    };
+                    let at = started.elapsed().as_secs_f64();
+                    let mut peaks = peaks.lock().expect("the sampler does not panic");
+                    if anon > peaks.anon_kib {
+                        (peaks.anon_kib, peaks.anon_file_kib, peaks.anon_at) = (anon, file, at);
+                    }
+                    peaks.file_kib = peaks.file_kib.max(file);
                 }
-                peaks.file_kib = peaks.file_kib.max(file);
-            }
+            })
+            .abort_handle()
         })
-    });
+        .map(AbortOnDrop);
     let failures = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let run = |reading: bool| {
         let mut clients = Vec::new();
@@ -562,22 +566,30 @@ pub(crate) async fn memory(args: &MemoryArgs) -> anyhow::Result<()> {
             rss(&server)
         );
     }
-    if let Some(sampler) = sampler {
-        sampler.abort();
-    }
     let peaks = peaks.lock().expect("the sampler does not panic");
-    println!(
-        "\npeak anonymous {:.1} MiB at {:.0} s (file-backed {:.1} MiB then); peak file-backed {:.1} MiB (sampled every 100 ms)",
-        peaks.anon_kib as f64 / 1024.0,
-        peaks.anon_at,
-        peaks.anon_file_kib as f64 / 1024.0,
-        peaks.file_kib as f64 / 1024.0,
-    );
+    if peaks.anon_kib > 0 {
+        println!(
+            "\npeak anonymous {:.1} MiB at {:.0} s (file-backed {:.1} MiB then); peak file-backed {:.1} MiB (sampled every 100 ms)",
+            peaks.anon_kib as f64 / 1024.0,
+            peaks.anon_at,
+            peaks.anon_file_kib as f64 / 1024.0,
+            peaks.file_kib as f64 / 1024.0,
+        );
+    }
     let failed = failures.load(std::sync::atomic::Ordering::Relaxed);
     if failed > 0 {
         bail!("{failed} requests failed");
     }
     Ok(())
+}
+
+/// Stops a background task when dropped (on every way out of a function).
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The highest anonymous and file-backed RSS the memory benchmark saw.

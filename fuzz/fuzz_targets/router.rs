@@ -8,6 +8,10 @@
 //! empty line, the body), read and checked by `tests/src/router_input.rs`,
 //! which the nextest suite shares: it replays this target's corpus with
 //! mutations on every run.
+//!
+//! The store lives for the whole run, so an input meets what earlier ones
+//! stored: a crash's input alone may not reproduce it (rerun with the corpus).
+//! Run it with its feature: `cargo +nightly fuzz run router --features router`.
 #![no_main]
 
 use std::sync::LazyLock;

@@ -70,6 +70,13 @@ pub fn open_search(config: &Config) -> anyhow::Result<Arc<cairn_service::SearchI
             dir.display()
         )
     })?;
+    if let Some(why) = index.started_over() {
+        tracing::warn!(
+            index = %dir.display(),
+            %why,
+            "the search index was damaged or of other fields: started over, to be rebuilt from the database"
+        );
+    }
     Ok(Arc::new(index))
 }
 

@@ -75,6 +75,18 @@ impl Server {
         server
     }
 
+    /// Stops the server as Ctrl-C would (it checkpoints the database on the
+    /// way out) and waits for it.
+    fn stop(mut self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "SIGINT is delivered");
+        let exit = self.child.wait().expect("the stopped server is reaped");
+        assert!(exit.success(), "cairn serve stopped with {exit}");
+    }
+
     fn kill_9(mut self) {
         self.child.kill().expect("SIGKILL is delivered");
         self.child.wait().expect("the killed server is reaped");
@@ -353,20 +365,68 @@ fn bad_settings_and_unreachable_servers_get_clear_errors() {
 fn a_corrupt_database_file_is_a_clear_error_not_a_panic() {
     let data = tempfile::tempdir().expect("temp dir");
     std::fs::write(data.path().join("cairn.db"), vec![0x5a; 8192]).expect("write garbage");
+    let message = serve_refused(data.path());
+    assert!(
+        message.contains("corrupt") || message.contains("not a database"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_truncated_database_file_is_a_clear_error_not_a_panic() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(data.path());
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(async {
+        let ctx = SharedContext::connect(&server.url).expect("valid URL");
+        for put in 0..200u64 {
+            // Text that compresses badly, so the file spans many pages.
+            let content: String = (0..800)
+                .map(|i| {
+                    format!(
+                        "{:x}",
+                        (put * 1_000 + i).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                    )
+                })
+                .collect();
+            ctx.put(&format!("big/{put}"), content)
+                .await
+                .expect("a put");
+        }
+    });
+    server.stop();
+    let db = data.path().join("cairn.db");
+    let size = std::fs::metadata(&db).expect("the database file").len();
+    assert!(size > 1 << 20, "the database holds {size} bytes");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&db)
+        .and_then(|file| file.set_len(size / 2))
+        .expect("truncate");
+    for extra in ["cairn.db-wal", "cairn.db-shm"] {
+        let _ = std::fs::remove_file(data.path().join(extra));
+    }
+    let message = serve_refused(data.path());
+    assert!(
+        message.contains("the database is corrupt") && message.contains("cairn.db"),
+        "{message}"
+    );
+}
+
+/// Runs `cairn serve` over `data_dir`, which must refuse to start without a
+/// panic: what it printed on stderr.
+fn serve_refused(data_dir: &Path) -> String {
     let serve = cairn(&[
         "serve",
         "--bind",
         "127.0.0.1:0",
         "--data-dir",
-        data.path().to_str().expect("utf-8"),
+        data_dir.to_str().expect("utf-8"),
     ]);
-    assert!(!serve.status.success());
     let message = stderr(&serve);
-    assert!(
-        message.contains("corrupt") || message.contains("not a database"),
-        "{message}"
-    );
+    assert!(!serve.status.success(), "cairn serve started: {message}");
     assert!(!message.contains("panicked"), "{message}");
+    message
 }
 
 #[test]

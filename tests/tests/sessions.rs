@@ -286,6 +286,38 @@ async fn bad_session_files_get_clear_errors_and_torn_lines_lose_nothing_else() -
 
 #[tokio::test]
 async fn a_missing_index_is_rebuilt_from_the_database_on_start() -> anyhow::Result<()> {
+    index_rebuilt_after(|index| {
+        std::fs::remove_dir_all(index).expect("the index folder");
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_corrupt_index_is_rebuilt_from_the_database_on_start() -> anyhow::Result<()> {
+    index_rebuilt_after(|index| {
+        // Every file of the index (meta.json and the segments) with bytes flipped.
+        for entry in std::fs::read_dir(index).expect("the index folder") {
+            let file = entry.expect("an entry").path();
+            if file.is_file()
+                && !file
+                    .file_name()
+                    .is_some_and(|name| name.to_string_lossy().starts_with('.'))
+            {
+                let mut bytes = std::fs::read(&file).expect("read");
+                let middle = bytes.len() / 2;
+                if let Some(byte) = bytes.get_mut(middle) {
+                    *byte ^= 0xff;
+                }
+                std::fs::write(&file, bytes).expect("write");
+            }
+        }
+    })
+    .await
+}
+
+/// Imports a session, stops the server, does `damage` to its index folder,
+/// starts it again over the same database: search finds everything again.
+async fn index_rebuilt_after(damage: impl FnOnce(&std::path::Path)) -> anyhow::Result<()> {
     let server = TestServer::start().await?;
     server
         .client()
@@ -296,14 +328,8 @@ async fn a_missing_index_is_rebuilt_from_the_database_on_start() -> anyhow::Resu
         .await?;
     let before = search_until(&server.client(), query("gemini"), |r| r.total > 0).await?;
     assert!(before.total > 0);
-    let data_dir = server.data_dir().to_path_buf();
-    // Stop, lose the index, start again over the same database.
-    let server = {
-        let restarted = server.restart_with(|| {
-            std::fs::remove_dir_all(data_dir.join("index")).expect("the index folder");
-        });
-        restarted.await?
-    };
+    let index = server.data_dir().join("index");
+    let server = server.restart_with(|| damage(&index)).await?;
     let after = search_until(&server.client(), query("gemini"), |r| {
         r.total >= before.total
     })

@@ -29,7 +29,10 @@ use tantivy::schema::{
 };
 use tantivy::snippet::SnippetGenerator;
 use tantivy::tokenizer::{TextAnalyzer, TokenizerManager};
-use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{
+    Directory as _, DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument,
+    Term,
+};
 
 use crate::tokenizer::CodeTokenizer;
 
@@ -196,6 +199,8 @@ pub struct SearchIndex {
     writer: Mutex<Option<Writer>>,
     fields: Fields,
     parser: QueryParser,
+    /// Why `open` started the index over, if it did.
+    started_over: Option<String>,
 }
 
 /// The index writer and the ids it added since its last commit.
@@ -212,6 +217,60 @@ impl std::fmt::Debug for SearchIndex {
     }
 }
 
+/// `index`, if every segment it lists is there, opens and matches its
+/// checksum.
+fn whole(index: Index) -> tantivy::Result<Index> {
+    let failing = index.validate_checksum()?;
+    if !failing.is_empty() {
+        let mut files: Vec<_> = failing
+            .iter()
+            .map(|path| path.display().to_string())
+            .collect();
+        files.sort();
+        return Err(tantivy::TantivyError::DataCorruption(
+            tantivy::error::DataCorruption::comment_only(format!(
+                "checksum mismatch in {}",
+                files.join(", ")
+            )),
+        ));
+    }
+    // Opening a reader opens every segment's files: a missing one fails here.
+    index
+        .reader_builder()
+        .reload_policy(ReloadPolicy::Manual)
+        .try_into()
+        .map(|_: IndexReader| index)
+}
+
+/// Whether `error`, met opening an index, means the index is damaged or of
+/// other fields (to be started over) rather than a machine's trouble (a
+/// permission, a full disk, a lock) to report.
+fn damaged(error: &tantivy::TantivyError) -> bool {
+    use std::io::ErrorKind;
+    use tantivy::TantivyError;
+    use tantivy::directory::error::OpenReadError;
+    match error {
+        TantivyError::SchemaError(_)
+        | TantivyError::DataCorruption(_)
+        | TantivyError::IncompatibleIndex(_)
+        | TantivyError::DeserializeError(_)
+        | TantivyError::OpenReadError(OpenReadError::FileDoesNotExist(_)) => true,
+        TantivyError::IoError(error) => {
+            matches!(
+                error.kind(),
+                ErrorKind::InvalidData | ErrorKind::UnexpectedEof
+            )
+        }
+        TantivyError::OpenReadError(OpenReadError::IoError { io_error, .. }) => {
+            matches!(
+                io_error.kind(),
+                ErrorKind::InvalidData | ErrorKind::UnexpectedEof
+            )
+        }
+        _ => false,
+    }
+}
+
 /// The watermark stored with each commit: the schema version and what the
 /// caller says it has indexed.
 fn payload(watermark: &str) -> String {
@@ -220,23 +279,36 @@ fn payload(watermark: &str) -> String {
 
 impl SearchIndex {
     /// Opens the index in `dir`, creating it (and `dir`) when missing. An
-    /// index whose fields differ is started over here; one committed under
-    /// another [`SCHEMA_VERSION`] has no [`SearchIndex::watermark`], so the
-    /// caller clears and rebuilds it.
+    /// index whose fields differ, or a damaged one (an unreadable
+    /// `meta.json`, a segment file missing, cut short or failing its
+    /// checksum), is started over here: [`SearchIndex::started_over`] says
+    /// why. One committed under another [`SCHEMA_VERSION`] has no
+    /// [`SearchIndex::watermark`], so the caller clears and rebuilds it.
+    ///
+    /// Checking every segment's checksum reads the whole index once.
     pub fn open(dir: &Path) -> Result<SearchIndex, SearchError> {
         std::fs::create_dir_all(dir)?;
         let (schema, fields) = schema();
         let directory = tantivy::directory::MmapDirectory::open(dir)?;
-        let index = match Index::open_or_create(directory, schema.clone()) {
+        // The writer's lock, held while the index is judged: the index of a
+        // server still running (between a merge and its cleanup, say) must
+        // not be taken for damaged and removed.
+        let lock = directory
+            .acquire_lock(&tantivy::directory::INDEX_WRITER_LOCK)
+            .map_err(|error| tantivy::TantivyError::LockFailure(error, None))?;
+        let mut started_over = None;
+        let index = match Index::open_or_create(directory, schema.clone()).and_then(whole) {
             Ok(index) => index,
-            // Another schema: start over (the index is derived data).
-            Err(tantivy::TantivyError::SchemaError(_)) => {
+            // The index is derived data: start over.
+            Err(error) if damaged(&error) => {
+                started_over = Some(error.to_string());
                 std::fs::remove_dir_all(dir)?;
                 std::fs::create_dir_all(dir)?;
                 Index::create_in_dir(dir, schema.clone())?
             }
             Err(error) => return Err(error.into()),
         };
+        drop(lock);
         index.tokenizers().register(
             TOKENIZER,
             TextAnalyzer::builder(CodeTokenizer::INDEX).build(),
@@ -269,8 +341,15 @@ impl SearchIndex {
             })),
             fields,
             parser,
+            started_over,
         };
         Ok(search)
+    }
+
+    /// Why [`SearchIndex::open`] found the index damaged (or of other
+    /// fields) and started it over, if it did.
+    pub fn started_over(&self) -> Option<&str> {
+        self.started_over.as_deref()
     }
 
     /// What the last commit said was indexed, or `None` for an index that

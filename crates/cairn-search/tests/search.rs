@@ -244,6 +244,92 @@ fn documents_are_replaced_by_id_and_the_index_survives_a_reopen() {
     assert_eq!(index.watermark().expect("watermark"), None);
 }
 
+/// An index with one committed document, closed: its folder.
+fn committed_index(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("index");
+    let index = SearchIndex::open(&path).expect("open");
+    index
+        .add([message(
+            "m1",
+            "claude",
+            "s1",
+            NOW,
+            "committed before the damage",
+        )])
+        .expect("add");
+    index.commit("42").expect("commit");
+    assert_eq!(index.started_over(), None);
+    path
+}
+
+/// The files of the index's segments (not `meta.json` nor the lock).
+fn segment_files(path: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(path)
+        .expect("the index folder")
+        .map(|entry| entry.expect("an entry").path())
+        .filter(|file| {
+            let name = file
+                .file_name()
+                .expect("a name")
+                .to_string_lossy()
+                .into_owned();
+            !name.starts_with('.') && name != "meta.json"
+        })
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "a committed index has segment files");
+    files
+}
+
+#[test]
+fn a_damaged_index_is_started_over_with_the_reason_not_refused() {
+    type Damage = fn(&std::path::Path);
+    let damages: [(&str, Damage); 4] = [
+        ("meta.json overwritten", |path| {
+            std::fs::write(path.join("meta.json"), b"{ not json").expect("write");
+        }),
+        ("a segment file removed", |path| {
+            std::fs::remove_file(&segment_files(path)[0]).expect("remove");
+        }),
+        ("a segment file cut short", |path| {
+            std::fs::write(&segment_files(path)[0], b"\x01").expect("truncate");
+        }),
+        ("bytes flipped in every segment file", |path| {
+            for file in segment_files(path) {
+                let mut bytes = std::fs::read(&file).expect("read");
+                let middle = bytes.len() / 2;
+                bytes[middle] ^= 0xff;
+                std::fs::write(&file, bytes).expect("write");
+            }
+        }),
+    ];
+    for (what, damage) in damages {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = committed_index(dir.path());
+        damage(&path);
+        let index = SearchIndex::open(&path).unwrap_or_else(|error| panic!("{what}: {error}"));
+        assert!(index.started_over().is_some(), "{what}: not noticed");
+        // Empty, with no watermark: the caller rebuilds it from the database.
+        assert!(index.is_empty(), "{what}");
+        assert_eq!(index.watermark().expect("watermark"), None, "{what}");
+        index
+            .add([message("m2", "codex", "s2", NOW, "written after")])
+            .expect("add");
+        index.commit("7").expect("commit");
+        assert_eq!(search(&index, "written"), ["m2"], "{what}");
+    }
+    // An index in use by another (a running server) is refused, not judged.
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = committed_index(dir.path());
+    let running = SearchIndex::open(&path).expect("reopen");
+    assert!(SearchIndex::open(&path).is_err(), "one writer per folder");
+    assert_eq!(
+        running.watermark().expect("watermark").as_deref(),
+        Some("42")
+    );
+    assert_eq!(running.started_over(), None);
+}
+
 #[test]
 fn a_document_is_replaced_within_one_add_after_a_commit_and_across_segments() {
     let dir = tempfile::tempdir().expect("a temp dir");
