@@ -217,9 +217,9 @@ impl std::fmt::Debug for SearchIndex {
     }
 }
 
-/// `index`, if every segment it lists is there, opens and matches its
-/// checksum.
-fn whole(index: Index) -> tantivy::Result<Index> {
+/// `index` and its reader, if every segment it lists is there, opens and
+/// matches its checksum.
+fn whole(index: Index) -> tantivy::Result<(Index, IndexReader)> {
     let failing = index.validate_checksum()?;
     if !failing.is_empty() {
         let mut files: Vec<_> = failing
@@ -234,12 +234,17 @@ fn whole(index: Index) -> tantivy::Result<Index> {
             )),
         ));
     }
-    // Opening a reader opens every segment's files: a missing one fails here.
+    // Opening the reader opens every segment's files: a missing one fails here.
+    let reader = reader(&index)?;
+    Ok((index, reader))
+}
+
+/// The index's reader, reloaded by hand ([`SearchIndex::refresh`]).
+fn reader(index: &Index) -> tantivy::Result<IndexReader> {
     index
         .reader_builder()
         .reload_policy(ReloadPolicy::Manual)
         .try_into()
-        .map(|_: IndexReader| index)
 }
 
 /// Whether `error`, met opening an index, means the index is damaged or of
@@ -255,13 +260,8 @@ fn damaged(error: &tantivy::TantivyError) -> bool {
         | TantivyError::IncompatibleIndex(_)
         | TantivyError::DeserializeError(_)
         | TantivyError::OpenReadError(OpenReadError::FileDoesNotExist(_)) => true,
-        TantivyError::IoError(error) => {
-            matches!(
-                error.kind(),
-                ErrorKind::InvalidData | ErrorKind::UnexpectedEof
-            )
-        }
-        TantivyError::OpenReadError(OpenReadError::IoError { io_error, .. }) => {
+        TantivyError::IoError(io_error)
+        | TantivyError::OpenReadError(OpenReadError::IoError { io_error, .. }) => {
             matches!(
                 io_error.kind(),
                 ErrorKind::InvalidData | ErrorKind::UnexpectedEof
@@ -297,14 +297,17 @@ impl SearchIndex {
             .acquire_lock(&tantivy::directory::INDEX_WRITER_LOCK)
             .map_err(|error| tantivy::TantivyError::LockFailure(error, None))?;
         let mut started_over = None;
-        let index = match Index::open_or_create(directory, schema.clone()).and_then(whole) {
-            Ok(index) => index,
+        let (index, reader) = match Index::open_or_create(directory, schema.clone()).and_then(whole)
+        {
+            Ok(opened) => opened,
             // The index is derived data: start over.
             Err(error) if damaged(&error) => {
                 started_over = Some(error.to_string());
                 std::fs::remove_dir_all(dir)?;
                 std::fs::create_dir_all(dir)?;
-                Index::create_in_dir(dir, schema.clone())?
+                let index = Index::create_in_dir(dir, schema.clone())?;
+                let reader = reader(&index)?;
+                (index, reader)
             }
             Err(error) => return Err(error.into()),
         };
@@ -320,10 +323,6 @@ impl SearchIndex {
                 .num_merge_threads(MERGE_THREADS)
                 .build(),
         )?;
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()?;
         // Queries are read with the chunk-only tokenizer.
         let query_tokenizers = TokenizerManager::default();
         query_tokenizers.register(
