@@ -7,7 +7,8 @@
 //! Responses API over HTTP, WebSockets off: its built-in provider may open a
 //! WebSocket that ignores a base URL). A Cairn token (`--token` /
 //! `CAIRN_TOKEN`) travels in the `x-cairn-token` header: Claude Code's
-//! `ANTHROPIC_CUSTOM_HEADERS`, Codex's `env_http_headers`.
+//! `ANTHROPIC_CUSTOM_HEADERS`, Gemini CLI's `GEMINI_CLI_CUSTOM_HEADERS`,
+//! Codex's `env_http_headers`.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -76,10 +77,14 @@ pub async fn run(args: WrapArgs) -> anyhow::Result<()> {
         }
         WrapAgent::Gemini => {
             command.env("GOOGLE_GEMINI_BASE_URL", &url);
-            if args.token.is_some() {
-                tracing::warn!(
-                    "Gemini CLI cannot send extra headers: a server with auth on will refuse it"
-                );
+            if let Some(token) = &args.token {
+                // `name: value` pairs, comma-separated.
+                let mut headers = std::env::var("GEMINI_CLI_CUSTOM_HEADERS").unwrap_or_default();
+                if !headers.trim().is_empty() {
+                    headers.push_str(", ");
+                }
+                headers.push_str(&format!("{}: {token}", cairn_proxy::TOKEN_HEADER));
+                command.env("GEMINI_CLI_CUSTOM_HEADERS", headers);
             }
         }
         WrapAgent::Codex => {

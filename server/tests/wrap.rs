@@ -13,7 +13,7 @@ const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
 const AGENT: &str = r#"#!/usr/bin/env python3
 import os, sys, urllib.request
 base = os.environ.get("ANTHROPIC_BASE_URL") or os.environ.get("GOOGLE_GEMINI_BASE_URL") or os.environ.get("PROBE_URL")
-for name in ["ANTHROPIC_BASE_URL", "ANTHROPIC_CUSTOM_HEADERS", "GOOGLE_GEMINI_BASE_URL", "CAIRN_TOKEN"]:
+for name in ["ANTHROPIC_BASE_URL", "ANTHROPIC_CUSTOM_HEADERS", "GOOGLE_GEMINI_BASE_URL", "GEMINI_CLI_CUSTOM_HEADERS", "CAIRN_TOKEN"]:
     print(f"{name}={os.environ.get(name, '')}")
 print("ARGS=" + " ".join(sys.argv[1:]))
 try:
@@ -51,6 +51,7 @@ fn wrap(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         .env_remove("CAIRN_URL")
         .env_remove("CAIRN_TOKEN")
         .env_remove("ANTHROPIC_CUSTOM_HEADERS")
+        .env_remove("GEMINI_CLI_CUSTOM_HEADERS")
         .envs(env.iter().copied())
         .output()
         .expect("cairn wrap runs")
@@ -189,13 +190,25 @@ fn wrap_reuses_a_running_server_and_gives_codex_a_provider_of_its_own() {
 
     let output = wrap(
         dir.path(),
-        &["gemini", "--url", &url, "--program", &script],
-        &[],
+        &[
+            "gemini",
+            "--url",
+            &url,
+            "--token",
+            "tok-g",
+            "--program",
+            &script,
+        ],
+        &[("GEMINI_CLI_CUSTOM_HEADERS", "x-team: blue")],
     );
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(
         text.contains(&format!("GOOGLE_GEMINI_BASE_URL={url}\n")),
         "{text}"
+    );
+    assert!(
+        text.contains("GEMINI_CLI_CUSTOM_HEADERS=x-team: blue, x-cairn-token: tok-g\n"),
+        "the token joins the user's own headers: {text}"
     );
     assert!(text.contains("HEALTH=200"), "{text}");
     assert!(

@@ -253,6 +253,73 @@ async fn a_web_page_cannot_reach_mcp_and_an_allowed_origin_can() {
     server.stop().await.expect("server stops");
 }
 
+/// Every event of an SSE answer carries one JSON-RPC message: no priming
+/// event with an empty `data:` (rmcp's default), which Gemini CLI's client
+/// parses as JSON and then drops the server.
+#[tokio::test]
+async fn every_event_of_an_sse_answer_is_a_json_rpc_message() {
+    let server = TestServer::start().await.expect("server starts");
+    let endpoint = format!("{}/mcp", server.url());
+    let http = reqwest::Client::new();
+    let post = |body: Value, session: Option<String>| {
+        let mut request = http
+            .post(&endpoint)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .body(body.to_string());
+        if let Some(session) = session {
+            request = request.header("mcp-session-id", session);
+        }
+        request.send()
+    };
+    let initialize = post(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+               "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                          "clientInfo": {"name": "gemini-cli-mcp-client", "version": "1"}}}),
+        None,
+    )
+    .await
+    .expect("an answer");
+    let session = initialize
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let mut bodies = vec![initialize.text().await.expect("a body")];
+    post(
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        session.clone(),
+    )
+    .await
+    .expect("an answer");
+    let listed = post(
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+        session,
+    )
+    .await
+    .expect("an answer");
+    bodies.push(listed.text().await.expect("a body"));
+    for body in bodies {
+        let events: Vec<&str> = body
+            .split("\n\n")
+            .filter(|e| !e.trim().is_empty())
+            .collect();
+        assert!(!events.is_empty(), "an SSE answer: {body:?}");
+        for event in events {
+            let data: String = event
+                .lines()
+                .filter_map(|line| line.strip_prefix("data:"))
+                .map(str::trim_start)
+                .collect();
+            let message: Value = serde_json::from_str(&data)
+                .unwrap_or_else(|error| panic!("event {event:?} is not JSON: {error}"));
+            assert_eq!(message["jsonrpc"], "2.0", "{event}");
+        }
+    }
+    server.stop().await.expect("server stops");
+}
+
 #[tokio::test]
 async fn the_server_stops_while_a_client_holds_an_event_stream_open() {
     let server = TestServer::start().await.expect("server starts");
@@ -397,6 +464,58 @@ async fn the_bridge_survives_a_server_restart_and_a_server_that_is_down() {
         read[0]["result"]["structuredContent"]["agent"],
         "restart-test"
     );
+    bridge.close().await;
+    server.stop().await.expect("server stops");
+}
+
+/// The server's JSON-RPC errors reach the stdio client as the server wrote
+/// them (an unknown method is `-32601`, a malformed call its own code), not as a
+/// generic bridge failure, and the session goes on.
+#[tokio::test]
+async fn the_bridge_passes_the_servers_json_rpc_errors_through() {
+    let server = TestServer::start().await.expect("server starts");
+    let mut bridge = Bridge::new(BridgeOptions {
+        endpoint: format!("{}/mcp", server.url()),
+        token: None,
+    })
+    .expect("a bridge");
+    through(
+        &mut bridge,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "errors-test", "version": "1"}}}),
+    )
+    .await;
+    through(
+        &mut bridge,
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    )
+    .await;
+    let unknown = through(
+        &mut bridge,
+        json!({"jsonrpc": "2.0", "id": 2, "method": "no/such/method"}),
+    )
+    .await;
+    assert_eq!(unknown.len(), 1, "{unknown:?}");
+    assert_eq!(unknown[0]["id"], 2);
+    assert_eq!(unknown[0]["error"]["code"], -32601, "{unknown:?}");
+    let bad = through(
+        &mut bridge,
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"arguments": 7}}),
+    )
+    .await;
+    assert_eq!(bad[0]["id"], 3);
+    let code = bad[0]["error"]["code"].as_i64().unwrap_or_default();
+    assert!(
+        (-32768..-32000).contains(&code),
+        "the server's own JSON-RPC code, not the bridge's -32000: {bad:?}"
+    );
+    let listed = through(
+        &mut bridge,
+        json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list"}),
+    )
+    .await;
+    assert!(listed[0]["result"]["tools"].is_array(), "{listed:?}");
     bridge.close().await;
     server.stop().await.expect("server stops");
 }

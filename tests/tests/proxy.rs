@@ -342,6 +342,20 @@ async fn post(
     Ok((status, headers, response.text().await?))
 }
 
+/// A request as sent upstream less the `cairn_retrieve` definition the
+/// proxy offered (a tool of that name, or Gemini's declaration group).
+fn without_retrieve(mut request: Value) -> Value {
+    let ours = |tool: &Value| {
+        ["/name", "/function/name", "/functionDeclarations/0/name"]
+            .iter()
+            .any(|pointer| tool.pointer(pointer) == Some(&json!("cairn_retrieve")))
+    };
+    if let Some(tools) = request.get_mut("tools").and_then(Value::as_array_mut) {
+        tools.retain(|tool| !ours(tool));
+    }
+    request
+}
+
 /// Every `ccr:` reference in a text.
 fn refs(text: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -560,14 +574,13 @@ async fn a_cairn_retrieve_call_is_answered_by_the_proxy_and_the_client_sees_one_
             "{api:?}: {body}"
         );
         assert!(headers.contains_key("x-cairn-tokens-sent"), "{api:?}");
-        assert!(
-            !String::from_utf8_lossy(&mock.last().raw).contains("cairn_retrieve"),
-            "{api:?}: no markers, no tool"
-        );
+        // The tool is offered on every request that declares tools (so the
+        // tool list never changes mid-conversation); the rest as it came.
+        let sent: Value = serde_json::from_slice(&mock.last().raw)?;
         assert_eq!(
-            mock.last().raw,
-            request.to_string().into_bytes(),
-            "{api:?}: sent as it came"
+            without_retrieve(sent),
+            request,
+            "{api:?}: sent as it came, but for the offered tool"
         );
     }
     for api in APIS {
@@ -892,5 +905,253 @@ async fn with_auth_on_the_proxy_needs_a_cairn_token_with_the_proxy_scope() -> an
         1,
         "refused requests never went upstream"
     );
+    server.stop().await
+}
+
+/// Requests as a client writes them, keys in its own order, with its own
+/// spacing and escapes: everything Cairn does not change goes upstream as
+/// those bytes, and the retrieve tool is the only addition to the tools.
+#[tokio::test]
+async fn the_clients_bytes_go_upstream_unchanged_but_for_what_cairn_compresses()
+-> anyhow::Result<()> {
+    let (mock, upstream) = Mock::start().await?;
+    let server = start(&upstream, 10.0).await?;
+    let log = build_log("bytes");
+    let output = serde_json::to_string(&log)?;
+    for api in APIS {
+        // Each body: unsorted keys, a schema whose properties are not in
+        // alphabetical order, spaces after separators, an escaped é.
+        let (tools, body) = match api {
+            Api::Anthropic => {
+                let tools = r#"[{"name": "Bash", "input_schema": {"type": "object", "properties": {"timeout": {"type": "number"}, "command": {"type": "string"}}, "required": ["command"]}, "description": "Run a command \u00e9"}]"#;
+                (
+                    tools,
+                    format!(
+                        r#"{{"model": "claude-x", "max_tokens": 100, "tools": {tools}, "stream": false, "messages": [{{"role": "user", "content": "why did the build fail?"}}, {{"role": "assistant", "content": [{{"type": "tool_use", "id": "t1", "name": "Bash", "input": {{"command": "make"}}}}]}}, {{"role": "user", "content": [{{"type": "tool_result", "tool_use_id": "t1", "content": {output}}}]}}], "system": "terse"}}"#
+                    ),
+                )
+            }
+            Api::Chat => {
+                let tools = r#"[{"type": "function", "function": {"name": "bash", "parameters": {"type": "object", "properties": {"timeout": {}, "command": {}}}, "description": "Run \u00e9"}}]"#;
+                (
+                    tools,
+                    format!(
+                        r#"{{"model": "gpt-x", "tools": {tools}, "messages": [{{"role": "user", "content": "why did the build fail?"}}, {{"role": "assistant", "content": null, "tool_calls": [{{"id": "t1", "type": "function", "function": {{"name": "bash", "arguments": "{{}}"}}}}]}}, {{"role": "tool", "tool_call_id": "t1", "content": {output}}}]}}"#
+                    ),
+                )
+            }
+            Api::Responses => {
+                let tools = r#"[{"type": "function", "name": "shell", "strict": false, "parameters": {"type": "object", "properties": {"timeout": {}, "command": {}}}, "description": "Run \u00e9"}]"#;
+                (
+                    tools,
+                    format!(
+                        r#"{{"model": "gpt-x", "tools": {tools}, "input": [{{"type": "message", "role": "user", "content": [{{"type": "input_text", "text": "why did the build fail?"}}]}}, {{"type": "function_call", "call_id": "t1", "name": "shell", "arguments": "{{}}"}}, {{"type": "function_call_output", "call_id": "t1", "output": {output}}}], "instructions": "terse"}}"#
+                    ),
+                )
+            }
+            Api::Gemini => {
+                let tools = r#"[{"functionDeclarations": [{"name": "shell", "parametersJsonSchema": {"type": "object", "properties": {"timeout": {}, "command": {}}}, "description": "Run \u00e9"}]}]"#;
+                (
+                    tools,
+                    format!(
+                        r#"{{"contents": [{{"role": "user", "parts": [{{"text": "why did the build fail?"}}]}}, {{"role": "model", "parts": [{{"functionCall": {{"name": "shell", "args": {{}}}}}}]}}, {{"role": "user", "parts": [{{"functionResponse": {{"name": "shell", "response": {{"output": {output}}}}}}}]}}], "tools": {tools}, "generationConfig": {{"temperature": 0}}}}"#
+                    ),
+                )
+            }
+        };
+        mock.push(api.reply(false, &[]));
+        let (name, value) = api.credential();
+        let response = reqwest::Client::new()
+            .post(format!("{}{}", server.url(), api.path(false)))
+            .header(name, value)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await?;
+        assert_eq!(response.status().as_u16(), 200, "{api:?}");
+        let sent = String::from_utf8(mock.last().raw.to_vec())?;
+        // The client's tools, byte for byte, then ours at the end.
+        let kept_tools = &tools[..tools.len() - 1];
+        assert!(
+            sent.contains(&format!("{kept_tools},{{")),
+            "{api:?}: the client's tools go as they were, ours appended:\n{sent}"
+        );
+        // Only the tool output changed: put the original back where the view
+        // is, and drop the appended tool, and the client's body comes back.
+        let value: Value = serde_json::from_str(&sent)?;
+        let view = refs(&sent);
+        assert_eq!(view.len(), 1, "{api:?}: one marker");
+        let view_text = match api {
+            Api::Anthropic => value.pointer("/messages/2/content/0/content"),
+            Api::Chat => value.pointer("/messages/2/content"),
+            Api::Responses => value.pointer("/input/2/output"),
+            Api::Gemini => value.pointer("/contents/2/parts/0/functionResponse/response/output"),
+        }
+        .and_then(Value::as_str)
+        .expect("the view is where the output was")
+        .to_owned();
+        let ours_at = sent
+            .find(&format!("{kept_tools},{{"))
+            .map(|at| at + kept_tools.len())
+            .expect("the appended tool");
+        let mut tool =
+            serde_json::Deserializer::from_str(&sent[ours_at + 1..]).into_iter::<Value>();
+        let appended = tool.next().expect("a tool")?;
+        assert_eq!(
+            without_retrieve(json!({"tools": [appended]})),
+            json!({"tools": []})
+        );
+        let tools_end = ours_at + 1 + tool.byte_offset();
+        let restored = format!("{}{}", &sent[..ours_at], &sent[tools_end..]).replacen(
+            &serde_json::to_string(&view_text)?,
+            &output,
+            1,
+        );
+        assert_eq!(
+            restored, body,
+            "{api:?}: every other byte as the client sent it"
+        );
+    }
+    server.stop().await
+}
+
+/// The tool list is the first block a provider caches: it is the same on
+/// every request of a conversation, before and after the first marker.
+#[tokio::test]
+async fn the_tool_list_is_the_same_before_and_after_the_first_marker() -> anyhow::Result<()> {
+    let (mock, upstream) = Mock::start().await?;
+    let server = start(&upstream, 10.0).await?;
+    for api in APIS {
+        mock.clear();
+        mock.push(api.reply(false, &[]));
+        post(
+            &server,
+            api,
+            &api.request("hello?", "a short output", false),
+            false,
+        )
+        .await?;
+        mock.push(api.reply(false, &[]));
+        let log = build_log(&format!("stable_{api:?}"));
+        post(&server, api, &api.request("hello?", &log, false), false).await?;
+        let received = mock.received();
+        assert!(
+            refs(&String::from_utf8_lossy(&received[1].raw)).len() == 1,
+            "{api:?}"
+        );
+        assert!(
+            refs(&String::from_utf8_lossy(&received[0].raw)).is_empty(),
+            "{api:?}"
+        );
+        assert_eq!(
+            received[0].body["tools"], received[1].body["tools"],
+            "{api:?}: the same tools with and without a marker"
+        );
+    }
+    server.stop().await
+}
+
+/// A Responses request whose `input` is one long string (a paste) is
+/// compressed like the array form.
+#[tokio::test]
+async fn a_responses_input_given_as_one_string_is_compressed() -> anyhow::Result<()> {
+    let (mock, upstream) = Mock::start().await?;
+    let server = start(&upstream, 10.0).await?;
+    let log = build_log("string_input");
+    mock.push(Api::Responses.reply(false, &[]));
+    let request = json!({"model": "gpt-x", "input": log});
+    let (status, headers, body) = post(&server, Api::Responses, &request, false).await?;
+    assert_eq!(status, 200, "{body}");
+    let sent: Value = serde_json::from_slice(&mock.last().raw)?;
+    let input = sent["input"].as_str().expect("still one string");
+    assert!(
+        input.len() * 3 < log.len(),
+        "{} of {} bytes",
+        input.len(),
+        log.len()
+    );
+    assert!(input.contains("undefined symbol string_input"), "{input}");
+    assert_eq!(
+        refs(input),
+        [ContentHash::of(log.as_bytes()).ccr_ref().to_string()]
+    );
+    assert!(
+        header_number(&headers, "x-cairn-tokens-sent") * 3
+            < header_number(&headers, "x-cairn-tokens-original")
+    );
+    server.stop().await
+}
+
+/// google-genai 3.x calls `/v1/models/…`, Gemini CLI `/v1beta/models/…`:
+/// both are served; Gemini's other model actions are forwarded; any other
+/// route under `/v1beta` answers in Gemini's error shape.
+#[tokio::test]
+async fn gemini_is_served_under_v1_and_v1beta_and_other_routes_answer_in_its_shape()
+-> anyhow::Result<()> {
+    let (mock, upstream) = Mock::start().await?;
+    let server = start(&upstream, 10.0).await?;
+    let http = reqwest::Client::new();
+    let log = build_log("gemini_v1");
+    for path in [
+        "/v1/models/gemini-2.5-pro:generateContent",
+        "/v1/models/gemini-2.5-pro:streamGenerateContent?alt=sse",
+    ] {
+        mock.push(Api::Gemini.reply(path.contains("alt=sse"), &[]));
+        let response = http
+            .post(format!("{}{path}", server.url()))
+            .header("x-goog-api-key", "gemini-test-key")
+            .body(
+                Api::Gemini
+                    .request("why did the build fail?", &log, false)
+                    .to_string(),
+            )
+            .send()
+            .await?;
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        assert!(response.text().await?.contains(FINAL), "{path}");
+        let received = mock.last();
+        assert_eq!(received.path, path, "forwarded to the same version");
+        assert_eq!(
+            refs(&String::from_utf8_lossy(&received.raw)).len(),
+            1,
+            "{path}: compressed"
+        );
+    }
+    mock.push(Reply::Json(json!({"totalTokens": 7})));
+    let counted = http
+        .post(format!(
+            "{}/v1beta/models/gemini-2.5-pro:countTokens",
+            server.url()
+        ))
+        .header("x-goog-api-key", "gemini-test-key")
+        .body(r#"{"contents": []}"#)
+        .send()
+        .await?;
+    assert_eq!(counted.status().as_u16(), 200);
+    assert_eq!(counted.text().await?.parse::<Value>()?["totalTokens"], 7);
+    assert_eq!(
+        mock.last().path,
+        "/v1beta/models/gemini-2.5-pro:countTokens"
+    );
+    assert_eq!(mock.last().raw, Bytes::from_static(br#"{"contents": []}"#));
+    mock.push(Reply::Json(
+        json!({"models": [{"name": "models/gemini-2.5-pro"}]}),
+    ));
+    let listed = http
+        .get(format!("{}/v1/models?key=gemini-test-key", server.url()))
+        .send()
+        .await?;
+    assert_eq!(listed.status().as_u16(), 200);
+    assert_eq!(mock.last().path, "/v1/models?key=gemini-test-key");
+    let unknown = http
+        .post(format!("{}/v1beta/cachedContents", server.url()))
+        .header("x-goog-api-key", "gemini-test-key")
+        .body("{}")
+        .send()
+        .await?;
+    assert_eq!(unknown.status().as_u16(), 404);
+    let error: Value = unknown.text().await?.parse()?;
+    assert_eq!(error["error"]["status"], "NOT_FOUND", "{error}");
+    assert_eq!(error["error"]["code"], 404, "{error}");
     server.stop().await
 }

@@ -194,11 +194,16 @@ impl Bridge {
             }
         };
         let status = response.status();
-        if status == StatusCode::NOT_FOUND && self.session.is_some() {
-            return Answer::SessionGone;
-        }
         if !status.is_success() {
             let body = response.text().await.unwrap_or_default();
+            // The server's own JSON-RPC error (an unknown method is a 404,
+            // bad params a 400) is the client's answer, code and all.
+            if let Some(error) = json_rpc_error(&body, request_id(message)) {
+                return Answer::Messages(vec![error]);
+            }
+            if status == StatusCode::NOT_FOUND && self.session.is_some() {
+                return Answer::SessionGone;
+            }
             return Answer::Failed(format!(
                 "the Cairn server answered {status}: {}",
                 refusal(&body)
@@ -343,6 +348,21 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
         .get(name)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned)
+}
+
+/// A JSON-RPC error message in a refusal's body, answering the request
+/// `id` (the server leaves the id null when it could not read it).
+fn json_rpc_error(body: &str, id: Option<Value>) -> Option<Value> {
+    let mut message: Value = serde_json::from_str(body).ok()?;
+    if message.get("jsonrpc").and_then(Value::as_str) != Some("2.0")
+        || !message.get("error").is_some_and(Value::is_object)
+    {
+        return None;
+    }
+    if message.get("id").is_none_or(Value::is_null) {
+        message["id"] = id.unwrap_or(Value::Null);
+    }
+    Some(message)
 }
 
 /// The message of our error body, else the body itself (shortened).

@@ -226,16 +226,20 @@ pub fn http_service(
     }
     // A web page must not reach a local memory server; only the origins the
     // API allows may, and an empty list refuses every origin.
+    // No priming event (`id: 0`, `retry:`, an empty `data:`) before each SSE
+    // answer: Gemini CLI's client parses every event's data as JSON, fails
+    // on the empty one and drops the server. We keep no event store, so a
+    // client has nothing to resume from anyway.
     config = config
+        .with_sse_retry(None)
         .with_allowed_origins(options.allowed_origins)
         .enforce_origin_validation()
         .with_cancellation_token(options.shutdown);
     let server = McpServer::over_http(cairn);
-    StreamableHttpService::new(
-        move || Ok(server.clone()),
-        Arc::new(LocalSessionManager::default()),
-        config,
-    )
+    // The session layer primes each request's stream too, on its own setting.
+    let mut sessions = LocalSessionManager::default();
+    sessions.session_config.sse_retry = None;
+    StreamableHttpService::new(move || Ok(server.clone()), Arc::new(sessions), config)
 }
 
 /// Why the MCP server could not run.

@@ -102,10 +102,18 @@ pub(crate) async fn handle(
     let tenant = principal.tenant.clone();
     let (tokens_original, saved, blocks) =
         compress_request(&state, &tenant, provider, &mut request, &body).await;
-    let retrieve = blocks > 0 && !provider.has_retrieve_tool(&original);
-    if retrieve {
+    // `cairn_retrieve` is offered on every request that declares tools (an
+    // agent's every request), not only on those that carry a marker: the
+    // tool list is the first block a provider caches, so it must not change
+    // in the middle of a conversation. It is answered here (and a stream read
+    // whole per round) only when this request carries markers: without one
+    // the model has nothing to retrieve, and the stream is relayed live.
+    let offered = !provider.has_retrieve_tool(&original)
+        && (blocks > 0 || provider.declares_tools(&original));
+    if offered {
         provider.add_retrieve_tool(&mut request);
     }
+    let retrieve = offered && blocks > 0;
     let tokens_sent = tokens_original.saturating_sub(saved);
     let counters = &state.counters;
     counters.requests.fetch_add(1, Ordering::Relaxed);
@@ -154,6 +162,7 @@ pub(crate) async fn handle(
         url,
         headers: forward,
         original,
+        body,
         session,
         retrieve,
         tokens: (tokens_original, tokens_sent),
@@ -452,10 +461,13 @@ struct Exchange {
     tenant: TenantId,
     url: String,
     headers: HeaderMap,
-    /// The request as the client sent it (what the session records).
+    /// The request as the client sent it (what the session records), and
+    /// its bytes: what the proxy does not change goes upstream as they were.
     original: Value,
+    body: Bytes,
     session: ProxiedSession,
-    /// Whether `cairn_retrieve` was offered (and so is answered here).
+    /// Whether this request carries markers and `cairn_retrieve` (offered
+    /// by the proxy) is answered here.
     retrieve: bool,
     tokens: (u64, u64),
 }
@@ -464,9 +476,7 @@ impl Exchange {
     async fn run(self, mut request: Value, mode: Mode) -> Result<Response, Failure> {
         let mut rounds = 0;
         loop {
-            let body = serde_json::to_vec(&request).map_err(|error| {
-                Failure::new(500, format!("cannot encode the request: {error}"))
-            })?;
+            let body = crate::splice::render(&self.body, &self.original, &request);
             let upstream = self.send(body).await?;
             let mut upstream_headers = upstream.headers().clone();
             if mode == Mode::Sse && !self.retrieve {

@@ -24,6 +24,7 @@ mod gemini;
 mod openai_chat;
 mod openai_responses;
 mod provider;
+mod splice;
 pub mod sse;
 mod wire;
 
@@ -35,7 +36,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use bytes::Bytes;
 use cairn_auth::Authenticator;
 use cairn_service::Cairn;
@@ -154,7 +155,16 @@ pub fn router(state: ProxyState) -> Router {
         .route("/v1/models", get(models))
         .route("/v1/chat/completions", post(openai_chat_completions))
         .route("/v1/responses", post(openai_responses))
-        .route("/v1beta/models/{target}", post(gemini_generate))
+        // Gemini: v1beta (Gemini CLI) and v1 (google-genai 3.x's default);
+        // its model listing and any other route under v1beta answer in
+        // Gemini's shape.
+        .route(
+            "/v1beta/models/{target}",
+            post(gemini_generate).get(gemini_passthrough),
+        )
+        .route("/v1/models/{target}", post(gemini_generate).get(model_info))
+        .route("/v1beta/models", get(gemini_passthrough))
+        .route("/v1beta/{*rest}", any(gemini_unknown))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
@@ -181,22 +191,68 @@ async fn anthropic_passthrough(
     flow::passthrough(state, Provider::Anthropic, method, uri, headers, body).await
 }
 
-/// `GET /v1/models` (Claude Code's and Codex's model pickers): Anthropic's
-/// when the request speaks Anthropic (`anthropic-version` or `x-api-key`),
-/// else OpenAI's.
+/// Whose API a request without a provider-specific path speaks: Gemini's
+/// when it carries a Google key (`x-goog-api-key` or `?key=`), Anthropic's
+/// when `anthropic-version` or `x-api-key`, else OpenAI's.
+fn provider_of(uri: &Uri, headers: &HeaderMap) -> Provider {
+    let google_key = uri
+        .query()
+        .is_some_and(|query| query.split('&').any(|pair| pair.starts_with("key=")));
+    if headers.contains_key("x-goog-api-key") || google_key {
+        Provider::Gemini
+    } else if headers.contains_key("anthropic-version") || headers.contains_key("x-api-key") {
+        Provider::Anthropic
+    } else {
+        Provider::OpenAiChat
+    }
+}
+
+/// `GET /v1/models` (the model pickers of Claude Code, Codex and
+/// google-genai), forwarded to the provider the request speaks to.
 async fn models(
     State(state): State<ProxyState>,
     method: axum::http::Method,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let provider = if headers.contains_key("anthropic-version") || headers.contains_key("x-api-key")
-    {
-        Provider::Anthropic
-    } else {
-        Provider::OpenAiChat
-    };
+    let provider = provider_of(&uri, &headers);
     flow::passthrough(state, provider, method, uri, headers, Bytes::new()).await
+}
+
+/// `GET /v1/models/{model}`: one model's description, likewise.
+async fn model_info(
+    State(state): State<ProxyState>,
+    method: axum::http::Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    models(State(state), method, uri, headers).await
+}
+
+/// Gemini's read-only model routes and its other model actions
+/// (`countTokens`, `embedContent`, …), forwarded untouched.
+async fn gemini_passthrough(
+    State(state): State<ProxyState>,
+    method: axum::http::Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    flow::passthrough(state, Provider::Gemini, method, uri, headers, body).await
+}
+
+/// Any other route under `/v1beta`: Gemini's own 404 shape, which its
+/// clients can read.
+async fn gemini_unknown(uri: Uri) -> Response {
+    flow::error_response(
+        Provider::Gemini,
+        404,
+        &format!(
+            "cairn's proxy does not serve {}: it serves models/{{model}}:generateContent, \
+             :streamGenerateContent and the other model actions, under /v1beta and /v1",
+            uri.path()
+        ),
+    )
 }
 
 async fn openai_chat_completions(
@@ -220,19 +276,29 @@ async fn openai_responses(
 async fn gemini_generate(
     State(state): State<ProxyState>,
     Path(target): Path<String>,
+    method: axum::http::Method,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let action = target.rsplit_once(':').map(|(_, action)| action.to_owned());
-    match action.as_deref() {
-        Some("generateContent" | "streamGenerateContent") => {
+    match (action.as_deref(), body) {
+        (Some("generateContent" | "streamGenerateContent"), body) => {
             flow::handle(state, Provider::Gemini, action, uri, headers, body).await
         }
-        _ => flow::error_response(
+        (Some(_), Ok(body)) => {
+            flow::passthrough(state, Provider::Gemini, method, uri, headers, body).await
+        }
+        (Some(_), Err(rejection)) => flow::error_response(
+            Provider::Gemini,
+            rejection.status().as_u16(),
+            &rejection.body_text(),
+        ),
+        (None, _) => flow::error_response(
             Provider::Gemini,
             404,
-            "cairn's proxy handles models/{model}:generateContent and :streamGenerateContent",
+            "cairn's proxy serves models/{model}:ACTION (generateContent, \
+             streamGenerateContent, countTokens, …)",
         ),
     }
 }

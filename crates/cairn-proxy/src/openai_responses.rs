@@ -1,7 +1,10 @@
 //! OpenAI Responses (`POST /v1/responses`, what Codex speaks): the
 //! conversation is `input` items; tool results are `function_call_output`
 //! (and `custom_tool_call_output`) items; streams end with
-//! `response.completed`, which carries the whole response.
+//! `response.completed`, which carries the whole response. Codex 0.171
+//! speaks "responses-lite": no top-level `tools`, its tools in an `input`
+//! item of type `additional_tools` (grouped in namespaces), shell commands
+//! run by a custom `exec` tool whose output is a list of `input_text` parts.
 
 use cairn_service::ProxiedMessage;
 use serde_json::{Value, json};
@@ -12,8 +15,14 @@ use crate::wire::{self, Call, RETRIEVE_TOOL, Slot};
 pub fn slots(request: &Value) -> Vec<Slot> {
     let mut slots = Vec::new();
     let mut question = None;
-    let Some(items) = request.get("input").and_then(Value::as_array) else {
-        return slots;
+    let items = match request.get("input") {
+        Some(Value::Array(items)) => items,
+        // `input` as one string is one user message: a paste when it is long
+        // (then there is no question beside it to compress it for).
+        Some(input @ Value::String(_)) => {
+            return wire::large_text_slots(input, "/input", &None);
+        }
+        _ => return slots,
     };
     for (index, item) in items.iter().enumerate() {
         let kind = item
@@ -48,21 +57,77 @@ pub fn slots(request: &Value) -> Vec<Slot> {
     slots
 }
 
-pub fn has_retrieve_tool(request: &Value) -> bool {
-    wire::has_tool(request.get("tools"), |tool| {
-        tool.get("name").and_then(Value::as_str)
-    })
+/// The `additional_tools` input items: where "responses-lite" clients
+/// (Codex 0.171) keep their tools instead of a top-level `tools`.
+fn additional_tools(request: &Value) -> impl Iterator<Item = &Value> {
+    request
+        .get("input")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|item| item.get("type").and_then(Value::as_str) == Some("additional_tools"))
+        .filter_map(|item| item.get("tools"))
 }
 
+/// Tools and the tools of namespaces (`{"type": "namespace", "tools": […]}`).
+fn names(tools: &Value) -> Vec<&str> {
+    let mut names = Vec::new();
+    for tool in tools.as_array().into_iter().flatten() {
+        names.extend(tool.get("name").and_then(Value::as_str));
+        if tool.get("type").and_then(Value::as_str) == Some("namespace")
+            && let Some(inner) = tool.get("tools")
+        {
+            names.extend(self::names(inner));
+        }
+    }
+    names
+}
+
+pub fn declares_tools(request: &Value) -> bool {
+    wire::declares_tools(request) || additional_tools(request).any(|tools| !names(tools).is_empty())
+}
+
+pub fn has_retrieve_tool(request: &Value) -> bool {
+    request
+        .get("tools")
+        .into_iter()
+        .chain(additional_tools(request))
+        .any(|tools| names(tools).contains(&RETRIEVE_TOOL))
+}
+
+/// Beside the client's own tools: in its first `additional_tools` item (in
+/// its `functions` namespace when it has one), else in `tools`.
 pub fn add_retrieve_tool(request: &mut Value) {
-    if let Some(tools) = wire::tools_mut(request, "tools") {
-        tools.push(json!({
-            "type": "function",
-            "name": RETRIEVE_TOOL,
-            "description": wire::RETRIEVE_DESCRIPTION,
-            "parameters": wire::retrieve_parameters(),
-            "strict": false,
-        }));
+    let definition = json!({
+        "type": "function",
+        "name": RETRIEVE_TOOL,
+        "description": wire::RETRIEVE_DESCRIPTION,
+        "parameters": wire::retrieve_parameters(),
+        "strict": false,
+    });
+    let lite = request
+        .get_mut("input")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+        .find(|item| item.get("type").and_then(Value::as_str) == Some("additional_tools"))
+        .and_then(|item| item.get_mut("tools"))
+        .and_then(Value::as_array_mut);
+    if let Some(tools) = lite {
+        let functions = tools
+            .iter_mut()
+            .find(|tool| {
+                tool.get("type").and_then(Value::as_str) == Some("namespace")
+                    && tool.get("name").and_then(Value::as_str) == Some("functions")
+            })
+            .and_then(|namespace| namespace.get_mut("tools"))
+            .and_then(Value::as_array_mut);
+        match functions {
+            Some(functions) => functions.push(definition),
+            None => tools.push(definition),
+        }
+    } else if let Some(tools) = wire::tools_mut(request, "tools") {
+        tools.push(definition);
     }
 }
 
@@ -258,4 +323,77 @@ pub fn session_messages(request: &Value, response: Option<&Value>) -> Vec<Proxie
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Codex 0.171's request shape: tools in an `additional_tools` item.
+    fn lite() -> Value {
+        json!({
+            "model": "gpt-x",
+            "input": [
+                {"type": "additional_tools", "role": "developer", "tools": [
+                    {"type": "namespace", "name": "functions", "description": "", "tools": [
+                        {"type": "custom", "name": "exec", "format": {"type": "grammar"}},
+                        {"type": "function", "name": "wait", "parameters": {}}
+                    ]},
+                    {"type": "namespace", "name": "clock", "tools": [{"type": "function", "name": "sleep"}]}
+                ]},
+                {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}
+            ]
+        })
+    }
+
+    #[test]
+    fn responses_lite_keeps_cairn_retrieve_where_it_keeps_its_tools() {
+        let mut request = lite();
+        assert!(declares_tools(&request));
+        assert!(!has_retrieve_tool(&request));
+        add_retrieve_tool(&mut request);
+        assert!(
+            request.get("tools").is_none(),
+            "no top-level tools beside them"
+        );
+        let functions = &request["input"][0]["tools"][0]["tools"];
+        assert_eq!(functions[2]["name"], RETRIEVE_TOOL, "{functions}");
+        assert!(has_retrieve_tool(&request));
+        // Without a `functions` namespace, beside the item's other tools.
+        let mut request = lite();
+        request["input"][0]["tools"][0]["name"] = json!("other");
+        add_retrieve_tool(&mut request);
+        assert_eq!(request["input"][0]["tools"][2]["name"], RETRIEVE_TOOL);
+        // The classic shape: top-level tools.
+        let mut classic = json!({"tools": [{"type": "function", "name": "shell"}], "input": "hi"});
+        assert!(declares_tools(&classic));
+        add_retrieve_tool(&mut classic);
+        assert_eq!(classic["tools"][1]["name"], RETRIEVE_TOOL);
+        assert!(!declares_tools(&json!({"input": "hi"})));
+    }
+
+    #[test]
+    fn an_exec_output_is_compressed_part_by_part_for_the_question_before_it() {
+        let request = json!({"input": [
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "run seq"}]},
+            {"type": "custom_tool_call", "call_id": "c1", "name": "exec", "input": "text(1)"},
+            {"type": "custom_tool_call_output", "call_id": "c1", "output": [
+                {"type": "input_text", "text": "Script completed"},
+                {"type": "input_text", "text": "1\n2\n3"}
+            ]}
+        ]});
+        let slots = slots(&request);
+        assert_eq!(
+            slots
+                .iter()
+                .map(|slot| slot.pointer.as_str())
+                .collect::<Vec<_>>(),
+            ["/input/2/output/0/text", "/input/2/output/1/text"]
+        );
+        assert!(
+            slots
+                .iter()
+                .all(|slot| slot.query.as_deref() == Some("run seq"))
+        );
+    }
 }

@@ -4,7 +4,7 @@ use cairn_service::ProxiedMessage;
 use serde_json::Value;
 
 use crate::sse::Event;
-use crate::wire::{Call, Slot};
+use crate::wire::{self, Call, Slot};
 use crate::{anthropic, gemini, openai_chat, openai_responses};
 
 /// Which wire API a request speaks.
@@ -43,6 +43,14 @@ impl Provider {
 
     pub fn has_retrieve_tool(self, request: &Value) -> bool {
         dispatch!(self, has_retrieve_tool(request))
+    }
+
+    /// Whether the client declares tools of its own.
+    pub fn declares_tools(self, request: &Value) -> bool {
+        match self {
+            Provider::OpenAiResponses => openai_responses::declares_tools(request),
+            _ => wire::declares_tools(request),
+        }
     }
 
     pub fn add_retrieve_tool(self, request: &mut Value) {

@@ -167,6 +167,14 @@ pub fn has_tool(tools: Option<&Value>, name_of: impl Fn(&Value) -> Option<&str>)
     })
 }
 
+/// Whether a request's `tools` is a non-empty array.
+pub fn declares_tools(request: &Value) -> bool {
+    request
+        .get("tools")
+        .and_then(Value::as_array)
+        .is_some_and(|tools| !tools.is_empty())
+}
+
 /// The `tools` array of a request, created when missing.
 pub fn tools_mut<'a>(request: &'a mut Value, field: &str) -> Option<&'a mut Vec<Value>> {
     let object = request.as_object_mut()?;
