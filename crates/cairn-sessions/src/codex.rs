@@ -12,14 +12,30 @@
 //! showed). Builds around 0.128 persisted the user's turn only as an
 //! `event_msg`, later ones as both, so an event message is kept only when no
 //! response item in the file has the same text.
+//!
+//! A tool result is what the model saw, and Codex truncates long command
+//! output for the model. The command's own output is kept in an event: an
+//! `item_completed` CommandExecution item (0.171+, where shell commands run
+//! inside the `exec` custom tool, several per call) or the older
+//! `exec_command_end`, each with an `aggregated_output` (capped at 64 KiB by
+//! Codex, still more than the model saw). The rule: a tool result's text is
+//! the model-visible text followed, for each of its commands whose output the
+//! text does not already contain, by a line `$ <command>` and that output, in
+//! the order the commands completed. A command belongs to the call its event
+//! names (`call_id`, or an item id that is a call id); otherwise to the first
+//! output, in the same turn, of a call made before the command completed.
+//! Command events with no output or that belong to no result (an interrupted
+//! turn) are counted as skipped, like the other events that are not kept.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
 use crate::json::{self, Line, LineUids, str_at};
 use crate::output::{self, Output};
-use crate::{Agent, ImportError, Message, Parsed, Role, SourceHints, detect, time};
+use crate::{
+    Agent, ImportError, Message, Parsed, Role, SourceHints, detect, is_injected_text, time,
+};
 
 pub(crate) fn parse(bytes: &[u8], hints: &SourceHints<'_>) -> Result<Parsed, ImportError> {
     let mut reader = Reader::new(hints);
@@ -34,21 +50,6 @@ pub(crate) fn parse(bytes: &[u8], hints: &SourceHints<'_>) -> Result<Parsed, Imp
     reader.finish(&mut out);
     Ok(out.finish())
 }
-
-/// User text that Codex injects (instructions, environment, skills) rather
-/// than the human typing it.
-const INJECTED_PREFIXES: &[&str] = &[
-    "# AGENTS.md instructions",
-    "<environment_context>",
-    "<user_instructions>",
-    "<permissions instructions>",
-    "<INSTRUCTIONS>",
-    "<skill>",
-    "<skills_instructions>",
-    "<turn_aborted>",
-    "<subagent_notification>",
-    "<collaboration_mode>",
-];
 
 /// Where a message came from, for the duplicate rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +78,24 @@ struct Reader {
     pending: Vec<Pending>,
     /// Texts of `response_item` user and assistant messages.
     item_texts: HashSet<(Role, String)>,
+    /// Where in `pending` each tool call is, by call id.
+    calls: HashMap<String, usize>,
+    /// Where in `pending` each tool result is, by call id, for command
+    /// events that name their call and come after its result.
+    outputs: HashMap<String, usize>,
+    /// Commands of this turn not yet joined to a tool result.
+    commands: Vec<Command>,
+}
+
+/// A command Codex ran for a tool call, with the output it kept.
+struct Command {
+    /// `pending.len()` when it completed: it comes after every message
+    /// read before it.
+    at: usize,
+    /// The call id its event names, or its own item id.
+    link: Option<String>,
+    command: String,
+    output: String,
 }
 
 /// Where the message being read sits, for its uid and time.
@@ -110,6 +129,9 @@ impl Reader {
             line_uids: LineUids::default(),
             pending: Vec::new(),
             item_texts: HashSet::new(),
+            calls: HashMap::new(),
+            outputs: HashMap::new(),
+            commands: Vec::new(),
         }
     }
 
@@ -225,16 +247,7 @@ impl Reader {
                 let action = item.get("action").map(json::compact).unwrap_or_default();
                 self.call(place, item, "web_search", &action);
             }
-            "function_call_output" | "custom_tool_call_output" => {
-                let mut message =
-                    self.message(place, Role::Tool, output_text(item.get("output")), false);
-                message.call_id = str_at(item, "call_id").map(str::to_owned);
-                self.pending.push(Pending {
-                    source: Source::Item,
-                    message,
-                    is_call: false,
-                });
-            }
+            "function_call_output" | "custom_tool_call_output" => self.output(item, place),
             // ghost snapshots, compaction blobs, tool search, image generation
             // and whatever comes next.
             _ => out.skip(),
@@ -248,7 +261,7 @@ impl Reader {
             return;
         }
         let (role, injected) = match str_at(item, "role").unwrap_or_default() {
-            "user" => (Role::User, is_injected(&text)),
+            "user" => (Role::User, is_injected_text(&text)),
             "assistant" => (Role::Assistant, false),
             // developer and system messages are instructions, never the human.
             _ => (Role::System, true),
@@ -270,6 +283,9 @@ impl Reader {
         message.call_id = str_at(item, "call_id")
             .or_else(|| str_at(item, "id"))
             .map(str::to_owned);
+        if let Some(call_id) = &message.call_id {
+            self.calls.insert(call_id.clone(), self.pending.len());
+        }
         self.pending.push(Pending {
             source: Source::Item,
             message,
@@ -277,13 +293,93 @@ impl Reader {
         });
     }
 
-    /// `event_msg`: only the user's and the agent's words are kept (and later
-    /// dropped again when a response item has the same text).
+    /// A tool result: what the model saw, plus the output of the commands
+    /// that ran for its call (see the module notes).
+    fn output(&mut self, item: &Value, place: &mut Place) {
+        let mut message = self.message(place, Role::Tool, output_text(item.get("output")), false);
+        message.call_id = str_at(item, "call_id").map(str::to_owned);
+        let call_at = message
+            .call_id
+            .as_ref()
+            .and_then(|call_id| self.calls.get(call_id))
+            .copied();
+        let (mine, others): (Vec<Command>, Vec<Command>) = std::mem::take(&mut self.commands)
+            .into_iter()
+            .partition(|command| self.belongs(command, message.call_id.as_deref(), call_at));
+        self.commands = others;
+        for command in &mine {
+            append_command(&mut message.text, command);
+        }
+        if let Some(call_id) = &message.call_id {
+            self.outputs.insert(call_id.clone(), self.pending.len());
+        }
+        self.pending.push(Pending {
+            source: Source::Item,
+            message,
+            is_call: false,
+        });
+    }
+
+    /// Whether a command ran for the call whose result is being read: the
+    /// call its event names, else (an event naming no known call) any call
+    /// made before the command completed.
+    fn belongs(&self, command: &Command, call_id: Option<&str>, call_at: Option<usize>) -> bool {
+        match &command.link {
+            Some(link) if self.calls.contains_key(link) => Some(link.as_str()) == call_id,
+            _ => call_at.is_some_and(|at| at < command.at),
+        }
+    }
+
+    /// A command event: joined at once to the result of the call it names
+    /// when that result was already read, else kept for the next result.
+    fn command(&mut self, out: &mut Output, command: Option<Command>) {
+        let Some(command) = command.filter(|command| !command.output.trim().is_empty()) else {
+            out.skip();
+            return;
+        };
+        let written = command
+            .link
+            .as_ref()
+            .and_then(|link| self.outputs.get(link))
+            .and_then(|&at| self.pending.get_mut(at));
+        match written {
+            Some(result) => append_command(&mut result.message.text, &command),
+            None => self.commands.push(command),
+        }
+    }
+
+    /// Commands whose result never came (an interrupted turn) are skipped.
+    fn drop_commands(&mut self, out: &mut Output) {
+        for _ in self.commands.drain(..) {
+            out.skip();
+        }
+    }
+
+    /// `event_msg`: the user's and the agent's words are kept (and later
+    /// dropped again when a response item has the same text), command outputs
+    /// are joined to their tool result, the rest is skipped.
     fn event(&mut self, out: &mut Output, payload: &Value, place: &mut Place) {
         let role = match str_at(payload, "type") {
             Some("user_message") => Role::User,
             Some("agent_message") => Role::Assistant,
-            _ => {
+            Some("item_completed") => {
+                let command = command_execution(payload.get("item"), self.pending.len());
+                self.command(out, command);
+                return;
+            }
+            Some("exec_command_end") => {
+                let command = command_end(payload, self.pending.len());
+                self.command(out, command);
+                return;
+            }
+            Some(kind) => {
+                if matches!(kind, "task_started" | "turn_started") {
+                    self.drop_commands(out);
+                }
+                out.skip();
+                return;
+            }
+            None => {
                 out.skip();
                 return;
             }
@@ -300,7 +396,7 @@ impl Reader {
             out.skip();
             return;
         }
-        let injected = role == Role::User && is_injected(&text);
+        let injected = role == Role::User && is_injected_text(&text);
         let message = self.message(place, role, text, injected);
         self.pending.push(Pending {
             source: Source::Event,
@@ -366,6 +462,7 @@ impl Reader {
     /// Drops event duplicates, then hands the messages over under the
     /// session id `session_meta` gave.
     fn finish(&mut self, out: &mut Output) {
+        self.drop_commands(out);
         if self.project.is_none() {
             self.project = self
                 .pending
@@ -445,11 +542,77 @@ fn prompt_of(text: &str) -> &str {
         .unwrap_or(text)
 }
 
-fn is_injected(text: &str) -> bool {
-    let text = text.trim_start();
-    INJECTED_PREFIXES
-        .iter()
-        .any(|prefix| text.starts_with(prefix))
+/// An `item_completed` event's CommandExecution item (other items, such as
+/// UserMessage and AgentMessage, repeat what response items hold: None).
+fn command_execution(item: Option<&Value>, at: usize) -> Option<Command> {
+    let item = item?;
+    let kind = str_at(item, "type")?;
+    if !kind.eq_ignore_ascii_case("CommandExecution") && kind != "command_execution" {
+        return None;
+    }
+    let output = str_at(item, "aggregated_output").or_else(|| str_at(item, "aggregatedOutput"))?;
+    Some(Command {
+        at,
+        link: str_at(item, "call_id")
+            .or_else(|| str_at(item, "id"))
+            .map(str::to_owned),
+        command: command_line(item.get("command")),
+        output: output.to_owned(),
+    })
+}
+
+/// An older `exec_command_end` event: `aggregated_output`, else the output
+/// formatted for the model, else stdout and stderr.
+fn command_end(payload: &Value, at: usize) -> Option<Command> {
+    let output = match str_at(payload, "aggregated_output")
+        .or_else(|| str_at(payload, "formatted_output"))
+    {
+        Some(output) => output.to_owned(),
+        None => [str_at(payload, "stdout"), str_at(payload, "stderr")]
+            .into_iter()
+            .flatten()
+            .filter(|text| !text.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n"),
+    };
+    Some(Command {
+        at,
+        link: str_at(payload, "call_id").map(str::to_owned),
+        command: command_line(payload.get("command")),
+        output,
+    })
+}
+
+/// A command as typed: the script of a `[shell, -lc, script]` wrapper, else
+/// the words joined.
+fn command_line(command: Option<&Value>) -> String {
+    match command {
+        Some(Value::String(line)) => line.clone(),
+        Some(Value::Array(words)) => {
+            let words: Vec<&str> = words.iter().filter_map(Value::as_str).collect();
+            match words.as_slice() {
+                [_, "-lc" | "-c" | "-Command", script] => (*script).to_owned(),
+                _ => words.join(" "),
+            }
+        }
+        _ => String::new(),
+    }
+}
+
+/// Adds `$ <command>` and its output to a tool result, unless the result
+/// already holds that output (small outputs are shown to the model whole).
+fn append_command(text: &mut String, command: &Command) {
+    let output = command.output.trim_end();
+    if output.trim().is_empty() || text.contains(output.trim_start()) {
+        return;
+    }
+    if !text.is_empty() {
+        text.push_str(if text.ends_with('\n') { "\n" } else { "\n\n" });
+    }
+    text.push_str("$ ");
+    text.push_str(&command.command);
+    text.push('\n');
+    text.push_str(output);
 }
 
 /// Message content parts: texts joined with newlines, images as placeholders.
@@ -550,6 +713,45 @@ mod tests {
         assert_eq!(output_text(Some(&plain)), "{not json");
         let parts = serde_json::json!([{"type":"input_text","text":"a"},{"type":"input_image","image_url":"x"}]);
         assert_eq!(output_text(Some(&parts)), "a\n[image]");
+    }
+
+    #[test]
+    fn command_lines_show_the_script_of_a_shell_wrapper() {
+        let check = |command: Value, expected: &str| {
+            assert_eq!(command_line(Some(&command)), expected, "{command}");
+        };
+        check(
+            serde_json::json!(["/bin/bash", "-lc", "seq 1 3"]),
+            "seq 1 3",
+        );
+        check(serde_json::json!(["zsh", "-c", "ls -la"]), "ls -la");
+        check(serde_json::json!(["git", "status"]), "git status");
+        check(serde_json::json!("cargo test"), "cargo test");
+        check(serde_json::json!({"cmd": "x"}), "");
+    }
+
+    #[test]
+    fn command_output_is_added_only_when_the_result_lacks_it() {
+        let check = |text: &str, output: &str, expected: &str| {
+            let mut text = text.to_owned();
+            let command = Command {
+                at: 0,
+                link: None,
+                command: "run".to_owned(),
+                output: output.to_owned(),
+            };
+            append_command(&mut text, &command);
+            assert_eq!(text, expected, "{output:?}");
+        };
+        check("Output:\nhi\n", "hi\n", "Output:\nhi\n");
+        check("Output:\nhi\n", "  \n", "Output:\nhi\n");
+        check(
+            "Output:\n1\n…\n9",
+            "1\n5\n9\n",
+            "Output:\n1\n…\n9\n\n$ run\n1\n5\n9",
+        );
+        check("cut\n", "full\n", "cut\n\n$ run\nfull");
+        check("", "full", "$ run\nfull");
     }
 
     #[test]

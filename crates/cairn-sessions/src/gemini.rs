@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 
 use crate::json::{self, LineUids, str_at};
 use crate::output::{self, Output};
-use crate::{Agent, ImportError, Message, Parsed, Role, SourceHints, time};
+use crate::{Agent, ImportError, Message, Parsed, Role, SourceHints, is_injected_text, time};
 
 pub(crate) fn parse(bytes: &[u8], hints: &SourceHints<'_>) -> Result<Parsed, ImportError> {
     let mut log = Log::default();
@@ -216,7 +216,18 @@ fn emit_message(out: &mut Output, session: &str, uid: String, record: &Value) {
         injected: false,
     };
     match str_at(record, "type").unwrap_or_default() {
-        "user" => push_text(out, message),
+        // 0.61+ opens every session with a `<session_context>` user message
+        // (date, folder listing) that the CLI wrote, not the human.
+        "user" => {
+            let injected = is_injected_text(&message.text);
+            push_text(
+                out,
+                Message {
+                    injected,
+                    ..message
+                },
+            );
+        }
         // `model` is not written by the recorder, but older docs name it.
         "gemini" | "model" => {
             // The text first, then the calls it made, as the CLI shows them.
@@ -289,8 +300,28 @@ fn tool_call(out: &mut Output, message: &Message, index: usize, call: &Value) {
 
 /// A tool call's result: `functionResponse.response.output` (or `.error`), else
 /// the display string. None when the call never finished.
+///
+/// The model sees long shell output cut ("Output too large. Showing first
+/// 8,000 and last 32,000 characters. For full output see: …") while
+/// `resultDisplay` keeps all of it, so a display string longer than what the
+/// model saw is the text: search must find a word from the middle too.
 fn result_text(call: &Value) -> Option<String> {
-    let from_result = match call.get("result") {
+    let seen = model_result_text(call);
+    match call.get("resultDisplay") {
+        Some(Value::String(full)) if full.len() > seen.len() => Some(full.clone()),
+        _ if !seen.is_empty() => Some(seen),
+        Some(display @ Value::Object(object)) => match object.get("fileDiff") {
+            Some(Value::String(diff)) => Some(diff.clone()),
+            _ => Some(json::compact(display)),
+        },
+        _ => None,
+    }
+}
+
+/// What the model saw of a tool call's result (`result`, the functionResponse
+/// parts), empty when there is none.
+fn model_result_text(call: &Value) -> String {
+    match call.get("result") {
         Some(Value::String(text)) => text.clone(),
         Some(Value::Array(parts)) => parts
             .iter()
@@ -299,17 +330,6 @@ fn result_text(call: &Value) -> Option<String> {
             .join("\n"),
         Some(part @ Value::Object(_)) => result_part_text(part).unwrap_or_default(),
         _ => String::new(),
-    };
-    if !from_result.is_empty() {
-        return Some(from_result);
-    }
-    match call.get("resultDisplay") {
-        Some(Value::String(text)) if !text.is_empty() => Some(text.clone()),
-        Some(display @ Value::Object(object)) => match object.get("fileDiff") {
-            Some(Value::String(diff)) => Some(diff.clone()),
-            _ => Some(json::compact(display)),
-        },
-        _ => None,
     }
 }
 

@@ -495,6 +495,89 @@ fn claude_spilled_tool_results_are_read_through_the_hint() {
     assert!(!result.text.starts_with("<persisted-output>"));
 }
 
+/// What the service's spill closure does: plain names only, read as
+/// `<spill_dir>/<name>.txt`.
+fn spill_reader(dir: &Path) -> impl Fn(&str) -> Option<String> + '_ {
+    move |name: &str| {
+        let plain = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c));
+        if !plain {
+            return None;
+        }
+        fs::read_to_string(dir.join(format!("{name}.txt"))).ok()
+    }
+}
+
+#[test]
+fn claude_spill_file_is_found_by_the_name_the_transcript_gives() {
+    // Claude Code 2.1.332: the spill file has a random name, given in the
+    // preview and in toolUseResult.persistedOutputPath, not the tool_use_id.
+    let home = tempfile::tempdir().expect("tempdir");
+    let spill_dir = home.path().join("s1").join("tool-results");
+    fs::create_dir_all(&spill_dir).expect("mkdir");
+    let full: String =
+        (1..=100_000).map(|n| format!("{n}\n")).collect::<String>() + "the full output ends here\n";
+    let full = full.replace("\n50000\n", "\n50000 middle-of-the-output\n");
+    write(&spill_dir.join("bx5llwyx6.txt"), full.as_bytes());
+    let saved = spill_dir.join("bx5llwyx6.txt");
+    let saved = saved.to_string_lossy();
+    let preview = format!(
+        "<persisted-output>\nOutput too large (575.1KB). Full output saved to: {saved}\n\nPreview (first 2KB):\n1\n2\n</persisted-output>"
+    );
+    let result = |uid: &str, call: &str, preview: &str, tool_use_result: serde_json::Value| {
+        serde_json::json!({"parentUuid":null,"isSidechain":false,"cwd":"/p","sessionId":"s1","type":"user","uuid":uid,"timestamp":"2026-01-01T00:00:01Z",
+            "message":{"role":"user","content":[{"type":"tool_result","tool_use_id":call,"content":preview}]},
+            "toolUseResult":tool_use_result})
+        .to_string()
+    };
+    let stdout_only = serde_json::json!({"stdout":"1\n2","stderr":"","interrupted":false});
+    let outside = home.path().join("secret.txt");
+    write(&outside, b"not a spill file");
+    let records = [
+        // The name from persistedOutputPath and from the preview.
+        result(
+            "u1",
+            "toolu_1",
+            &preview,
+            serde_json::json!({"stdout":"1\n2","persistedOutputPath":saved,"persistedOutputSize":588_895}),
+        ),
+        // The name from the preview alone.
+        result("u2", "toolu_2", &preview, stdout_only.clone()),
+        // A path outside the spill folder is never opened: only its stem is
+        // asked for, in the spill folder, where there is no such file.
+        result(
+            "u3",
+            "toolu_3",
+            "<persisted-output>\nPreview (first 2KB):\n1\n</persisted-output>",
+            serde_json::json!({"persistedOutputPath": outside.to_string_lossy()}),
+        ),
+    ]
+    .join("\n");
+    let spill = spill_reader(&spill_dir);
+    let hints = SourceHints {
+        spill: Some(&spill),
+        ..SourceHints::default()
+    };
+    let parsed = parse(records.as_bytes(), Some(Agent::Claude), &hints).expect("parses");
+    let check = |index: usize, expected: &str| {
+        assert_eq!(parsed.messages[index].text, expected, "message {index}");
+    };
+    check(0, &full);
+    check(1, &full);
+    check(
+        2,
+        "<persisted-output>\nPreview (first 2KB):\n1\n</persisted-output>",
+    );
+    assert!(parsed.messages[0].text.contains("middle-of-the-output"));
+
+    // The older layout, `<tool_use_id>.txt`, is still read.
+    write(&spill_dir.join("toolu_3.txt"), b"spilled by id");
+    let parsed = parse(records.as_bytes(), Some(Agent::Claude), &hints).expect("parses");
+    assert_eq!(parsed.messages[2].text, "spilled by id");
+}
+
 // ---------------------------------------------------------------------------
 // Codex CLI.
 
@@ -546,6 +629,143 @@ fn codex_event_messages_fill_in_only_missing_turns() {
         .iter()
         .filter(|message| message.text == "I am Codex, an AI coding assistant by OpenAI.");
     assert_eq!(answer.count(), 1);
+}
+
+/// A Codex envelope line.
+fn codex_line(kind: &str, payload: serde_json::Value) -> String {
+    serde_json::json!({"timestamp":"2026-06-01T10:00:00.000Z","type":kind,"payload":payload})
+        .to_string()
+}
+
+/// An `item_completed` event for a command run inside a tool call.
+fn command_completed(id: &str, script: &str, output: &str) -> String {
+    codex_line(
+        "event_msg",
+        serde_json::json!({"type":"item_completed","thread_id":"t1","turn_id":"turn-1",
+            "item":{"type":"CommandExecution","id":id,"process_id":"72914",
+                "command":["/bin/bash","-lc",script],"cwd":"file:///tmp/x","parsed_cmd":[],
+                "source":"unified_exec_startup","status":"completed","aggregated_output":output,
+                "exit_code":0,"duration":{"secs":0,"nanos":6620}}}),
+    )
+}
+
+#[test]
+fn codex_command_outputs_complete_truncated_tool_results() {
+    let full: String = (1..=5000).map(|n| format!("{n}\n")).collect();
+    let full = full.replace("\n2500\n", "\n2500 zebra-in-the-middle\n");
+    let seen_by_model = "Warning: truncated output (original token count: 147224)\nTotal output lines: 5000\n\n1\n2\n…4990 lines truncated…\n4999\n5000\n";
+    let exec_output = |parts: &[&str]| {
+        let parts: Vec<serde_json::Value> = parts
+            .iter()
+            .map(|text| serde_json::json!({"type":"input_text","text":text}))
+            .collect();
+        serde_json::Value::Array(parts)
+    };
+    let call = |id: &str, input: &str| {
+        codex_line(
+            "response_item",
+            serde_json::json!({"type":"custom_tool_call","call_id":id,"name":"exec","input":input}),
+        )
+    };
+    let output = |id: &str, parts: &[&str]| {
+        codex_line(
+            "response_item",
+            serde_json::json!({"type":"custom_tool_call_output","call_id":id,"output":exec_output(parts)}),
+        )
+    };
+    let header = "Script completed\nWall time 0.1 seconds\nOutput:\n";
+    let lines = [
+        codex_line(
+            "session_meta",
+            serde_json::json!({"id":"s-1","timestamp":"2026-06-01T10:00:00.000Z","cwd":"/tmp/x"}),
+        ),
+        codex_line(
+            "event_msg",
+            serde_json::json!({"type":"task_started","turn_id":"turn-1"}),
+        ),
+        // One exec call running two commands, both cut for the model.
+        call(
+            "call_0",
+            "const r = await tools.exec_command({cmd: 'seq 1 5000'}); text(r.output);",
+        ),
+        command_completed("exec-1", "seq 1 5000", &full),
+        codex_line(
+            "event_msg",
+            serde_json::json!({"type":"item_completed","thread_id":"t1","turn_id":"turn-1",
+                "item":{"type":"AgentMessage","id":"m-1","text":"Counting."}}),
+        ),
+        command_completed("exec-2", "printf 'quokka\\n'", "quokka\n"),
+        output("call_0", &[header, seen_by_model]),
+        // A small output the model saw whole: nothing is added.
+        call(
+            "call_1",
+            "text((await tools.exec_command({cmd: 'echo hi'})).output);",
+        ),
+        command_completed("exec-3", "echo hi", "hi\n"),
+        output("call_1", &[header, "hi\n"]),
+        // The older exec_command_end, linked by call_id, even when it is
+        // written after the result.
+        codex_line(
+            "response_item",
+            serde_json::json!({"type":"function_call","call_id":"call_2","name":"shell","arguments":"{\"command\":[\"bash\",\"-lc\",\"cat log\"]}"}),
+        ),
+        codex_line(
+            "response_item",
+            serde_json::json!({"type":"function_call_output","call_id":"call_2","output":"Total output lines: 3\n\nfirst\n[... truncated ...]"}),
+        ),
+        codex_line(
+            "event_msg",
+            serde_json::json!({"type":"exec_command_end","call_id":"call_2","command":["bash","-lc","cat log"],
+                "aggregated_output":"first\nwombat\nlast\n","exit_code":0,"formatted_output":"first\n…"}),
+        ),
+        // A command whose call never got a result: skipped.
+        command_completed("exec-4", "sleep 100", "never shown\n"),
+    ];
+    let parsed = parse(
+        lines.join("\n").as_bytes(),
+        Some(Agent::Codex),
+        &SourceHints::default(),
+    )
+    .expect("parses");
+    let results: Vec<(&str, &str)> = parsed
+        .messages
+        .iter()
+        .filter(|message| message.role == Role::Tool)
+        .map(|message| {
+            (
+                message.call_id.as_deref().unwrap_or_default(),
+                message.text.as_str(),
+            )
+        })
+        .collect();
+    let expected_0 = format!(
+        "{header}\n{seen_by_model}\n$ seq 1 5000\n{}\n\n$ printf 'quokka\\n'\nquokka",
+        full.trim_end()
+    );
+    assert_eq!(
+        results,
+        vec![
+            ("call_0", expected_0.as_str()),
+            (
+                "call_1",
+                "Script completed\nWall time 0.1 seconds\nOutput:\n\nhi\n"
+            ),
+            (
+                "call_2",
+                "Total output lines: 3\n\nfirst\n[... truncated ...]\n\n$ cat log\nfirst\nwombat\nlast"
+            ),
+        ]
+    );
+    assert!(results[0].1.contains("2500 zebra-in-the-middle"));
+    assert_eq!(parsed.messages[1].tool.as_deref(), Some("exec"));
+    // task_started, the AgentMessage item and the command without a result.
+    assert_eq!((parsed.tool_calls, parsed.skipped), (3, 3));
+    assert!(
+        !parsed
+            .messages
+            .iter()
+            .any(|message| message.text.contains("never shown"))
+    );
 }
 
 #[test]
@@ -760,6 +980,81 @@ fn gemini_subagent_chat_names_its_parent() {
     );
     let main = Path::new("/h/.gemini/tmp/proj/chats/session-2026-05-01T10-00-child-1.jsonl");
     assert_eq!(only_session(&parse_text(&log, Some(main))).parent, None);
+}
+
+#[test]
+fn gemini_session_context_is_injected_and_not_the_title() {
+    let log = [
+        r#"{"sessionId":"g-3","projectHash":"abc","startTime":"2026-06-01T10:00:00.000Z","lastUpdated":"2026-06-01T10:00:00.000Z","kind":"main"}"#,
+        r#"{"id":"m1","timestamp":"2026-06-01T10:00:01.000Z","type":"user","content":[{"text":"<session_context>\nThis is the Gemini CLI. We are setting up the context for our chat.\nToday's date is Monday, June 1, 2026.\n</session_context>"}]}"#,
+        r#"{"id":"m2","timestamp":"2026-06-01T10:00:02.000Z","type":"user","content":[{"text":"count to a hundred thousand"}]}"#,
+    ]
+    .join("\n");
+    let parsed = parse_text(&log, None);
+    let injected: Vec<bool> = parsed
+        .messages
+        .iter()
+        .map(|message| message.injected)
+        .collect();
+    assert_eq!(injected, vec![true, false]);
+    assert_eq!(
+        only_session(&parsed).title.as_deref(),
+        Some("count to a hundred thousand")
+    );
+}
+
+#[test]
+fn gemini_long_shell_output_comes_from_result_display() {
+    let full: String = (1..=100_000).map(|n| format!("{n}\n")).collect();
+    let full = full.replace("\n50000\n", "\n50000 narwhal\n");
+    let seen = format!(
+        "Output too large. Showing first 8,000 and last 32,000 characters. For full output see: /home/u/.gemini/tmp/x/tool-outputs/session-g-4/run_shell_command_1796386817099_0.txt\n<untrusted_context>\nOutput: {}\n... [truncated] ...\n{}",
+        &full[..8000],
+        &full[full.len() - 32_000..]
+    );
+    let call = |id: &str, result: &str, display: &str| {
+        serde_json::json!({"id":id,"name":"run_shell_command","args":{"command":"seq 1 100000"},
+            "result":[{"functionResponse":{"id":id,"name":"run_shell_command","response":{"output":result}}}],
+            "status":"success","timestamp":"2026-06-01T10:00:03.000Z","resultDisplay":display})
+    };
+    let message = serde_json::json!({"id":"m2","timestamp":"2026-06-01T10:00:02.000Z","type":"gemini","content":"",
+    "toolCalls":[
+        call("run_shell_command__run_shell_command_1796386817099_0", &seen, &full),
+        call("run_shell_command__run_shell_command_1796386817099_1", "Output: hi\nExit Code: 0", "hi"),
+    ]});
+    let log = [
+        r#"{"sessionId":"g-4","projectHash":"abc","startTime":"2026-06-01T10:00:00.000Z","lastUpdated":"2026-06-01T10:00:00.000Z"}"#.to_owned(),
+        message.to_string(),
+    ]
+    .join("\n");
+    let parsed = parse_text(&log, None);
+    let results: Vec<(&str, &str)> = parsed
+        .messages
+        .iter()
+        .filter(|message| message.role == Role::Tool)
+        .map(|message| {
+            (
+                message.call_id.as_deref().unwrap_or_default(),
+                message.text.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        results,
+        vec![
+            (
+                "run_shell_command__run_shell_command_1796386817099_0",
+                full.as_str()
+            ),
+            (
+                "run_shell_command__run_shell_command_1796386817099_1",
+                "Output: hi\nExit Code: 0"
+            ),
+        ],
+        "the full output when the display holds more than the model saw"
+    );
+    assert!(results[0].1.contains("50000 narwhal"));
+    assert!(!seen.contains("narwhal"));
 }
 
 #[test]
