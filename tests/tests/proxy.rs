@@ -244,7 +244,7 @@ impl Api {
                     message["tool_calls"] = calls.iter().enumerate().map(|(i, (name, args))| json!({"id": format!("call_{i}"), "type": "function", "function": {"name": name, "arguments": args.to_string()}})).collect();
                 }
                 Reply::Json(
-                    json!({"id": "c1", "object": "chat.completion", "model": "gpt-x", "choices": [{"index": 0, "message": message, "finish_reason": if text {"stop"} else {"tool_calls"}}]}),
+                    json!({"id": "c1", "object": "chat.completion", "model": "gpt-x", "choices": [{"index": 0, "message": message, "finish_reason": if text {"stop"} else {"tool_calls"}}], "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}}),
                 )
             }
             (Api::Chat, true) => {
@@ -258,7 +258,7 @@ impl Api {
                         chunks.push(json!({"id": "c1", "object": "chat.completion.chunk", "model": "gpt-x", "choices": [{"index": 0, "delta": {"tool_calls": [{"index": i, "id": format!("call_{i}"), "type": "function", "function": {"name": name, "arguments": args.to_string()}}]}, "finish_reason": null}]}));
                     }
                 }
-                chunks.push(json!({"id": "c1", "object": "chat.completion.chunk", "model": "gpt-x", "choices": [{"index": 0, "delta": {}, "finish_reason": if text {"stop"} else {"tool_calls"}}]}));
+                chunks.push(json!({"id": "c1", "object": "chat.completion.chunk", "model": "gpt-x", "choices": [{"index": 0, "delta": {}, "finish_reason": if text {"stop"} else {"tool_calls"}}], "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}}));
                 let mut text: String = chunks
                     .iter()
                     .map(|chunk| format!("data: {chunk}\n\n"))
@@ -274,7 +274,7 @@ impl Api {
                 } else {
                     calls.iter().enumerate().map(|(i, (name, args))| json!({"type": "function_call", "id": format!("fc_{i}"), "call_id": format!("call_{i}"), "name": name, "arguments": args.to_string()})).collect()
                 };
-                let response = json!({"id": "resp_1", "object": "response", "status": "completed", "output": output});
+                let response = json!({"id": "resp_1", "object": "response", "status": "completed", "output": output, "usage": {"input_tokens": 5, "output_tokens": 5, "total_tokens": 10}});
                 if !stream {
                     return Reply::Json(response);
                 }
@@ -298,7 +298,7 @@ impl Api {
                         .map(|(name, args)| json!({"functionCall": {"name": name, "args": args}}))
                         .collect()
                 };
-                let response = json!({"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}], "modelVersion": "gemini-2.5-pro"});
+                let response = json!({"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}], "modelVersion": "gemini-2.5-pro", "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 5, "totalTokenCount": 10}});
                 if stream {
                     Reply::Sse(format!("data: {response}\n\n"))
                 } else {
@@ -1153,5 +1153,179 @@ async fn gemini_is_served_under_v1_and_v1beta_and_other_routes_answer_in_its_sha
     let error: Value = unknown.text().await?.parse()?;
     assert_eq!(error["error"]["status"], "NOT_FOUND", "{error}");
     assert_eq!(error["error"]["code"], 404, "{error}");
+    server.stop().await
+}
+
+/// The final answer's stop reason and token usage, from a JSON body or a
+/// stream, per API.
+fn final_state(api: Api, stream: bool, body: &str) -> (String, Value, String) {
+    let response: Value = if stream {
+        let events: Vec<Value> = body
+            .split("\n\n")
+            .filter_map(|event| {
+                let data: String = event
+                    .lines()
+                    .filter_map(|line| line.strip_prefix("data: "))
+                    .collect();
+                serde_json::from_str(&data).ok()
+            })
+            .collect();
+        match api {
+            Api::Anthropic => {
+                let start = events
+                    .iter()
+                    .find(|e| e["type"] == "message_start")
+                    .cloned()
+                    .unwrap_or_default();
+                let delta = events
+                    .iter()
+                    .find(|e| e["type"] == "message_delta")
+                    .cloned()
+                    .unwrap_or_default();
+                let text: String = events
+                    .iter()
+                    .filter_map(|e| e.pointer("/delta/text").and_then(Value::as_str))
+                    .collect();
+                let mut usage = start["message"]["usage"].clone();
+                for (key, value) in delta["usage"].as_object().into_iter().flatten() {
+                    usage[key] = value.clone();
+                }
+                json!({"stop": delta["delta"]["stop_reason"], "usage": usage, "text": text})
+            }
+            Api::Chat => {
+                let finish = events
+                    .iter()
+                    .rev()
+                    .find_map(|e| {
+                        e.pointer("/choices/0/finish_reason")
+                            .filter(|r| !r.is_null())
+                    })
+                    .cloned()
+                    .unwrap_or_default();
+                let usage = events
+                    .iter()
+                    .rev()
+                    .find_map(|e| e.get("usage").filter(|u| !u.is_null()))
+                    .cloned()
+                    .unwrap_or_default();
+                let text: String = events
+                    .iter()
+                    .filter_map(|e| {
+                        e.pointer("/choices/0/delta/content")
+                            .and_then(Value::as_str)
+                    })
+                    .collect();
+                json!({"stop": finish, "usage": usage, "text": text})
+            }
+            Api::Responses => {
+                let done = events
+                    .iter()
+                    .find(|e| e["type"] == "response.completed")
+                    .cloned()
+                    .unwrap_or_default();
+                json!({"stop": done["response"]["status"], "usage": done["response"]["usage"], "text": done["response"]["output"].to_string()})
+            }
+            Api::Gemini => {
+                let last = events.last().cloned().unwrap_or_default();
+                json!({"stop": last["candidates"][0]["finishReason"], "usage": last["usageMetadata"], "text": last["candidates"][0]["content"].to_string()})
+            }
+        }
+    } else {
+        let value: Value = serde_json::from_str(body).unwrap_or_default();
+        match api {
+            Api::Anthropic => {
+                json!({"stop": value["stop_reason"], "usage": value["usage"], "text": value["content"].to_string()})
+            }
+            Api::Chat => {
+                json!({"stop": value["choices"][0]["finish_reason"], "usage": value["usage"], "text": value["choices"][0]["message"].to_string()})
+            }
+            Api::Responses => {
+                json!({"stop": value["status"], "usage": value["usage"], "text": value["output"].to_string()})
+            }
+            Api::Gemini => {
+                json!({"stop": value["candidates"][0]["finishReason"], "usage": value["usageMetadata"], "text": value["candidates"][0]["content"].to_string()})
+            }
+        }
+    };
+    (
+        response["stop"].as_str().unwrap_or("").to_owned(),
+        response["usage"].clone(),
+        response["text"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| response["text"].to_string()),
+    )
+}
+
+/// A model that keeps calling `cairn_retrieve` past `max_retrieve_rounds`
+/// is told so and asked once more without tools; if it still calls, the
+/// client gets a coherent final answer that says why, and the usage of
+/// every upstream round.
+#[tokio::test]
+async fn a_model_that_keeps_retrieving_gets_a_coherent_final_answer_and_the_usage_sums()
+-> anyhow::Result<()> {
+    let (mock, upstream) = Mock::start().await?;
+    let server = start(&upstream, 10.0).await?;
+    for api in APIS {
+        for stream in [false, true] {
+            let log = build_log(&format!("greedy_{api:?}_{stream}"));
+            let reference = ContentHash::of(log.as_bytes()).ccr_ref().to_string();
+            mock.clear();
+            // The four rounds answered, the round told to stop, and once more.
+            for _ in 0..6 {
+                mock.push(api.reply(stream, &[("cairn_retrieve", json!({"ref": reference}))]));
+            }
+            let request = api.request("why did the build fail?", &log, stream);
+            let (status, _, body) = post(&server, api, &request, stream).await?;
+            assert_eq!(status, 200, "{api:?} stream={stream}: {body}");
+            let received = mock.received();
+            assert_eq!(
+                received.len(),
+                6,
+                "{api:?} stream={stream}: 4 rounds, then one without tools"
+            );
+            let refused = &received[5].body;
+            let told = refused.get("tool_choice").is_some() || refused.get("toolConfig").is_some();
+            assert!(
+                told,
+                "{api:?}: the last round asks for no tool calls: {refused}"
+            );
+            assert!(
+                received[5]
+                    .raw
+                    .windows(17)
+                    .any(|w| w == b"cairn_retrieve ro"),
+                "{api:?}: the model is told the limit"
+            );
+            let (stop, usage, text) = final_state(api, stream, &body);
+            let expected = match api {
+                Api::Anthropic => "end_turn",
+                Api::Chat => "stop",
+                Api::Responses => "completed",
+                Api::Gemini => "STOP",
+            };
+            assert_eq!(stop, expected, "{api:?} stream={stream}: {body}");
+            assert!(
+                text.contains("cairn_retrieve rounds"),
+                "{api:?} stream={stream}: why: {text}"
+            );
+            assert!(
+                !body.contains("\"tool_use\"") && !body.contains("\"tool_calls\":[{"),
+                "{api:?} stream={stream}: no call reaches the client: {body}"
+            );
+            // Every round's usage, summed: the mock reports 5 in and 5 out.
+            let (input, output) = match api {
+                Api::Anthropic => ("input_tokens", "output_tokens"),
+                Api::Chat => ("prompt_tokens", "completion_tokens"),
+                Api::Responses => ("input_tokens", "output_tokens"),
+                Api::Gemini => ("promptTokenCount", "candidatesTokenCount"),
+            };
+            assert_eq!(
+                (usage[input].as_u64(), usage[output].as_u64()),
+                (Some(30), Some(30)),
+                "{api:?} stream={stream}: {usage}"
+            );
+        }
+    }
     server.stop().await
 }

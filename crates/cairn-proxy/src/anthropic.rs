@@ -100,6 +100,91 @@ pub fn strip_ours(response: &mut Value) {
     }
 }
 
+/// Asks for an answer without tool calls (the tool list itself unchanged).
+pub fn refuse_tools(request: &mut Value) {
+    request["tool_choice"] = json!({"type": "none"});
+}
+
+/// A response whose calls were all ours, made a final answer: `note` as its
+/// text when nothing else is left, and an end-of-turn stop reason.
+pub fn end_turn(response: &mut Value, note: &str) {
+    if response["content"].as_array().is_none_or(Vec::is_empty) {
+        response["content"] = json!([{"type": "text", "text": note}]);
+    }
+    response["stop_reason"] = json!("end_turn");
+}
+
+/// The stream that spells a complete message, event by event.
+pub fn events_of(response: &Value) -> Vec<Event> {
+    let mut head = response.clone();
+    head["content"] = json!([]);
+    head["stop_reason"] = Value::Null;
+    let mut events = vec![Event::new(
+        Some("message_start"),
+        json!({"type": "message_start", "message": head}).to_string(),
+    )];
+    for (index, block) in response["content"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let mut start = block.clone();
+        let delta = match block["type"].as_str().unwrap_or("") {
+            "text" => {
+                start["text"] = json!("");
+                Some(json!({"type": "text_delta", "text": block["text"]}))
+            }
+            "tool_use" | "server_tool_use" => {
+                start["input"] = json!({});
+                Some(
+                    json!({"type": "input_json_delta", "partial_json": block["input"].to_string()}),
+                )
+            }
+            "thinking" => {
+                start["thinking"] = json!("");
+                start["signature"] = json!("");
+                Some(json!({"type": "thinking_delta", "thinking": block["thinking"]}))
+            }
+            _ => None,
+        };
+        let mut push =
+            |name: &str, data: Value| events.push(Event::new(Some(name), data.to_string()));
+        push(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": index, "content_block": start}),
+        );
+        if let Some(delta) = delta {
+            push(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": index, "delta": delta}),
+            );
+        }
+        if block["type"] == "thinking" {
+            push(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": index, "delta": {"type": "signature_delta", "signature": block["signature"]}}),
+            );
+        }
+        push(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": index}),
+        );
+    }
+    events.push(Event::new(
+        Some("message_delta"),
+        json!({"type": "message_delta",
+               "delta": {"stop_reason": response["stop_reason"], "stop_sequence": response["stop_sequence"]},
+               "usage": response["usage"]})
+        .to_string(),
+    ));
+    events.push(Event::new(
+        Some("message_stop"),
+        json!({"type": "message_stop"}).to_string(),
+    ));
+    events
+}
+
 pub fn error_body(status: u16, message: &str) -> Value {
     let kind = match status {
         400 | 413 | 422 => "invalid_request_error",
@@ -173,8 +258,17 @@ pub fn aggregate(events: &[Event]) -> Result<Value, String> {
                         object.insert(key.clone(), value.clone());
                     }
                 }
-                if let Some(usage) = data.get("usage") {
-                    message["usage"] = usage.clone();
+                // The final counts, over message_start's (input tokens stay
+                // when the delta does not repeat them).
+                if let Some(usage) = data.get("usage").and_then(Value::as_object) {
+                    if !message["usage"].is_object() {
+                        message["usage"] = json!({});
+                    }
+                    if let Some(into) = message["usage"].as_object_mut() {
+                        for (key, value) in usage {
+                            into.insert(key.clone(), value.clone());
+                        }
+                    }
                 }
             }
             "message_stop" => stopped = true,
@@ -248,37 +342,33 @@ pub fn session_messages(request: &Value, response: Option<&Value>) -> Vec<Proxie
         .chain(response.map(|response| {
             json!({"role": "assistant", "content": response.get("content").cloned().unwrap_or(Value::Null)})
         }));
-    for (index, message) in all.enumerate() {
+    for message in all {
         let role = message
             .get("role")
             .and_then(Value::as_str)
             .unwrap_or("user");
         match message.get("content") {
             Some(Value::String(text)) => out.push(ProxiedMessage {
-                uid: format!("{index}"),
                 role: role.to_owned(),
                 text: text.clone(),
                 ..ProxiedMessage::default()
             }),
             Some(Value::Array(blocks)) => {
-                for (at, block) in blocks.iter().enumerate() {
-                    let uid = format!("{index}.{at}");
+                for block in blocks {
                     match block.get("type").and_then(Value::as_str).unwrap_or("") {
                         "text" => out.push(ProxiedMessage {
-                            uid,
                             role: role.to_owned(),
                             text: string(block, "text"),
                             ..ProxiedMessage::default()
                         }),
                         "tool_use" => out.push(ProxiedMessage {
-                            uid,
                             role: "assistant".to_owned(),
                             tool: Some(string(block, "name")),
                             call_id: Some(string(block, "id")),
                             text: block.get("input").map(Value::to_string).unwrap_or_default(),
+                            ..ProxiedMessage::default()
                         }),
                         "tool_result" => out.push(ProxiedMessage {
-                            uid,
                             role: "tool".to_owned(),
                             call_id: Some(string(block, "tool_use_id")),
                             text: block.get("content").map(wire::text_of).unwrap_or_default(),

@@ -403,10 +403,12 @@ fn forward_headers(headers: &HeaderMap) -> HeaderMap {
     out
 }
 
-/// The session a request belongs to: the agent's own id when it sends one,
-/// else one derived from the conversation's first message (stable as the
-/// conversation grows).
-fn session_of(provider: Provider, headers: &HeaderMap, request: &Value) -> ProxiedSession {
+/// The session a request belongs to: the agent's own id when it sends one
+/// (Claude Code's `x-claude-code-session-id`, Codex's `session-id`); else
+/// the service finds it from the conversation. `None` for an agent's side
+/// requests (a title, a routing or next-speaker check: they declare no
+/// tools), which are not conversations of their own.
+fn session_of(provider: Provider, headers: &HeaderMap, request: &Value) -> Option<ProxiedSession> {
     let header = |name: &str| {
         headers
             .get(name)
@@ -434,24 +436,35 @@ fn session_of(provider: Provider, headers: &HeaderMap, request: &Value) -> Proxi
         Provider::OpenAiChat => ("openai", None),
         Provider::Gemini => ("gemini", None),
     };
-    let messages = provider.session_messages(request, None);
-    let first = messages
-        .iter()
-        .find(|message| message.role == "user")
-        .map(|message| message.text.as_str())
-        .unwrap_or("");
-    let id = id.unwrap_or_else(|| {
-        let hash = blake3::hash(format!("{}\0{first}", provider.family()).as_bytes());
-        format!("proxy-{}-{}", provider.family(), &hash.to_hex()[..16])
-    });
-    let title: String = first.trim().chars().take(80).collect();
-    ProxiedSession {
+    let known_agent = matches!(agent, "claude" | "codex")
+        || (agent == "gemini" && user_agent.contains("geminicli"));
+    if known_agent && (!provider.declares_tools(request) || wants_json(request)) {
+        return None;
+    }
+    Some(ProxiedSession {
         id,
         agent: agent.to_owned(),
         project: None,
-        title: (!title.is_empty()).then_some(title),
         messages: Vec::new(),
-    }
+    })
+}
+
+/// Whether a request asks for a JSON answer (Gemini CLI's routing and
+/// next-speaker checks, Claude Code's session title): an agent's side
+/// request, even when it carries the conversation and its tools.
+fn wants_json(request: &Value) -> bool {
+    let config = &request["generationConfig"];
+    config["responseMimeType"] == "application/json"
+        || config.get("responseJsonSchema").is_some()
+        || config.get("responseSchema").is_some()
+        || request.pointer("/output_config/format/type") == Some(&Value::from("json_schema"))
+        || request.pointer("/text/format/type") == Some(&Value::from("json_schema"))
+        || matches!(
+            request
+                .pointer("/response_format/type")
+                .and_then(Value::as_str),
+            Some("json_schema" | "json_object")
+        )
 }
 
 /// A request on its way upstream and back.
@@ -465,7 +478,8 @@ struct Exchange {
     /// its bytes: what the proxy does not change goes upstream as they were.
     original: Value,
     body: Bytes,
-    session: ProxiedSession,
+    /// `None`: not recorded (an agent's side request).
+    session: Option<ProxiedSession>,
     /// Whether this request carries markers and `cairn_retrieve` (offered
     /// by the proxy) is answered here.
     retrieve: bool,
@@ -474,7 +488,13 @@ struct Exchange {
 
 impl Exchange {
     async fn run(self, mut request: Value, mode: Mode) -> Result<Response, Failure> {
+        let max_rounds = self.state.config.max_retrieve_rounds;
         let mut rounds = 0;
+        // Past the last round the model is told so and asked once more,
+        // without tool calls.
+        let mut refused = false;
+        // What the rounds before the last cost: the client is told the sum.
+        let mut earlier_usage = Value::Null;
         loop {
             let body = crate::splice::render(&self.body, &self.original, &request);
             let upstream = self.send(body).await?;
@@ -482,7 +502,7 @@ impl Exchange {
             if mode == Mode::Sse && !self.retrieve {
                 return Ok(self.live(upstream, upstream_headers));
             }
-            let (mut response, events) = match mode {
+            let (mut response, mut events) = match mode {
                 Mode::Json => {
                     let bytes = self.read_all(upstream).await?;
                     let response: Value = serde_json::from_slice(&bytes).map_err(|_| {
@@ -513,41 +533,63 @@ impl Exchange {
                 .filter(|call| call.is_ours())
                 .cloned()
                 .collect();
-            if self.retrieve
-                && !ours.is_empty()
-                && ours.len() == calls.len()
-                && rounds < self.state.config.max_retrieve_rounds
-            {
+            let only_ours = self.retrieve && !ours.is_empty() && ours.len() == calls.len();
+            if only_ours && !refused {
                 let mut results = Vec::with_capacity(ours.len());
-                for call in ours {
-                    let text = answer(&self.state.cairn, &self.tenant, &call).await;
-                    self.state
-                        .counters
-                        .retrieve_calls
-                        .fetch_add(1, Ordering::Relaxed);
-                    results.push((call, text));
+                if rounds < max_rounds {
+                    for call in ours {
+                        let text = answer(&self.state.cairn, &self.tenant, &call).await;
+                        self.state
+                            .counters
+                            .retrieve_calls
+                            .fetch_add(1, Ordering::Relaxed);
+                        results.push((call, text));
+                    }
+                    rounds += 1;
+                } else {
+                    let note = crate::wire::limit_note(max_rounds);
+                    results.extend(ours.into_iter().map(|call| (call, note.clone())));
+                    self.provider.refuse_tools(&mut request);
+                    refused = true;
+                }
+                if let Some(usage) = crate::wire::usage_of(&response) {
+                    crate::wire::add_usage(&mut earlier_usage, usage);
                 }
                 self.provider
                     .continue_with(&mut request, &response, &results);
-                rounds += 1;
                 continue;
             }
             // Calls of ours beside the client's own: the client gets its
             // own (it holds their results); ours are dropped, the model can
-            // call again on the next turn.
+            // call again on the next turn. A model that still calls only
+            // ours after the limit gets its turn ended here, with a note.
             if self.retrieve {
                 self.provider.strip_ours(&mut response);
+                events = self.provider.filter_ours(events);
+            }
+            if only_ours {
+                self.provider
+                    .end_turn(&mut response, &crate::wire::limit_note(max_rounds));
+                events = self.provider.events_of(&response);
+            }
+            if !earlier_usage.is_null() {
+                crate::wire::patch_usage(&mut response, &earlier_usage);
+                events = events
+                    .into_iter()
+                    .map(|event| match event.json() {
+                        Ok(Some(mut data)) if crate::wire::usage_of(&data).is_some() => {
+                            crate::wire::patch_usage(&mut data, &earlier_usage);
+                            Event::new(event.name.as_deref(), data.to_string())
+                        }
+                        _ => event,
+                    })
+                    .collect();
             }
             self.record(Some(&response));
             strip_framing(&mut upstream_headers);
             let body = match mode {
                 Mode::Json => Body::from(response.to_string()),
                 Mode::Sse => {
-                    let events = if self.retrieve {
-                        self.provider.filter_ours(events)
-                    } else {
-                        events
-                    };
                     let bytes: Vec<u8> = events.iter().flat_map(Event::to_bytes).collect();
                     upstream_headers.insert(
                         header::CONTENT_TYPE,
@@ -556,11 +598,6 @@ impl Exchange {
                     Body::from(bytes)
                 }
                 Mode::JsonArray => {
-                    let events = if self.retrieve {
-                        self.provider.filter_ours(events)
-                    } else {
-                        events
-                    };
                     let chunks: Vec<Value> = events
                         .iter()
                         .filter_map(|event| event.json().ok().flatten())
@@ -832,7 +869,9 @@ impl Exchange {
 
     /// Records the conversation and the answer, in the background.
     fn record(&self, response: Option<&Value>) {
-        let mut session = self.session.clone();
+        let Some(mut session) = self.session.clone() else {
+            return;
+        };
         session.messages = self.provider.session_messages(&self.original, response);
         let cairn = self.state.cairn.clone();
         let tenant = self.tenant.clone();

@@ -177,6 +177,31 @@ pub fn strip_ours(response: &mut Value) {
     }
 }
 
+/// Asks for an answer without function calls (the tools unchanged).
+pub fn refuse_tools(request: &mut Value) {
+    request["toolConfig"] = json!({"functionCallingConfig": {"mode": "NONE"}});
+}
+
+/// A response whose calls were all ours, made a final answer.
+pub fn end_turn(response: &mut Value, note: &str) {
+    let Some(candidate) = response.pointer_mut("/candidates/0") else {
+        return;
+    };
+    if candidate
+        .pointer("/content/parts")
+        .and_then(Value::as_array)
+        .is_none_or(Vec::is_empty)
+    {
+        candidate["content"] = json!({"role": "model", "parts": [{"text": note}]});
+    }
+    candidate["finishReason"] = json!("STOP");
+}
+
+/// The stream that spells a complete response: one chunk.
+pub fn events_of(response: &Value) -> Vec<Event> {
+    vec![Event::new(None, response.to_string())]
+}
+
 pub fn error_body(status: u16, message: &str) -> Value {
     let name = match status {
         400 | 413 => "INVALID_ARGUMENT",
@@ -261,42 +286,51 @@ pub fn filter_ours(events: Vec<Event>) -> Vec<Event> {
         .collect()
 }
 
+/// The conversation as session messages. A call in the answer that has no
+/// id yet is left out: Gemini CLI gives it one before it sends it back (with
+/// its result), and that is the copy recorded, the one its file holds too.
 pub fn session_messages(request: &Value, response: Option<&Value>) -> Vec<ProxiedMessage> {
     let mut out = Vec::new();
-    let all = request
+    let sent = request
         .get("contents")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .cloned()
-        .chain(response.and_then(|response| response.pointer("/candidates/0/content").cloned()));
-    for (index, content) in all.enumerate() {
+        .map(|content| (content, false));
+    let answer = response
+        .and_then(|response| response.pointer("/candidates/0/content"))
+        .map(|content| (content, true));
+    for (content, answered) in sent.chain(answer) {
         let role = match content.get("role").and_then(Value::as_str) {
             Some("model") => "assistant",
             _ => "user",
         };
-        for (at, part) in content
+        for part in content
             .get("parts")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .enumerate()
         {
-            let uid = format!("{index}.{at}");
+            if part.get("thought").and_then(Value::as_bool) == Some(true) {
+                continue;
+            }
             if let Some(text) = part.get("text").and_then(Value::as_str) {
                 out.push(ProxiedMessage {
-                    uid,
                     role: role.to_owned(),
                     text: text.to_owned(),
                     ..ProxiedMessage::default()
                 });
             } else if let Some(call) = part.get("functionCall") {
+                let id = call.get("id").and_then(Value::as_str).map(str::to_owned);
+                if answered && id.is_none() {
+                    continue;
+                }
                 out.push(ProxiedMessage {
-                    uid,
                     role: "assistant".to_owned(),
                     tool: call.get("name").and_then(Value::as_str).map(str::to_owned),
-                    call_id: call.get("id").and_then(Value::as_str).map(str::to_owned),
+                    call_id: id,
                     text: call.get("args").map(Value::to_string).unwrap_or_default(),
+                    ..ProxiedMessage::default()
                 });
             } else if let Some(result) = part.get("functionResponse") {
                 let response = result.get("response").cloned().unwrap_or(Value::Null);
@@ -305,7 +339,6 @@ pub fn session_messages(request: &Value, response: Option<&Value>) -> Vec<Proxie
                     _ => response.to_string(),
                 };
                 out.push(ProxiedMessage {
-                    uid,
                     role: "tool".to_owned(),
                     tool: result
                         .get("name")
@@ -313,6 +346,7 @@ pub fn session_messages(request: &Value, response: Option<&Value>) -> Vec<Proxie
                         .map(str::to_owned),
                     call_id: result.get("id").and_then(Value::as_str).map(str::to_owned),
                     text,
+                    ..ProxiedMessage::default()
                 });
             }
         }

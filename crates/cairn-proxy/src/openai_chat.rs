@@ -106,6 +106,72 @@ pub fn strip_ours(response: &mut Value) {
     }
 }
 
+/// Asks for an answer without tool calls (the tool list itself unchanged).
+pub fn refuse_tools(request: &mut Value) {
+    request["tool_choice"] = json!("none");
+}
+
+/// A response whose calls were all ours, made a final answer.
+pub fn end_turn(response: &mut Value, note: &str) {
+    let Some(choice) = response.pointer_mut("/choices/0") else {
+        return;
+    };
+    let message = &mut choice["message"];
+    if message["tool_calls"].as_array().is_some_and(Vec::is_empty)
+        && let Some(object) = message.as_object_mut()
+    {
+        object.remove("tool_calls");
+    }
+    if message["content"].as_str().is_none_or(str::is_empty) {
+        message["content"] = json!(note);
+    }
+    choice["finish_reason"] = json!("stop");
+}
+
+/// The stream that spells a complete response, chunk by chunk.
+pub fn events_of(response: &Value) -> Vec<Event> {
+    let mut base = response.clone();
+    if let Some(object) = base.as_object_mut() {
+        object.remove("choices");
+        object.remove("usage");
+    }
+    base["object"] = json!("chat.completion.chunk");
+    let chunk = |choice: Value| {
+        let mut chunk = base.clone();
+        chunk["choices"] = json!([choice]);
+        Event::new(None, chunk.to_string())
+    };
+    let message = &response["choices"][0]["message"];
+    let mut events = vec![chunk(
+        json!({"index": 0, "delta": {"role": "assistant"}, "finish_reason": null}),
+    )];
+    if let Some(text) = message["content"].as_str() {
+        events.push(chunk(
+            json!({"index": 0, "delta": {"content": text}, "finish_reason": null}),
+        ));
+    }
+    for (index, call) in message["tool_calls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let mut call = call.clone();
+        call["index"] = json!(index);
+        events.push(chunk(
+            json!({"index": 0, "delta": {"tool_calls": [call]}, "finish_reason": null}),
+        ));
+    }
+    let mut last = base.clone();
+    last["choices"] = json!([{"index": 0, "delta": {}, "finish_reason": response["choices"][0]["finish_reason"]}]);
+    if response.get("usage").is_some_and(|usage| !usage.is_null()) {
+        last["usage"] = response["usage"].clone();
+    }
+    events.push(Event::new(None, last.to_string()));
+    events.push(Event::new(None, "[DONE]".to_owned()));
+    events
+}
+
 pub fn error_body(status: u16, message: &str) -> Value {
     let kind = match status {
         400..=499 => "invalid_request_error",
@@ -273,7 +339,7 @@ pub fn session_messages(request: &Value, response: Option<&Value>) -> Vec<Proxie
         .flatten()
         .cloned()
         .chain(response.and_then(|response| response.pointer("/choices/0/message").cloned()));
-    for (index, message) in all.enumerate() {
+    for message in all {
         let role = message
             .get("role")
             .and_then(Value::as_str)
@@ -287,7 +353,6 @@ pub fn session_messages(request: &Value, response: Option<&Value>) -> Vec<Proxie
             .unwrap_or_default();
         if !text.is_empty() {
             out.push(ProxiedMessage {
-                uid: format!("{index}"),
                 role: if role == "function" { "tool" } else { role }.to_owned(),
                 call_id: message
                     .get("tool_call_id")
@@ -297,15 +362,13 @@ pub fn session_messages(request: &Value, response: Option<&Value>) -> Vec<Proxie
                 ..ProxiedMessage::default()
             });
         }
-        for (at, call) in message
+        for call in message
             .get("tool_calls")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .enumerate()
         {
             out.push(ProxiedMessage {
-                uid: format!("{index}.{at}"),
                 role: "assistant".to_owned(),
                 tool: call
                     .pointer("/function/name")
@@ -317,6 +380,7 @@ pub fn session_messages(request: &Value, response: Option<&Value>) -> Vec<Proxie
                     .and_then(Value::as_str)
                     .unwrap_or("")
                     .to_owned(),
+                ..ProxiedMessage::default()
             });
         }
     }

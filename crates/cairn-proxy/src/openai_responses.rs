@@ -189,6 +189,51 @@ pub fn strip_ours(response: &mut Value) {
     }
 }
 
+/// Asks for an answer without tool calls (the tool list itself unchanged).
+pub fn refuse_tools(request: &mut Value) {
+    request["tool_choice"] = json!("none");
+}
+
+/// A response whose calls were all ours, made a final answer.
+pub fn end_turn(response: &mut Value, note: &str) {
+    if response["output"].as_array().is_none_or(Vec::is_empty) {
+        response["output"] = json!([{
+            "type": "message", "id": "msg_cairn_limit", "role": "assistant", "status": "completed",
+            "content": [{"type": "output_text", "text": note, "annotations": []}]
+        }]);
+    }
+    response["status"] = json!("completed");
+}
+
+/// The stream that spells a complete response, item by item.
+pub fn events_of(response: &Value) -> Vec<Event> {
+    let mut created = response.clone();
+    created["status"] = json!("in_progress");
+    created["output"] = json!([]);
+    let mut events = vec![Event::new(
+        Some("response.created"),
+        json!({"type": "response.created", "response": created}).to_string(),
+    )];
+    for (index, item) in response["output"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        for name in ["response.output_item.added", "response.output_item.done"] {
+            events.push(Event::new(
+                Some(name),
+                json!({"type": name, "output_index": index, "item": item}).to_string(),
+            ));
+        }
+    }
+    events.push(Event::new(
+        Some("response.completed"),
+        json!({"type": "response.completed", "response": response}).to_string(),
+    ));
+    events
+}
+
 pub fn error_body(status: u16, message: &str) -> Value {
     crate::openai_chat::error_body(status, message)
 }
@@ -283,8 +328,7 @@ pub fn session_messages(request: &Value, response: Option<&Value>) -> Vec<Proxie
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    for (index, item) in input.iter().chain(output.iter()).enumerate() {
-        let uid = format!("{index}");
+    for item in input.iter().chain(output.iter()) {
         let string = |field: &str| item.get(field).and_then(Value::as_str).map(str::to_owned);
         match item
             .get("type")
@@ -297,23 +341,21 @@ pub fn session_messages(request: &Value, response: Option<&Value>) -> Vec<Proxie
                     continue;
                 }
                 out.push(ProxiedMessage {
-                    uid,
                     role: role.to_owned(),
                     text: item.get("content").map(wire::text_of).unwrap_or_default(),
                     ..ProxiedMessage::default()
                 });
             }
             "function_call" | "custom_tool_call" => out.push(ProxiedMessage {
-                uid,
                 role: "assistant".to_owned(),
                 tool: string("name"),
                 call_id: string("call_id"),
                 text: string("arguments")
                     .or_else(|| string("input"))
                     .unwrap_or_default(),
+                ..ProxiedMessage::default()
             }),
             "function_call_output" | "custom_tool_call_output" => out.push(ProxiedMessage {
-                uid,
                 role: "tool".to_owned(),
                 call_id: string("call_id"),
                 text: item.get("output").map(wire::text_of).unwrap_or_default(),

@@ -69,6 +69,18 @@ impl Provider {
         dispatch!(self, strip_ours(response))
     }
 
+    pub fn refuse_tools(self, request: &mut Value) {
+        dispatch!(self, refuse_tools(request))
+    }
+
+    pub fn end_turn(self, response: &mut Value, note: &str) {
+        dispatch!(self, end_turn(response, note))
+    }
+
+    pub fn events_of(self, response: &Value) -> Vec<Event> {
+        dispatch!(self, events_of(response))
+    }
+
     pub fn error_body(self, status: u16, message: &str) -> Value {
         dispatch!(self, error_body(status, message))
     }

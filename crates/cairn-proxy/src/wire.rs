@@ -194,3 +194,65 @@ pub fn parse_arguments(arguments: &Value) -> Value {
         other => other.clone(),
     }
 }
+
+/// What the model is told when it keeps calling `cairn_retrieve` past the
+/// rounds one request may take.
+pub fn limit_note(rounds: u32) -> String {
+    format!(
+        "cairn: this request has used its {rounds} cairn_retrieve rounds; answer with what \
+         you have (the user can ask again to read more)"
+    )
+}
+
+/// Where a response or a stream event carries token usage.
+const USAGE_AT: [&str; 4] = [
+    "/usage",
+    "/message/usage",
+    "/response/usage",
+    "/usageMetadata",
+];
+
+/// A response's (or event's) usage object, if it has one.
+pub fn usage_of(value: &Value) -> Option<&Value> {
+    USAGE_AT
+        .iter()
+        .find_map(|pointer| value.pointer(pointer))
+        .filter(|usage| usage.is_object())
+}
+
+/// Adds every number of `earlier` into `total`, field by field (nested
+/// objects too): the usage of several upstream calls as one.
+pub fn add_usage(total: &mut Value, earlier: &Value) {
+    let Value::Object(earlier) = earlier else {
+        return;
+    };
+    if !total.is_object() {
+        *total = Value::Object(serde_json::Map::new());
+    }
+    let Some(total) = total.as_object_mut() else {
+        return;
+    };
+    for (key, value) in earlier {
+        match value {
+            Value::Number(number) => {
+                let sum = match (total.get(key).and_then(Value::as_u64), number.as_u64()) {
+                    (Some(a), Some(b)) => json!(a + b),
+                    (None, Some(b)) if !total.contains_key(key) => json!(b),
+                    _ => continue,
+                };
+                total.insert(key.clone(), sum);
+            }
+            Value::Object(_) => add_usage(total.entry(key.clone()).or_insert(Value::Null), value),
+            _ => {}
+        }
+    }
+}
+
+/// Adds `earlier` into every usage object of a response or stream event.
+pub fn patch_usage(value: &mut Value, earlier: &Value) {
+    for pointer in USAGE_AT {
+        if let Some(usage) = value.pointer_mut(pointer).filter(|usage| usage.is_object()) {
+            add_usage(usage, earlier);
+        }
+    }
+}

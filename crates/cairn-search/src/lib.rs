@@ -136,6 +136,10 @@ pub struct Hit {
     pub score: f32,
     /// A fragment of the text around the best match, matches in `**`.
     pub snippet: String,
+    /// Whether `snippet` shows a match. The index keeps a document's first
+    /// 8 KiB for snippets: a match further in is not shown, and
+    /// [`SearchIndex::snippets`] cuts one from the whole text instead.
+    pub highlighted: bool,
 }
 
 /// What a search found.
@@ -654,11 +658,10 @@ impl SearchIndex {
                 .map(str::to_owned)
         };
         let preview = text(fields.preview).unwrap_or_default();
-        let mut snippet = snippets.snippet(&preview);
-        snippet.set_snippet_prefix_postfix("**", "**");
-        let mut rendered = snippet.to_html();
+        let (mut rendered, highlighted) = cut(snippets, &preview);
         if rendered.is_empty() {
-            // No highlight (a filter-only search): the head of the text.
+            // No highlight (a filter-only search, or a match past the
+            // preview): the head of the text.
             rendered = head(&preview, 150).to_owned();
         }
         Ok(Hit {
@@ -679,9 +682,44 @@ impl SearchIndex {
                 .and_then(|value| value.as_i64())
                 .unwrap_or_default(),
             score,
-            snippet: unescape_html(&rendered),
+            snippet: rendered,
+            highlighted,
         })
     }
+
+    /// Snippets of whole texts around their best passage for `query`
+    /// (matches in `**`): for hits whose match lies past the preview the
+    /// index keeps. Each text is read up to [`MAX_INDEXED_BYTES`], as it was
+    /// indexed; `None` where the text holds no match.
+    pub fn snippets(
+        &self,
+        query: &str,
+        texts: &[String],
+    ) -> Result<Vec<Option<String>>, SearchError> {
+        let parsed = self
+            .parser
+            .parse_query(query.trim())
+            .map_err(|error| SearchError::Query(error.to_string()))?;
+        let searcher = self.reader.searcher();
+        let generator = SnippetGenerator::create(&searcher, &*parsed, self.fields.text)
+            .map_err(SearchError::Index)?;
+        Ok(texts
+            .iter()
+            .map(|text| {
+                let (snippet, highlighted) = cut(&generator, head(text, MAX_INDEXED_BYTES));
+                highlighted.then_some(snippet)
+            })
+            .collect())
+    }
+}
+
+/// The snippet of `text` (plain text, matches in `**`) and whether it
+/// highlights a match.
+fn cut(generator: &SnippetGenerator, text: &str) -> (String, bool) {
+    let mut snippet = generator.snippet(text);
+    snippet.set_snippet_prefix_postfix("**", "**");
+    let highlighted = !snippet.highlighted().is_empty();
+    (unescape_html(&snippet.to_html()), highlighted)
 }
 
 /// 1.5 for a document from now, falling to 1.0 with a 30-day half-life.

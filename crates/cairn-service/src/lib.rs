@@ -271,6 +271,10 @@ pub struct Cairn {
     /// Local ML (the embedder and its vectors), when a models directory is
     /// configured and loads.
     ml: Option<Arc<ml::Ml>>,
+    /// Session imports and proxied recordings, one at a time: where a
+    /// proxied conversation goes, and what a file replaces, depend on what
+    /// is stored.
+    session_writes: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// How many (tenant, blob) pairs [`Cairn`] remembers as stored (about 200
@@ -295,6 +299,7 @@ impl Cairn {
             events: events::PutEvents::new(),
             proxy_traffic: Arc::default(),
             ml: None,
+            session_writes: Arc::default(),
         }
     }
 

@@ -151,6 +151,8 @@ impl Cairn {
         if self.store.shared() {
             self.drop_keys_deleted_elsewhere(tenant, &mut found).await?;
         }
+        self.snippets_past_the_preview(tenant, &query.text, &mut found)
+            .await;
         Ok(SearchResults {
             total: found.total as u64,
             hits: found
@@ -172,6 +174,56 @@ impl Cairn {
                 })
                 .collect(),
         })
+    }
+
+    /// The index keeps a document's first 8 KiB for snippets: a hit that
+    /// matched further in (a word deep in a long tool output) gets its
+    /// snippet cut from its whole text, read back through its `ccr:` ref.
+    /// Best effort: a hit keeps the head of its text when this fails.
+    async fn snippets_past_the_preview(
+        &self,
+        tenant: &TenantId,
+        query: &str,
+        found: &mut cairn_search::Found,
+    ) {
+        if query.trim().is_empty() {
+            return;
+        }
+        let mut wanted = Vec::new();
+        let mut texts = Vec::new();
+        for (index, hit) in found.hits.iter().enumerate() {
+            if hit.highlighted {
+                continue;
+            }
+            let Ok(reference) = cairn_core::CcrRef::parse(&hit.reference) else {
+                continue;
+            };
+            let Ok(Some(blob)) = self.store.resolve_ref(tenant, &reference).await else {
+                continue;
+            };
+            let Ok(bytes) = self.original(tenant, &blob).await else {
+                continue;
+            };
+            wanted.push(index);
+            texts.push(masked(String::from_utf8_lossy(&bytes).into_owned()));
+        }
+        if texts.is_empty() {
+            return;
+        }
+        let Ok(index) = self.index() else { return };
+        let index = index.clone();
+        let query = query.to_owned();
+        match blocking(move || index.snippets(&query, &texts)).await {
+            Ok(snippets) => {
+                for (at, snippet) in wanted.into_iter().zip(snippets) {
+                    if let Some(snippet) = snippet {
+                        found.hits[at].snippet = snippet;
+                        found.hits[at].highlighted = true;
+                    }
+                }
+            }
+            Err(error) => tracing::debug!(%error, "snippets past the preview failed"),
+        }
     }
 
     /// On a shared database, a key another node deleted is still in this
@@ -344,10 +396,7 @@ impl Cairn {
             }
         };
         Ok(Doc {
-            id: format!(
-                "m\u{1f}{}\u{1f}{}\u{1f}{}",
-                indexed.tenant, indexed.session, message.position
-            ),
+            id: message_doc_id(&indexed.tenant, &indexed.session, message.position),
             tenant: indexed.tenant.clone(),
             kind: "message".to_owned(),
             agent: Some(indexed.agent.clone()),
@@ -399,23 +448,38 @@ impl Cairn {
     /// Drops a deleted key from the index, committing at once (the indexer
     /// commits only when there is something new to add).
     pub(crate) async fn unindex_context(&self, tenant: &TenantId, key: &str) {
+        self.unindex(tenant, vec![context_doc_id(tenant.as_str(), key)])
+            .await;
+    }
+
+    /// Drops documents from the index (and their vectors), committing at
+    /// once: the indexer commits only when there is something new to add.
+    pub(crate) async fn unindex(&self, tenant: &TenantId, ids: Vec<String>) {
         let Some(index) = self.search.clone() else {
             return;
         };
-        let id = context_doc_id(tenant.as_str(), key);
         if let Some(ml) = &self.ml {
-            ml.forget(tenant.as_str(), &id);
+            for id in &ids {
+                ml.forget(tenant.as_str(), id);
+            }
         }
         let outcome = blocking(move || {
-            index.remove(&id);
+            for id in &ids {
+                index.remove(id);
+            }
             let watermark = index.watermark()?.unwrap_or_default();
             index.commit(&watermark)
         })
         .await;
         if let Err(error) = outcome {
-            tracing::warn!(%error, "a deleted key stays in the search index until reindex");
+            tracing::warn!(%error, "removed documents stay in the search index until reindex");
         }
     }
+}
+
+/// One document per message position.
+pub(crate) fn message_doc_id(tenant: &str, session: &str, position: u64) -> String {
+    format!("m\u{1f}{tenant}\u{1f}{session}\u{1f}{position}")
 }
 
 /// One document per key: its latest version.

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use cairn_core::{ContentHash, RenderedView, ViewOptions, tokens};
 use cairn_sessions::{Agent, ImportError, Parsed, SourceHints};
 use cairn_store::{
-    MessageBody, NewMessage, SessionFilter, SessionImport, SessionRecord, SessionRow,
+    MessageBody, NewMessage, Origin, SessionFilter, SessionImport, SessionRecord, SessionRow,
 };
 use cairn_types::{
     ImportLineError, ImportReport, SessionDetail, SessionList, SessionMessage, SessionSummary,
@@ -120,6 +120,7 @@ impl Cairn {
             .await??
         };
         let import = SessionImport {
+            origin: Origin::File,
             sessions: parsed
                 .sessions
                 .iter()
@@ -131,6 +132,19 @@ impl Cairn {
                     parent: session.parent.clone(),
                     started_at: session.started_at,
                     updated_at: session.updated_at,
+                    thread_key: thread_key(
+                        session.agent.as_str(),
+                        parsed
+                            .messages
+                            .iter()
+                            .filter(|message| message.session == session.id)
+                            .find(|message| {
+                                message.role == cairn_sessions::Role::User
+                                    && !message.injected
+                                    && !message.text.trim().is_empty()
+                            })
+                            .map(|message| message.text.as_str()),
+                    ),
                 })
                 .collect(),
             messages: parsed
@@ -153,14 +167,17 @@ impl Cairn {
                 .collect(),
             blobs,
         };
-        let outcome = self
-            .store
-            .import_sessions(tenant, &import, now_millis())
-            .await?;
+        let outcome = {
+            let _one_at_a_time = self.session_writes.lock().await;
+            self.store
+                .import_sessions(tenant, &import, now_millis())
+                .await?
+        };
         for blob in &import.blobs {
             self.known_blobs
                 .insert((tenant.clone(), blob.hash), blob.info());
         }
+        self.unindex_messages(tenant, &outcome.freed).await;
         self.wake_indexer();
         Ok(ImportReport {
             agent: parsed.agent.as_str().to_owned(),
@@ -381,35 +398,77 @@ fn session_summary(record: SessionRecord) -> Summarized {
 /// session.
 #[derive(Debug, Clone, Default)]
 pub struct ProxiedSession {
-    pub id: String,
+    /// The agent's own session id when it sent one (Claude Code and Codex
+    /// do); without one the conversation is found by its first prompt and
+    /// the model's answers.
+    pub id: Option<String>,
     pub agent: String,
     pub project: Option<String>,
-    pub title: Option<String>,
     pub messages: Vec<ProxiedMessage>,
 }
 
-/// One message of a proxied conversation. `uid` is its position in the
-/// conversation, so a conversation resent with more turns adds only them.
+/// One message of a proxied conversation, in conversation order. Its uid in
+/// the store comes from what it is (a call id, or its text and how often
+/// that text came before), so a conversation resent with more turns adds
+/// only them, and the agent's own file, imported later, replaces the copy.
 #[derive(Debug, Clone, Default)]
 pub struct ProxiedMessage {
-    pub uid: String,
     pub role: String,
     pub tool: Option<String>,
     pub call_id: Option<String>,
     pub text: String,
+    /// Injected by the agent program (system reminders, environment and
+    /// session preambles); user text starting with one of their tags is
+    /// marked so too.
+    pub injected: bool,
 }
 
+/// Most messages of a session read to tell whether a proxied conversation
+/// continues it.
+const MATCH_MESSAGES: u32 = 2000;
+
 impl Cairn {
-    /// Records a proxied conversation: a new session, or the new and changed
-    /// messages of one seen before. Every text is stored as a blob, the same
-    /// hash and reference a put of the same bytes gets.
+    /// Records a proxied conversation: a new session, or the new messages
+    /// of one seen before (through the proxy or from the agent's file).
+    /// Every text is stored as a blob, the same hash and reference a put of
+    /// the same bytes gets.
     #[tracing::instrument(skip_all, fields(tenant = %tenant, messages = session.messages.len()))]
     pub async fn record_proxied_session(
         &self,
         tenant: &TenantId,
-        session: ProxiedSession,
+        mut session: ProxiedSession,
     ) -> Result<u64, ServiceError> {
         let now = now_millis();
+        for message in &mut session.messages {
+            message.injected |= message.role == "system"
+                || (message.role == "user" && cairn_sessions::is_injected_text(&message.text));
+        }
+        let prompt = session
+            .messages
+            .iter()
+            .find(|message| {
+                message.role == "user" && !message.injected && !message.text.trim().is_empty()
+            })
+            .map(|message| message.text.clone());
+        let key = thread_key(&session.agent, prompt.as_deref());
+        let messages: Vec<NewMessage> = session
+            .messages
+            .iter()
+            .map(|message| NewMessage {
+                session: String::new(),
+                uid: String::new(),
+                role: message.role.clone(),
+                tool: message.tool.clone(),
+                call_id: message.call_id.clone(),
+                at: Some(now),
+                injected: message.injected,
+                body: if message.text.is_empty() {
+                    MessageBody::Text(String::new())
+                } else {
+                    MessageBody::Blob(ContentHash::of(message.text.as_bytes()))
+                },
+            })
+            .collect();
         let session = Arc::new(session);
         let hashes = {
             let session = session.clone();
@@ -455,37 +514,40 @@ impl Cairn {
             })
             .await??
         };
+        // One session write at a time: which session a conversation joins
+        // depends on what is stored.
+        let _one_at_a_time = self.session_writes.lock().await;
+        let id = match &session.id {
+            Some(id) => id.clone(),
+            None => {
+                self.proxied_session_id(tenant, &session.agent, key.as_deref(), &messages)
+                    .await?
+            }
+        };
+        let title = prompt.map(|prompt| prompt.trim().chars().take(80).collect::<String>());
         let import = SessionImport {
+            origin: Origin::Proxy,
             sessions: vec![SessionRow {
-                id: session.id.clone(),
+                id: id.clone(),
                 agent: session.agent.clone(),
                 project: session.project.clone(),
-                title: session.title.clone(),
+                title: title.filter(|title| !title.is_empty()),
                 parent: None,
                 started_at: Some(now),
                 updated_at: Some(now),
+                thread_key: key,
             }],
-            messages: session
-                .messages
-                .iter()
+            messages: messages
+                .into_iter()
                 .map(|message| NewMessage {
-                    session: session.id.clone(),
-                    uid: message.uid.clone(),
-                    role: message.role.clone(),
-                    tool: message.tool.clone(),
-                    call_id: message.call_id.clone(),
-                    at: Some(now),
-                    injected: false,
-                    body: if message.text.is_empty() {
-                        MessageBody::Text(String::new())
-                    } else {
-                        MessageBody::Blob(ContentHash::of(message.text.as_bytes()))
-                    },
+                    session: id.clone(),
+                    ..message
                 })
                 .collect(),
             blobs,
         };
         let outcome = self.store.import_sessions(tenant, &import, now).await?;
+        drop(_one_at_a_time);
         for blob in &import.blobs {
             self.known_blobs
                 .insert((tenant.clone(), blob.hash), blob.info());
@@ -493,4 +555,97 @@ impl Cairn {
         self.wake_indexer();
         Ok(outcome.messages_added + outcome.messages_replaced)
     }
+
+    /// The session a proxied conversation without the agent's session id
+    /// belongs to: one that began with the same prompt and whose model
+    /// answers agree with it so far (one's answers begin the other's), else
+    /// a new one.
+    async fn proxied_session_id(
+        &self,
+        tenant: &TenantId,
+        agent: &str,
+        key: Option<&str>,
+        messages: &[NewMessage],
+    ) -> Result<String, ServiceError> {
+        let base = match key {
+            Some(key) => format!("proxy-{agent}-{}", &key[..16.min(key.len())]),
+            None => {
+                // Nothing but injected text: named after all of it.
+                let mut all = Vec::new();
+                for message in messages {
+                    if let MessageBody::Blob(hash) = &message.body {
+                        all.extend_from_slice(hash.as_bytes());
+                    }
+                }
+                return Ok(format!(
+                    "proxy-{agent}-{}",
+                    &ContentHash::of(&all).to_hex()[..16]
+                ));
+            }
+        };
+        let key = key.unwrap_or_default();
+        let ours = answers(messages.iter().filter_map(cairn_store::new_message_anchor));
+        let candidates = self.store.find_thread(tenant, agent, key).await?;
+        for candidate in &candidates {
+            let held = self
+                .store
+                .session_messages(tenant, candidate, 0, MATCH_MESSAGES)
+                .await?;
+            let theirs = answers(held.iter().filter_map(cairn_store::message_anchor));
+            let shared = ours.len().min(theirs.len());
+            if ours[..shared] == theirs[..shared] {
+                return Ok(candidate.clone());
+            }
+        }
+        Ok((1..)
+            .map(|n| {
+                if n == 1 {
+                    base.clone()
+                } else {
+                    format!("{base}-{n}")
+                }
+            })
+            .find(|id| !candidates.contains(id))
+            .unwrap_or(base))
+    }
+
+    /// Drops emptied message positions from the search index.
+    async fn unindex_messages(&self, tenant: &TenantId, freed: &[(String, u64)]) {
+        if freed.is_empty() {
+            return;
+        }
+        let ids: Vec<String> = freed
+            .iter()
+            .map(|(session, position)| {
+                crate::search::message_doc_id(tenant.as_str(), session, *position)
+            })
+            .collect();
+        self.unindex(tenant, ids).await;
+    }
+}
+
+/// The model's side of a conversation (its calls, their results, its
+/// texts), by anchor, in order, each once (a client may send a message
+/// twice: Gemini CLI does a resumed session's tool results).
+fn answers(anchors: impl Iterator<Item = String>) -> Vec<String> {
+    let mut seen = HashSet::new();
+    anchors
+        .filter(|anchor| {
+            ["call:", "result:", "assistant:"]
+                .iter()
+                .any(|kind| anchor.starts_with(kind))
+        })
+        .filter(|anchor| seen.insert(anchor.clone()))
+        .collect()
+}
+
+/// A conversation's thread key: its agent and its first real prompt,
+/// hashed. `None` without a prompt.
+pub(crate) fn thread_key(agent: &str, prompt: Option<&str>) -> Option<String> {
+    let prompt = prompt?.trim();
+    if prompt.is_empty() {
+        return None;
+    }
+    let hash = ContentHash::of(format!("{agent}\0{prompt}").as_bytes()).to_hex();
+    Some(hash[..32].to_owned())
 }

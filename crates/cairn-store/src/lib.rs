@@ -10,6 +10,7 @@
 //! reads configuration or the environment.
 
 mod error;
+mod merge;
 mod postgres;
 mod sqlite;
 
@@ -18,6 +19,7 @@ use cairn_core::{CcrRef, ContentHash};
 use cairn_types::{ContextKey, TenantId};
 
 pub use error::StoreError;
+pub use merge::{Origin, PROXY_UID, message_anchor, new_message_anchor, normalized_call_id};
 pub use postgres::{FEED_CHANNEL, PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
 
@@ -116,6 +118,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         tenant: &TenantId,
         id: &str,
     ) -> Result<Option<SessionRecord>, StoreError>;
+
+    /// The sessions stored under this agent and thread key (conversations
+    /// that began with the same prompt): those an agent's file brought
+    /// first, then proxied ones, oldest first.
+    async fn find_thread(
+        &self,
+        tenant: &TenantId,
+        agent: &str,
+        thread_key: &str,
+    ) -> Result<Vec<String>, StoreError>;
 
     /// A session's messages from `from` (a position) on, in order.
     async fn session_messages(
@@ -362,6 +374,10 @@ pub struct SessionRow {
     pub parent: Option<String>,
     pub started_at: Option<Millis>,
     pub updated_at: Option<Millis>,
+    /// Names the conversation however it arrived (its first real prompt
+    /// and the model's first answer), so a proxied copy without the
+    /// agent's session id finds the file's session, and the other way.
+    pub thread_key: Option<String>,
 }
 
 /// A message's body: inline text, or a blob (tool outputs).
@@ -385,21 +401,44 @@ pub struct NewMessage {
 }
 
 /// What [`Store::import_sessions`] stores: `blobs` holds every blob a
-/// message's body names (stored once, referenced by the tenant).
+/// message's body names (stored once, referenced by the tenant). `origin`
+/// says whether the messages come from an agent's file or the proxy, which
+/// decides how the two copies of one conversation merge (see `merge.rs`).
 #[derive(Debug, Clone, Default)]
 pub struct SessionImport {
+    pub origin: Origin,
     pub sessions: Vec<SessionRow>,
     pub messages: Vec<NewMessage>,
     pub blobs: Vec<NewBlob>,
 }
 
 /// What an import changed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImportOutcome {
     pub sessions_created: u64,
     pub messages_added: u64,
     pub messages_replaced: u64,
     pub messages_unchanged: u64,
+    /// Positions (session, position) that held a message and hold none
+    /// now: a proxied copy the file replaced. The search index drops them.
+    pub freed: Vec<(String, u64)>,
+}
+
+/// An import's messages as rows, grouped by session in order of first
+/// appearance, each group in import order.
+pub(crate) fn by_session(import: &SessionImport) -> Vec<(&str, Vec<merge::Row>)> {
+    let mut groups: Vec<(&str, Vec<merge::Row>)> = Vec::new();
+    for message in &import.messages {
+        let row = merge::Row::from_message(message);
+        match groups
+            .iter_mut()
+            .find(|(session, _)| *session == message.session)
+        {
+            Some((_, rows)) => rows.push(row),
+            None => groups.push((&message.session, vec![row])),
+        }
+    }
+    groups
 }
 
 /// Which sessions [`Store::list_sessions`] returns.

@@ -643,6 +643,15 @@ impl Store for PostgresStore {
         sessions::get(&self.pool, tenant, id).await
     }
 
+    async fn find_thread(
+        &self,
+        tenant: &TenantId,
+        agent: &str,
+        thread_key: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        sessions::find_thread(&self.pool, tenant, agent, thread_key).await
+    }
+
     async fn session_messages(
         &self,
         tenant: &TenantId,

@@ -600,6 +600,15 @@ impl Store for SqliteStore {
         sessions::get(&self.readers, tenant, id).await
     }
 
+    async fn find_thread(
+        &self,
+        tenant: &TenantId,
+        agent: &str,
+        thread_key: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        sessions::find_thread(&self.readers, tenant, agent, thread_key).await
+    }
+
     async fn session_messages(
         &self,
         tenant: &TenantId,

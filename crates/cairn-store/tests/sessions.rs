@@ -8,7 +8,9 @@ mod common;
 use std::sync::Arc;
 
 use cairn_core::ContentHash;
-use cairn_store::{MessageBody, NewMessage, SessionFilter, SessionImport, SessionRow, Store};
+use cairn_store::{
+    MessageBody, NewMessage, Origin, SessionFilter, SessionImport, SessionRow, Store,
+};
 use cairn_types::TenantId;
 
 fn session(id: &str, agent: &str, at: i64) -> SessionRow {
@@ -20,6 +22,7 @@ fn session(id: &str, agent: &str, at: i64) -> SessionRow {
         parent: None,
         started_at: Some(at),
         updated_at: Some(at + 10),
+        thread_key: None,
     }
 }
 
@@ -39,6 +42,7 @@ fn text(session: &str, uid: &str, role: &str, body: &str) -> NewMessage {
 fn first_import() -> SessionImport {
     let output = b"tool output, long enough to live in a blob";
     SessionImport {
+        origin: Origin::File,
         sessions: vec![session("s1", "claude", 1_000)],
         messages: vec![
             text("s1", "u1", "user", "fix the build"),
@@ -250,7 +254,150 @@ async fn a_uid_twice_in_one_import_keeps_its_first_place_and_last_body(store: Ar
     );
 }
 
+/// A conversation as the proxy records it (uids left to the store), or as
+/// the agent's file holds it.
+fn conversation(origin: Origin, session: &str, key: &str, turns: &[(&str, &str)]) -> SessionImport {
+    let mut blobs = Vec::new();
+    let messages = turns
+        .iter()
+        .enumerate()
+        .map(|(index, (role, body))| {
+            let call = body.strip_prefix("call ").or(body.strip_prefix("result "));
+            let (role, tool) = match (*role, call) {
+                ("assistant", Some(_)) => ("assistant", Some("Bash".to_owned())),
+                (role, _) => (role, None),
+            };
+            let bytes = body.as_bytes();
+            blobs.push(common::blob(bytes));
+            NewMessage {
+                tool,
+                call_id: call.map(str::to_owned),
+                body: MessageBody::Blob(ContentHash::of(bytes)),
+                ..text(session, &format!("f{index}"), role, "")
+            }
+        })
+        .collect();
+    let mut row = self::session(session, "gemini", 1_000);
+    row.thread_key = Some(key.to_owned());
+    SessionImport {
+        origin,
+        sessions: vec![row],
+        messages,
+        blobs,
+    }
+}
+
+async fn the_proxys_copy_and_the_files_copy_become_one_session(store: Arc<dyn Store>) {
+    let tenant = TenantId::new("default");
+    let turn = [
+        ("user", "run the build"),
+        ("assistant", "call c1"),
+        ("tool", "result c1"),
+        ("assistant", "it passes"),
+    ];
+    // The proxy saw the conversation first, under an id of its own.
+    let proxied = conversation(Origin::Proxy, "proxy-gemini-1", "k1", &turn);
+    let outcome = store
+        .import_sessions(&tenant, &proxied, 1)
+        .await
+        .expect("import");
+    assert_eq!(outcome.messages_added, 4);
+    let again = store
+        .import_sessions(&tenant, &proxied, 2)
+        .await
+        .expect("import");
+    assert_eq!((again.messages_added, again.messages_unchanged), (0, 4));
+    assert_eq!(
+        store
+            .find_thread(&tenant, "gemini", "k1")
+            .await
+            .expect("find"),
+        ["proxy-gemini-1"]
+    );
+    // The agent's file: its own id, the same conversation and a notice.
+    let mut filed = turn.to_vec();
+    filed.insert(1, ("system", "a notice the wire never had"));
+    let file = conversation(Origin::File, "s-file", "k1", &filed);
+    let outcome = store
+        .import_sessions(&tenant, &file, 3)
+        .await
+        .expect("import");
+    assert_eq!(outcome.messages_added, 5);
+    assert_eq!(
+        outcome.freed,
+        (0..4)
+            .map(|p| ("proxy-gemini-1".to_owned(), p))
+            .collect::<Vec<_>>(),
+        "the proxied copy's positions are emptied"
+    );
+    assert!(
+        store
+            .get_session(&tenant, "proxy-gemini-1")
+            .await
+            .expect("get")
+            .is_none(),
+        "the proxied copy is folded into the file's session"
+    );
+    assert_eq!(
+        store
+            .find_thread(&tenant, "gemini", "k1")
+            .await
+            .expect("find"),
+        ["s-file"]
+    );
+    // The proxy again, one turn longer, into the file's session.
+    let mut longer = turn.to_vec();
+    longer.extend([("user", "and the tests?"), ("assistant", "call c2")]);
+    let proxied = conversation(Origin::Proxy, "s-file", "k1", &longer);
+    let outcome = store
+        .import_sessions(&tenant, &proxied, 4)
+        .await
+        .expect("import");
+    assert_eq!(outcome.messages_added, 2, "only the new turn");
+    let messages = store
+        .session_messages(&tenant, "s-file", 0, 100)
+        .await
+        .expect("messages");
+    let uids: Vec<&str> = messages.iter().map(|m| m.uid.as_str()).collect();
+    assert_eq!(uids.len(), 7, "{uids:?}");
+    assert!(uids[..5].iter().all(|uid| uid.starts_with('f')), "{uids:?}");
+    assert!(
+        uids[5..]
+            .iter()
+            .all(|uid| uid.starts_with(cairn_store::PROXY_UID)),
+        "{uids:?}"
+    );
+    // The file grows to the new turn: the proxied rest is replaced.
+    let mut grown = filed.clone();
+    grown.extend([
+        ("user", "and the tests?"),
+        ("assistant", "call c2"),
+        ("tool", "result c2"),
+    ]);
+    let outcome = store
+        .import_sessions(
+            &tenant,
+            &conversation(Origin::File, "s-file", "k1", &grown),
+            5,
+        )
+        .await
+        .expect("import");
+    assert_eq!(outcome.messages_added, 3);
+    let messages = store
+        .session_messages(&tenant, "s-file", 0, 100)
+        .await
+        .expect("messages");
+    assert_eq!(messages.len(), 8);
+    assert!(messages.iter().all(|m| m.uid.starts_with('f')));
+    let positions: Vec<u64> = messages.iter().map(|m| m.position).collect();
+    assert!(
+        positions.windows(2).all(|pair| pair[0] < pair[1]),
+        "{positions:?}"
+    );
+}
+
 on_every_backend!(
+    the_proxys_copy_and_the_files_copy_become_one_session,
     importing_again_adds_nothing_and_a_grown_file_adds_its_new_records,
     sessions_list_newest_first_filtered_and_per_tenant,
     gc_keeps_tool_output_blobs_that_messages_point_at,

@@ -1,13 +1,12 @@
 //! Imported sessions and messages in SQLite.
 
-use std::collections::HashMap;
-
 use cairn_core::ContentHash;
 use cairn_types::TenantId;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{QueryBuilder, Row as _, Sqlite, Transaction};
 
 use super::{begin_write, insert_blob, to_i64};
+use crate::merge::{self, Origin, Row};
 use crate::{
     ImportOutcome, IndexedMessage, MessageBody, MessageRecord, Millis, SessionFilter,
     SessionImport, SessionRecord, SessionRow, StoreError,
@@ -16,22 +15,13 @@ use crate::{
 /// Messages per multi-row insert (11 values each, far under SQLite's limit).
 const INSERT_ROWS: usize = 200;
 
-/// What a session holds under a uid: position, text, blob hash.
-type Held = (i64, Option<String>, Option<String>);
-
-/// One message to insert.
-struct Row<'a> {
-    message: &'a crate::NewMessage,
-    position: i64,
-    text: Option<&'a str>,
-    hash: Option<String>,
-}
+const HELD_COLUMNS: &str = "session, position, uid, role, tool, call_id, at, injected, text, hash";
 
 const MESSAGE_COLUMNS: &str = "m.seq, m.position, m.uid, m.role, m.tool, m.call_id, m.at, \
                                m.injected, m.text, m.hash";
 
 const SESSION_COLUMNS: &str = "s.id, s.agent, s.project, s.title, s.parent, s.started_at, \
-     s.updated_at, s.imported_at, \
+     s.updated_at, s.imported_at, s.thread_key, \
      (SELECT COUNT(*) FROM messages m WHERE m.tenant = s.tenant AND m.session = s.id) AS messages, \
      (SELECT COUNT(*) FROM messages m WHERE m.tenant = s.tenant AND m.session = s.id \
       AND m.role = 'assistant' AND m.tool IS NOT NULL) AS tool_calls";
@@ -43,88 +33,41 @@ pub(crate) async fn import(
     now: Millis,
 ) -> Result<ImportOutcome, StoreError> {
     let mut tx = begin_write(pool).await?;
-    let mut outcome = ImportOutcome::default();
     for blob in &import.blobs {
         insert_blob(&mut tx, tenant, blob, now).await?;
     }
+    let mut created = 0;
     for session in &import.sessions {
-        outcome.sessions_created += upsert_session(&mut tx, tenant, session, now).await?;
+        created += upsert_session(&mut tx, tenant, session, now).await?;
     }
-    // What each session holds already, read once: uid → (position, text, hash).
-    let mut held: HashMap<&str, HashMap<String, Held>> = HashMap::new();
-    let mut next: HashMap<&str, i64> = HashMap::new();
-    for message in &import.messages {
-        if !held.contains_key(message.session.as_str()) {
-            let rows: Vec<(String, i64, Option<String>, Option<String>)> = sqlx::query_as(
-                "SELECT uid, position, text, hash FROM messages WHERE tenant = ?1 AND session = ?2",
-            )
+    let mut plan = merge::Plan::default();
+    for (session, incoming) in crate::by_session(import) {
+        let held = held_rows(&mut tx, tenant, &[session.to_owned()]).await?;
+        let absorbed = match import.origin {
+            Origin::File => {
+                let twins = proxied_twins(&mut tx, tenant, import, session).await?;
+                held_rows(&mut tx, tenant, &twins).await?
+            }
+            Origin::Proxy => Vec::new(),
+        };
+        merge::plan_session(import.origin, session, held, absorbed, incoming, &mut plan);
+    }
+    for (session, uid) in &plan.deletes {
+        sqlx::query("DELETE FROM messages WHERE tenant = ?1 AND session = ?2 AND uid = ?3")
             .bind(tenant.as_str())
-            .bind(&message.session)
-            .fetch_all(&mut *tx)
+            .bind(session)
+            .bind(uid)
+            .execute(&mut *tx)
             .await?;
-            let last = rows.iter().map(|(_, position, ..)| *position).max();
-            next.insert(&message.session, last.map_or(0, |last| last + 1));
-            held.insert(
-                &message.session,
-                rows.into_iter()
-                    .map(|(uid, position, text, hash)| (uid, (position, text, hash)))
-                    .collect(),
-            );
-        }
     }
-    let mut rows: Vec<Row<'_>> = Vec::with_capacity(import.messages.len());
-    // Rows of this import by (session, uid): a uid twice in one file (a
-    // rewritten Gemini record) keeps its first place and its last body.
-    let mut pending: HashMap<(&str, &str), usize> = HashMap::new();
-    for message in &import.messages {
-        let (text, hash) = match &message.body {
-            MessageBody::Text(text) => (Some(text.as_str()), None),
-            MessageBody::Blob(hash) => (None, Some(hash.to_hex())),
-        };
-        let session = message.session.as_str();
-        if let Some(&index) = pending.get(&(session, message.uid.as_str())) {
-            rows[index].message = message;
-            rows[index].text = text;
-            rows[index].hash = hash;
-            continue;
-        }
-        let known = held.get(session).and_then(|uids| uids.get(&message.uid));
-        let position = match known {
-            Some((_, old_text, old_hash))
-                if old_text.as_deref() == text && old_hash.as_deref() == hash.as_deref() =>
-            {
-                outcome.messages_unchanged += 1;
-                continue;
-            }
-            // A newer copy of the same record: it keeps its place, and gets a
-            // new sequence number so the indexer sees it again.
-            Some((position, ..)) => {
-                let position = *position;
-                sqlx::query("DELETE FROM messages WHERE tenant = ?1 AND session = ?2 AND uid = ?3")
-                    .bind(tenant.as_str())
-                    .bind(session)
-                    .bind(&message.uid)
-                    .execute(&mut *tx)
-                    .await?;
-                outcome.messages_replaced += 1;
-                position
-            }
-            None => {
-                let slot = next.get(session).copied().unwrap_or_default();
-                next.insert(session, slot + 1);
-                outcome.messages_added += 1;
-                slot
-            }
-        };
-        pending.insert((session, message.uid.as_str()), rows.len());
-        rows.push(Row {
-            message,
-            position,
-            text,
-            hash,
-        });
+    for session in &plan.removed_sessions {
+        sqlx::query("DELETE FROM sessions WHERE tenant = ?1 AND id = ?2")
+            .bind(tenant.as_str())
+            .bind(session)
+            .execute(&mut *tx)
+            .await?;
     }
-    for chunk in rows.chunks(INSERT_ROWS) {
+    for chunk in plan.inserts.chunks(INSERT_ROWS) {
         let mut insert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO messages (tenant, session, position, uid, role, tool, call_id, at, \
              injected, text, hash) ",
@@ -132,21 +75,99 @@ pub(crate) async fn import(
         insert.push_values(chunk, |mut values, row| {
             values
                 .push_bind(tenant.as_str())
-                .push_bind(&row.message.session)
+                .push_bind(&row.session)
                 .push_bind(row.position)
-                .push_bind(&row.message.uid)
-                .push_bind(&row.message.role)
-                .push_bind(&row.message.tool)
-                .push_bind(&row.message.call_id)
-                .push_bind(row.message.at)
-                .push_bind(i64::from(row.message.injected))
-                .push_bind(row.text)
-                .push_bind(row.hash.as_deref());
+                .push_bind(&row.uid)
+                .push_bind(&row.role)
+                .push_bind(&row.tool)
+                .push_bind(&row.call_id)
+                .push_bind(row.at)
+                .push_bind(i64::from(row.injected))
+                .push_bind(&row.text)
+                .push_bind(&row.hash);
         });
         insert.build().execute(&mut *tx).await?;
     }
     tx.commit().await?;
-    Ok(outcome)
+    Ok(plan.finish(created))
+}
+
+/// The messages the sessions hold.
+async fn held_rows(
+    tx: &mut Transaction<'static, Sqlite>,
+    tenant: &TenantId,
+    sessions: &[String],
+) -> Result<Vec<Row>, StoreError> {
+    let mut rows = Vec::new();
+    for session in sessions {
+        let found = sqlx::query(&format!(
+            "SELECT {HELD_COLUMNS} FROM messages WHERE tenant = ?1 AND session = ?2"
+        ))
+        .bind(tenant.as_str())
+        .bind(session)
+        .fetch_all(&mut **tx)
+        .await?;
+        for row in &found {
+            rows.push(Row {
+                session: row.try_get("session")?,
+                position: row.try_get("position")?,
+                uid: row.try_get("uid")?,
+                role: row.try_get("role")?,
+                tool: row.try_get("tool")?,
+                call_id: row.try_get("call_id")?,
+                at: row.try_get("at")?,
+                injected: row.try_get::<i64, _>("injected")? != 0,
+                text: row.try_get("text")?,
+                hash: row.try_get("hash")?,
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// Proxied sessions of the same conversation as `session` under other ids
+/// (its agent and thread key), which a file import folds into it.
+async fn proxied_twins(
+    tx: &mut Transaction<'static, Sqlite>,
+    tenant: &TenantId,
+    import: &SessionImport,
+    session: &str,
+) -> Result<Vec<String>, StoreError> {
+    let Some(row) = import.sessions.iter().find(|row| row.id == session) else {
+        return Ok(Vec::new());
+    };
+    let Some(key) = &row.thread_key else {
+        return Ok(Vec::new());
+    };
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM sessions WHERE tenant = ?1 AND agent = ?2 AND thread_key = ?3 \
+         AND id <> ?4 AND id LIKE 'proxy-%'",
+    )
+    .bind(tenant.as_str())
+    .bind(&row.agent)
+    .bind(key)
+    .bind(session)
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
+/// The sessions stored under this agent and thread key: the agent's own ids
+/// (a file brought them) first, then proxied ones, oldest first.
+pub(crate) async fn find_thread(
+    pool: &SqlitePool,
+    tenant: &TenantId,
+    agent: &str,
+    thread_key: &str,
+) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM sessions WHERE tenant = ?1 AND agent = ?2 AND thread_key = ?3 \
+         ORDER BY (id LIKE 'proxy-%'), started_at, id LIMIT 50",
+    )
+    .bind(tenant.as_str())
+    .bind(agent)
+    .bind(thread_key)
+    .fetch_all(pool)
+    .await?)
 }
 
 /// Creates the session or widens what is known of it; returns 1 if created.
@@ -164,9 +185,10 @@ async fn upsert_session(
             .await?;
     sqlx::query(
         "INSERT INTO sessions (tenant, id, agent, project, title, parent, started_at, \
-         updated_at, imported_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+         updated_at, imported_at, thread_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
          ON CONFLICT (tenant, id) DO UPDATE SET \
            project = COALESCE(sessions.project, excluded.project), \
+           thread_key = COALESCE(sessions.thread_key, excluded.thread_key), \
            title = COALESCE(sessions.title, excluded.title), \
            parent = COALESCE(sessions.parent, excluded.parent), \
            started_at = MIN(COALESCE(sessions.started_at, excluded.started_at), \
@@ -184,6 +206,7 @@ async fn upsert_session(
     .bind(session.started_at)
     .bind(session.updated_at)
     .bind(now)
+    .bind(&session.thread_key)
     .execute(&mut **tx)
     .await?;
     Ok(u64::from(known.is_none()))
@@ -199,6 +222,7 @@ fn session_record(row: &SqliteRow) -> Result<SessionRecord, StoreError> {
             parent: row.try_get("parent")?,
             started_at: row.try_get("started_at")?,
             updated_at: row.try_get("updated_at")?,
+            thread_key: row.try_get("thread_key")?,
         },
         messages: row.try_get::<i64, _>("messages")?.max(0) as u64,
         tool_calls: row.try_get::<i64, _>("tool_calls")?.max(0) as u64,
