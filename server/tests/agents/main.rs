@@ -193,13 +193,13 @@ impl Sandbox {
     }
 
     /// Runs the agent through `cairn wrap`, pointed at the server `url`.
-    async fn wrap(&self, url: &str, prompt: &str) -> String {
+    async fn wrap(&self, url: &str, prompt: &str, resume: Resume) -> String {
         let mut command = tokio::process::Command::new(CAIRN);
         command
             .args(["wrap", self.agent.name(), "--url", url, "--program"])
             .arg(self.agent.program())
             .arg("--")
-            .args(self.args("", prompt, Resume::No))
+            .args(self.args("", prompt, resume))
             .envs(self.env(url))
             .env("CAIRN_LOG", "warn")
             .current_dir(self.project());
@@ -764,8 +764,9 @@ fn assert_one_copy(agent: Agent, detail: &Value) {
     );
 }
 
-/// Each agent launched by `cairn wrap`, which points it at Cairn's proxy:
-/// the tool output reaches the model compressed.
+/// Each agent launched by `cairn wrap`, which points it at Cairn's proxy,
+/// for two turns: the tool outputs reach the model compressed, and the
+/// second turn carries the first.
 #[tokio::test]
 async fn each_agent_through_cairn_wrap() {
     let (mock, upstream) = Mock::start().await;
@@ -773,14 +774,38 @@ async fn each_agent_through_cairn_wrap() {
     for agent in Agent::ALL {
         mock.clear();
         let sandbox = Sandbox::new(agent);
-        let said = sandbox.wrap(&server.url(), "RUN seq 1 4000").await;
+        let said = sandbox
+            .wrap(&server.url(), "RUN seq 1 4000", Resume::No)
+            .await;
         assert!(said.contains("DONE"), "{agent:?} said: {said}");
+        let resume = match agent {
+            Agent::Claude => Resume::Session(
+                mock.main_requests()[0]
+                    .headers
+                    .get("x-claude-code-session-id")
+                    .and_then(|value| value.to_str().ok())
+                    .expect("Claude Code names its session")
+                    .to_owned(),
+            ),
+            _ => Resume::Latest,
+        };
+        let said = sandbox.wrap(&server.url(), "RUN seq 1 3500", resume).await;
+        assert!(said.contains("DONE"), "{agent:?} said: {said}");
+        let last = mock.main_requests().pop().expect("requests").text();
+        assert!(
+            last.contains("RUN seq 1 4000") && last.contains("RUN seq 1 3500"),
+            "{agent:?}: the second turn carries the first"
+        );
         let compressed = mock
             .main_requests()
             .iter()
             .flat_map(tool_results)
-            .any(|result| result.contains("[cairn:") && first_ref(&result).is_some());
-        assert!(compressed, "{agent:?}: the output went upstream compressed");
+            .filter(|result| result.contains("[cairn:") && first_ref(result).is_some())
+            .count();
+        assert!(
+            compressed >= 2,
+            "{agent:?}: both outputs went upstream compressed"
+        );
         let path = mock.main_requests()[0].path.clone();
         let expected = match agent {
             Agent::Claude => "/v1/messages",
