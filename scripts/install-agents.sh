@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real agent CLIs the conformance suite runs through Cairn
-# (server/tests/agents.rs): Claude Code, Codex CLI and Gemini CLI, from the
+# (server/tests/agents/): Claude Code, Codex CLI and Gemini CLI, from the
 # npm registry, at the versions pinned in tests/agents/package.json (and its
 # package-lock.json), into tests/agents/node_modules.
 #

@@ -1,7 +1,8 @@
--- A conversation's thread key (its agent's first real prompt and the model's
--- first answer, hashed): what joins the proxy's copy of a conversation with
--- the copy imported from the agent's own file when they carry different
--- session ids (Gemini CLI sends none on the wire).
+-- A conversation's thread key (its agent and first real prompt, hashed):
+-- among the sessions that began alike, the proxy's copy of a conversation
+-- and the copy imported from the agent's own file find each other (by the
+-- model's answers) when they carry different session ids (Gemini CLI sends
+-- none on the wire).
 ALTER TABLE sessions ADD COLUMN thread_key TEXT;
 
 CREATE INDEX sessions_by_thread ON sessions (tenant, agent, thread_key)

@@ -356,7 +356,7 @@ fn spill_stem(path: &str) -> Option<&str> {
 }
 
 /// A name that can only be a file in the spill folder: `[A-Za-z0-9_-]+`.
-fn is_plain_name(name: &str) -> bool {
+pub(crate) fn is_plain_name(name: &str) -> bool {
     !name.is_empty()
         && name
             .chars()

@@ -10,7 +10,7 @@
 //! deletes everything). The legacy JSON document is the same thing in one
 //! record, so both generations share this replay.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use serde_json::{Map, Value};
@@ -68,6 +68,12 @@ struct Log {
     /// In order of first appearance.
     messages: Vec<Value>,
     positions: HashMap<String, usize>,
+    /// Each tool call's full output (`resultDisplay`), by call id, from every
+    /// record read: a resumed session rewrites its history (`$set
+    /// messages`) with the calls as content parts and their results as the
+    /// model saw them, and the full output survives only in the records
+    /// before.
+    full_outputs: HashMap<String, String>,
 }
 
 impl Log {
@@ -135,6 +141,7 @@ impl Log {
 
     /// A message: new ids are appended, known ones replaced where they stand.
     fn upsert(&mut self, message: Value) {
+        self.remember_outputs(&message);
         let id = str_at(&message, "id").unwrap_or_default().to_owned();
         match self
             .positions
@@ -145,6 +152,25 @@ impl Log {
             None => {
                 self.positions.insert(id, self.messages.len());
                 self.messages.push(message);
+            }
+        }
+    }
+
+    fn remember_outputs(&mut self, message: &Value) {
+        for call in message
+            .get("toolCalls")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let (Some(id), Some(text)) = (str_at(call, "id"), result_text(call)) {
+                let longer = self
+                    .full_outputs
+                    .get(id)
+                    .is_none_or(|known| known.len() < text.len());
+                if longer {
+                    self.full_outputs.insert(id.to_owned(), text);
+                }
             }
         }
     }
@@ -183,12 +209,17 @@ impl Log {
         out.touch(&id, self.meta.start_time);
         out.touch(&id, self.meta.last_updated);
         let mut uids = LineUids::default();
+        let mut calls = Calls {
+            full_outputs: &self.full_outputs,
+            answered: HashSet::new(),
+            owners: HashMap::new(),
+        };
         for message in &self.messages {
             let uid = match str_at(message, "id") {
                 Some(own) if !own.is_empty() => own.to_owned(),
                 _ => json::line_uid(&uids.line(json::compact(message).as_bytes()), 0),
             };
-            emit_message(out, &id, uid, message);
+            emit_message(out, &id, uid, message, &mut calls);
         }
     }
 }
@@ -202,7 +233,24 @@ fn subagent_parent(path: Option<&Path>, kind: Option<&str>) -> Option<String> {
         .then(|| folder_name.to_owned())
 }
 
-fn emit_message(out: &mut Output, session: &str, uid: String, record: &Value) {
+/// What the messages emitted so far tell of tool calls: their full outputs
+/// (see [`Log::full_outputs`]) and which already have their result.
+struct Calls<'a> {
+    full_outputs: &'a HashMap<String, String>,
+    answered: HashSet<String>,
+    /// The uid of the message that made each call: its result's uid is the
+    /// same whichever form brought it (a result record, or parts after a
+    /// resume), so importing the file again replaces rather than repeats.
+    owners: HashMap<String, String>,
+}
+
+fn emit_message(
+    out: &mut Output,
+    session: &str,
+    uid: String,
+    record: &Value,
+    calls: &mut Calls<'_>,
+) {
     let at = record.get("timestamp").and_then(time::value_to_millis);
     let text = parts_text(record.get("content"));
     let message = Message {
@@ -224,9 +272,37 @@ fn emit_message(out: &mut Output, session: &str, uid: String, record: &Value) {
                 out,
                 Message {
                     injected,
-                    ..message
+                    ..message.clone()
                 },
             );
+            // A resumed history's results, as content parts (a result the
+            // call's record already gave, or sent twice, once).
+            for part in content_parts(record) {
+                let Some(response) = part.get("functionResponse") else {
+                    continue;
+                };
+                let Some(call_id) = str_at(response, "id").filter(|id| !id.is_empty()) else {
+                    continue;
+                };
+                if !calls.answered.insert(call_id.to_owned()) {
+                    continue;
+                }
+                let text = calls
+                    .full_outputs
+                    .get(call_id)
+                    .cloned()
+                    .or_else(|| result_part_text(part))
+                    .unwrap_or_default();
+                let owner = calls.owners.get(call_id).unwrap_or(&message.uid);
+                out.push(Message {
+                    uid: format!("{owner}/{call_id}:result"),
+                    role: Role::Tool,
+                    tool: str_at(response, "name").map(str::to_owned),
+                    call_id: Some(call_id.to_owned()),
+                    text,
+                    ..message.clone()
+                });
+            }
         }
         // `model` is not written by the recorder, but older docs name it.
         "gemini" | "model" => {
@@ -238,13 +314,30 @@ fn emit_message(out: &mut Output, session: &str, uid: String, record: &Value) {
                     ..message.clone()
                 },
             );
-            let calls = record
+            let recorded = record
                 .get("toolCalls")
                 .and_then(Value::as_array)
                 .map(Vec::as_slice)
                 .unwrap_or_default();
-            for (index, call) in calls.iter().enumerate() {
-                tool_call(out, &message, index, call);
+            for (index, call) in recorded.iter().enumerate() {
+                let answered = tool_call(out, &message, index, call);
+                if let Some(id) = str_at(call, "id") {
+                    calls.owners.insert(id.to_owned(), message.uid.clone());
+                    if answered {
+                        calls.answered.insert(id.to_owned());
+                    }
+                }
+            }
+            // A resumed history keeps its calls as content parts.
+            if recorded.is_empty() {
+                for (index, part) in content_parts(record).enumerate() {
+                    if let Some(call) = part.get("functionCall") {
+                        tool_call(out, &message, index, call);
+                        if let Some(id) = str_at(call, "id") {
+                            calls.owners.insert(id.to_owned(), message.uid.clone());
+                        }
+                    }
+                }
             }
         }
         "info" | "warning" | "error" => push_text(
@@ -265,7 +358,17 @@ fn push_text(out: &mut Output, message: Message) {
     }
 }
 
-fn tool_call(out: &mut Output, message: &Message, index: usize, call: &Value) {
+/// The parts of a record's `content`, when it is a list.
+fn content_parts(record: &Value) -> impl Iterator<Item = &Value> {
+    record
+        .get("content")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+}
+
+/// Pushes a tool call and, when it finished, its result; whether it did.
+fn tool_call(out: &mut Output, message: &Message, index: usize, call: &Value) -> bool {
     let name = str_at(call, "name").unwrap_or("tool").to_owned();
     let call_id = str_at(call, "id")
         .filter(|id| !id.is_empty())
@@ -285,17 +388,19 @@ fn tool_call(out: &mut Output, message: &Message, index: usize, call: &Value) {
         text: json::call_text(&name, &arguments),
         ..message.clone()
     });
-    if let Some(text) = result_text(call) {
-        out.push(Message {
-            uid: format!("{}/{key}:result", message.uid),
-            role: Role::Tool,
-            tool: Some(name),
-            call_id,
-            at,
-            text,
-            ..message.clone()
-        });
-    }
+    let Some(text) = result_text(call) else {
+        return false;
+    };
+    out.push(Message {
+        uid: format!("{}/{key}:result", message.uid),
+        role: Role::Tool,
+        tool: Some(name),
+        call_id,
+        at,
+        text,
+        ..message.clone()
+    });
+    true
 }
 
 /// A tool call's result: `functionResponse.response.output` (or `.error`), else

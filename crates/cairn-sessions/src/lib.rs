@@ -259,6 +259,33 @@ impl fmt::Debug for SourceHints<'_> {
     }
 }
 
+/// Largest spilled tool output read (Claude Code spills outputs past
+/// 30 KB; its files run to megabytes).
+pub const MAX_SPILL_BYTES: u64 = 64 << 20;
+
+/// The full text of a spilled tool output: `<dir>/<name>.txt`, for a plain
+/// `name` (letters, digits, `_`, `-`: a transcript cannot name another
+/// path), a regular file (not a link elsewhere), read up to
+/// [`MAX_SPILL_BYTES`]. What [`SourceHints::spill`] is for a session's
+/// `tool-results` folder.
+pub fn read_spilled(dir: &Path, name: &str) -> Option<String> {
+    use std::io::Read as _;
+    if !claude::is_plain_name(name) {
+        return None;
+    }
+    let path = dir.join(format!("{name}.txt"));
+    if !std::fs::symlink_metadata(&path).ok()?.file_type().is_file() {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(&path)
+        .ok()?
+        .take(MAX_SPILL_BYTES)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 /// Why a whole file could not be imported.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -321,8 +348,21 @@ pub fn parse(
     agent: Option<Agent>,
     hints: &SourceHints<'_>,
 ) -> Result<Parsed, ImportError> {
+    parse_limited(bytes, agent, hints, MAX_DECOMPRESSED_BYTES)
+}
+
+/// [`parse`], with zstd-compressed content refused past `max_decompressed`
+/// bytes once decompressed (an upload may expand no further than the
+/// server takes uncompressed). Decompression stops at the limit: memory
+/// stays bounded by it, however the stream expands.
+pub fn parse_limited(
+    bytes: &[u8],
+    agent: Option<Agent>,
+    hints: &SourceHints<'_>,
+    max_decompressed: u64,
+) -> Result<Parsed, ImportError> {
     if detect::is_zstd(bytes) {
-        let plain = detect::decompress(bytes, MAX_DECOMPRESSED_BYTES)?;
+        let plain = detect::decompress(bytes, max_decompressed.min(MAX_DECOMPRESSED_BYTES))?;
         return parse_plain(&plain, agent, hints);
     }
     parse_plain(bytes, agent, hints)
@@ -352,6 +392,34 @@ fn parse_plain(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_spilled_output_is_read_by_a_plain_name_from_a_regular_file_only() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let outside = tempfile::tempdir().expect("a temp dir");
+        std::fs::write(dir.path().join("b2wq4yejx.txt"), "the full output").expect("written");
+        std::fs::write(outside.path().join("secret.txt"), "not ours").expect("written");
+        assert_eq!(
+            read_spilled(dir.path(), "b2wq4yejx").as_deref(),
+            Some("the full output")
+        );
+        for name in ["../secret", "", "a/b", "b2wq4yejx.txt"] {
+            assert_eq!(read_spilled(dir.path(), name), None, "{name:?}");
+        }
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(
+                outside.path().join("secret.txt"),
+                dir.path().join("linked.txt"),
+            )
+            .expect("a link");
+            assert_eq!(
+                read_spilled(dir.path(), "linked"),
+                None,
+                "a link is not followed"
+            );
+        }
+    }
 
     #[test]
     fn injected_text_is_told_by_its_opening_wrapper() {

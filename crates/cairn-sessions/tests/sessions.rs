@@ -498,16 +498,7 @@ fn claude_spilled_tool_results_are_read_through_the_hint() {
 /// What the service's spill closure does: plain names only, read as
 /// `<spill_dir>/<name>.txt`.
 fn spill_reader(dir: &Path) -> impl Fn(&str) -> Option<String> + '_ {
-    move |name: &str| {
-        let plain = !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c));
-        if !plain {
-            return None;
-        }
-        fs::read_to_string(dir.join(format!("{name}.txt"))).ok()
-    }
+    move |name: &str| cairn_sessions::read_spilled(dir, name)
 }
 
 #[test]
@@ -1600,4 +1591,75 @@ fn next_random(state: &mut u64) -> u64 {
 fn pseudo_random_bytes(len: usize, seed: u64) -> Vec<u8> {
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     (0..len).map(|_| next_random(&mut state) as u8).collect()
+}
+
+/// Gemini CLI rewrites a resumed session's history (`$set messages`): its
+/// calls become content parts of the model's message and their results
+/// functionResponse parts of user messages, sent twice, as the model saw
+/// them. The import keeps every call and result once, with the full output
+/// the records before the rewrite held (Gemini CLI 0.61, a real log's
+/// shape).
+#[test]
+fn a_resumed_gemini_history_keeps_its_calls_once_with_their_full_output() {
+    let id = "run_shell_command__run_shell_command_1796386817099_0";
+    let full: String = (1..=3000).map(|n| format!("{n}\n")).collect();
+    let seen = "Output too large. Showing first 8,000 and last 32,000 characters.";
+    let response = serde_json::json!({"functionResponse": {"id": id, "name": "run_shell_command", "response": {"output": seen}}});
+    let log = [
+        serde_json::json!({"sessionId": "g-5", "projectHash": "abc", "startTime": "2026-06-01T10:00:00.000Z", "lastUpdated": "2026-06-01T10:00:00.000Z", "kind": "main"}),
+        serde_json::json!({"id": "u1", "timestamp": "2026-06-01T10:00:01.000Z", "type": "user", "content": [{"text": "big output"}]}),
+        serde_json::json!({"id": "m1", "timestamp": "2026-06-01T10:00:02.000Z", "type": "gemini", "content": "",
+            "toolCalls": [{"id": id, "name": "run_shell_command", "args": {"command": "seq 1 3000"},
+                           "result": [response], "status": "success", "resultDisplay": full}]}),
+        serde_json::json!({"id": "u2", "timestamp": "2026-06-01T10:00:03.000Z", "type": "user", "content": [response]}),
+        serde_json::json!({"id": "m2", "timestamp": "2026-06-01T10:00:04.000Z", "type": "gemini", "content": "done"}),
+        // The resume: the same history, rewritten under the same ids, the
+        // result once more in a `<id>_response` message.
+        serde_json::json!({"$set": {"messages": [
+            {"id": "u1", "type": "user", "content": [{"text": "big output"}]},
+            {"id": "m1", "type": "gemini", "content": [{"functionCall": {"id": id, "name": "run_shell_command", "args": {"command": "seq 1 3000"}}}]},
+            {"id": "m1_response", "type": "user", "content": [response]},
+            {"id": "u2", "type": "user", "content": [response]},
+            {"id": "m2", "type": "gemini", "content": [{"text": "done"}]},
+        ]}}),
+        serde_json::json!({"id": "u3", "timestamp": "2026-06-01T10:01:00.000Z", "type": "user", "content": [{"text": "second turn"}]}),
+    ]
+    .iter()
+    .map(|record| record.to_string())
+    .collect::<Vec<_>>()
+    .join("\n");
+    let parsed = parse_text(&log, None);
+    let calls: Vec<&str> = parsed
+        .messages
+        .iter()
+        .filter(|message| message.role == Role::Assistant && message.tool.is_some())
+        .filter_map(|message| message.call_id.as_deref())
+        .collect();
+    assert_eq!(calls, [id], "the call, once");
+    let results: Vec<&str> = parsed
+        .messages
+        .iter()
+        .filter(|message| message.role == Role::Tool)
+        .map(|message| message.text.as_str())
+        .collect();
+    assert_eq!(results, [full.as_str()], "its result, once, whole");
+    let prompts: Vec<&str> = parsed
+        .messages
+        .iter()
+        .filter(|message| message.role == Role::User && !message.injected)
+        .map(|message| message.text.as_str())
+        .collect();
+    assert_eq!(prompts, ["big output", "second turn"]);
+    // Before the resume, the same call and result had the same uids: a file
+    // imported before and after it holds each once.
+    let before = parse_text(&log.lines().take(5).collect::<Vec<_>>().join("\n"), None);
+    let uids = |parsed: &cairn_sessions::Parsed| {
+        parsed
+            .messages
+            .iter()
+            .filter(|message| message.call_id.is_some())
+            .map(|message| message.uid.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(uids(&before), uids(&parsed));
 }

@@ -19,7 +19,7 @@ use cairn_core::{CcrRef, ContentHash};
 use cairn_types::{ContextKey, TenantId};
 
 pub use error::StoreError;
-pub use merge::{Origin, PROXY_UID, message_anchor, new_message_anchor, normalized_call_id};
+pub use merge::{Origin, PROXY_UID, conversation_answers, message_anchor, new_message_anchor};
 pub use postgres::{FEED_CHANNEL, PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
 
@@ -374,9 +374,10 @@ pub struct SessionRow {
     pub parent: Option<String>,
     pub started_at: Option<Millis>,
     pub updated_at: Option<Millis>,
-    /// Names the conversation however it arrived (its first real prompt
-    /// and the model's first answer), so a proxied copy without the
-    /// agent's session id finds the file's session, and the other way.
+    /// The agent and its first real prompt, hashed: the conversations that
+    /// began alike, among which a proxied copy without the agent's session
+    /// id finds its file's session (by the model's answers), and the other
+    /// way.
     pub thread_key: Option<String>,
 }
 

@@ -74,6 +74,25 @@ impl Row {
         }
     }
 
+    fn from_record(message: &crate::MessageRecord) -> Row {
+        let (text, hash) = match &message.body {
+            crate::MessageBody::Text(text) => (Some(text.clone()), None),
+            crate::MessageBody::Blob(hash) => (None, Some(hash.to_hex())),
+        };
+        Row {
+            session: String::new(),
+            position: message.position as i64,
+            uid: message.uid.clone(),
+            role: message.role.clone(),
+            tool: message.tool.clone(),
+            call_id: message.call_id.clone(),
+            at: message.at,
+            injected: message.injected,
+            text,
+            hash,
+        }
+    }
+
     fn is_proxied(&self) -> bool {
         self.uid.starts_with(PROXY_UID)
     }
@@ -116,23 +135,7 @@ impl Row {
 /// message is recognised in the proxy's copy and the file's (`None` for
 /// injected text, notices and empty messages).
 pub fn message_anchor(message: &crate::MessageRecord) -> Option<String> {
-    let (text, hash) = match &message.body {
-        crate::MessageBody::Text(text) => (Some(text.clone()), None),
-        crate::MessageBody::Blob(hash) => (None, Some(hash.to_hex())),
-    };
-    Row {
-        session: String::new(),
-        position: 0,
-        uid: message.uid.clone(),
-        role: message.role.clone(),
-        tool: message.tool.clone(),
-        call_id: message.call_id.clone(),
-        at: message.at,
-        injected: message.injected,
-        text,
-        hash,
-    }
-    .anchor_base()
+    Row::from_record(message).anchor_base()
 }
 
 /// A new message's anchor, likewise.
@@ -141,41 +144,60 @@ pub fn new_message_anchor(message: &NewMessage) -> Option<String> {
 }
 
 /// Gemini CLI files a call as `<tool>__<id>` where the wire has `<id>`.
-pub fn normalized_call_id<'a>(id: &'a str, tool: Option<&str>) -> &'a str {
+fn normalized_call_id<'a>(id: &'a str, tool: Option<&str>) -> &'a str {
     tool.and_then(|tool| id.strip_prefix(tool))
         .and_then(|rest| rest.strip_prefix("__"))
         .filter(|rest| !rest.is_empty())
         .unwrap_or(id)
 }
 
-/// Each row's anchor in order: a text that came before gets `#2`, `#3`, …
-/// (the same words again are a new message); a call id that came before is
-/// the same call or result again (Gemini CLI sends a resumed session's tool
-/// results twice).
-fn anchors<'a>(rows: impl IntoIterator<Item = &'a Row>) -> Vec<Option<String>> {
-    let mut seen: HashMap<String, u32> = HashMap::new();
-    rows.into_iter()
-        .map(|row| {
-            let base = row.anchor_base()?;
-            if base.starts_with("call:") || base.starts_with("result:") {
-                return Some(base);
-            }
-            let count = seen.entry(base.clone()).or_default();
-            *count += 1;
-            Some(if *count == 1 {
-                base
-            } else {
-                format!("{base}#{count}")
-            })
-        })
+/// Whether an anchor names a call or its result: a call id is the same
+/// message wherever it appears (Gemini CLI sends a resumed session's tool
+/// results twice), and is what two copies of a conversation align on.
+fn is_call(anchor: &str) -> bool {
+    anchor.starts_with("call:") || anchor.starts_with("result:")
+}
+
+/// The anchor a proxied row was stored under: its uid less the prefix and
+/// the occurrence count (`#2`).
+fn stored_anchor(row: &Row) -> Option<&str> {
+    let anchor = row
+        .uid
+        .strip_prefix(PROXY_UID)
+        .filter(|anchor| !anchor.starts_with('~'))?;
+    Some(anchor.split_once('#').map_or(anchor, |(base, _)| base))
+}
+
+/// A row's anchor: the stored one of a proxied row, else its own.
+fn anchor_of(row: &Row) -> Option<String> {
+    match stored_anchor(row) {
+        Some(anchor) => Some(anchor.to_owned()),
+        None => row.anchor_base(),
+    }
+}
+
+/// The model's side of a conversation (its calls, their results, its
+/// texts) among `anchors`, in order, each once (a client may send a message
+/// twice): what tells two conversations that began alike apart.
+pub fn conversation_answers(anchors: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut seen = HashSet::new();
+    anchors
+        .into_iter()
+        .filter(|anchor| is_call(anchor) || anchor.starts_with("assistant:"))
+        .filter(|anchor| seen.insert(anchor.clone()))
         .collect()
 }
 
-/// The anchor a proxied row was stored under (its uid less the prefix).
-fn stored_anchor(row: &Row) -> Option<&str> {
-    row.uid
-        .strip_prefix(PROXY_UID)
-        .filter(|anchor| !anchor.starts_with('~'))
+fn answers<'a>(rows: impl IntoIterator<Item = &'a Row>) -> Vec<String> {
+    conversation_answers(rows.into_iter().filter_map(anchor_of))
+}
+
+/// Whether two copies agree on the model's answers as far as both go (one's
+/// answers begin the other's): the same conversation, or one that has only
+/// begun.
+pub(crate) fn same_conversation(a: &[String], b: &[String]) -> bool {
+    let shared = a.len().min(b.len());
+    a[..shared] == b[..shared]
 }
 
 /// What one import does to the messages table.
@@ -222,37 +244,91 @@ impl Plan {
 }
 
 /// Plans one session's part of an import. `held` is what the session holds
-/// (any order), `absorbed` the rows of proxied sessions of the same
-/// conversation under other ids (folded in when `origin` is a file),
-/// `incoming` the import's messages for this session, in order.
+/// (any order), `twins` the rows of proxied sessions under other ids that
+/// began with the same prompt (folded in when `origin` is a file and they
+/// are the same conversation), `incoming` the import's messages for this
+/// session, in order.
 pub(crate) fn plan_session(
     origin: Origin,
     session: &str,
     mut held: Vec<Row>,
-    absorbed: Vec<Row>,
+    twins: Vec<Row>,
     incoming: Vec<Row>,
     plan: &mut Plan,
 ) {
     held.sort_by_key(|row| row.position);
     match origin {
         Origin::Proxy => plan_proxied(session, &held, incoming, plan),
-        Origin::File => plan_file(session, held, absorbed, incoming, plan),
+        Origin::File => plan_file(session, held, twins, incoming, plan),
     }
 }
 
+/// A proxied conversation: what the session does not hold yet, at its end.
+/// The two copies align on call ids: everything up to the last call or
+/// result the session holds is held; after it, a text is held when the
+/// session holds the same text after that point (in order), else it is new.
 fn plan_proxied(session: &str, held: &[Row], incoming: Vec<Row>, plan: &mut Plan) {
-    let known: HashSet<String> = anchors(held).into_iter().flatten().collect();
+    let held_anchors: Vec<Option<String>> = held.iter().map(anchor_of).collect();
+    let incoming_anchors: Vec<Option<String>> = incoming.iter().map(Row::anchor_base).collect();
+    // The last call or result both hold: where the copies align.
+    let mut aligned: Option<(usize, usize)> = None;
+    for (index, anchor) in incoming_anchors.iter().enumerate() {
+        if let Some(anchor) = anchor.as_deref().filter(|anchor| is_call(anchor))
+            && let Some(at) = held_anchors
+                .iter()
+                .rposition(|held| held.as_deref() == Some(anchor))
+        {
+            aligned = Some((index, at));
+        }
+    }
+    let (skip_through, mut cursor) = match aligned {
+        Some((index, at)) => (Some(index), at + 1),
+        None => (None, 0),
+    };
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for anchor in held_anchors.iter().flatten() {
+        *counts.entry(anchor.clone()).or_default() += 1;
+    }
     let uids: HashSet<&str> = held.iter().map(|row| row.uid.as_str()).collect();
-    let incoming_anchors = anchors(&incoming);
-    // Everything up to the last message the session holds is held already.
-    let covered = incoming_anchors
-        .iter()
-        .rposition(|anchor| anchor.as_ref().is_some_and(|anchor| known.contains(anchor)));
+    let mut planned: HashSet<String> = HashSet::new();
     let mut next = held.last().map_or(0, |row| row.position + 1);
-    let mut unanchored: HashMap<String, u32> = HashMap::new();
+    // Past the alignment, the texts the session holds next, in order, until
+    // the first it does not: after a new message nothing is held.
+    let mut diverged = false;
     for (index, (mut row, anchor)) in incoming.into_iter().zip(incoming_anchors).enumerate() {
-        row.uid = match &anchor {
-            Some(anchor) => format!("{PROXY_UID}{anchor}"),
+        let before = skip_through.is_some_and(|last| index <= last);
+        let held_already = match anchor.as_deref() {
+            Some(anchor) if is_call(anchor) => {
+                held_anchors.iter().flatten().any(|held| held == anchor)
+            }
+            // Before the alignment a text is held wherever it is (a compacted
+            // history's summary is not).
+            Some(anchor) if before => held_anchors.iter().flatten().any(|held| held == anchor),
+            Some(_) if diverged => false,
+            Some(anchor) => {
+                let found = held_anchors[cursor.min(held_anchors.len())..]
+                    .iter()
+                    .position(|held| held.as_deref() == Some(anchor));
+                match found {
+                    Some(offset) => {
+                        cursor += offset + 1;
+                        true
+                    }
+                    None => {
+                        diverged = true;
+                        false
+                    }
+                }
+            }
+            // Injected text before the alignment is the held conversation's.
+            None => before,
+        };
+        if held_already {
+            plan.outcome.messages_unchanged += 1;
+            continue;
+        }
+        let base = match &anchor {
+            Some(anchor) => anchor.clone(),
             None => {
                 let content = row
                     .hash
@@ -263,16 +339,25 @@ fn plan_proxied(session: &str, held: &[Row], incoming: Vec<Row>, plan: &mut Plan
                             .map(|text| cairn_core::ContentHash::of(text.as_bytes()).to_hex())
                     })
                     .unwrap_or_default();
-                let base = format!("{}:{}", row.role, &content[..32.min(content.len())]);
-                let count = unanchored.entry(base.clone()).or_default();
-                *count += 1;
-                format!("{PROXY_UID}~{base}#{count}")
+                format!("~{}:{}", row.role, &content[..32.min(content.len())])
             }
         };
-        let held_already = covered.is_some_and(|last| index <= last)
-            || anchor.as_ref().is_some_and(|anchor| known.contains(anchor))
-            || uids.contains(row.uid.as_str());
-        if held_already {
+        row.uid = if base.starts_with('~') || !is_call(&base) {
+            // The next occurrence number of these words; for injected text,
+            // its place among the same injections of this request (a resent
+            // request gives it the same uid again).
+            let count = counts.entry(base.clone()).or_default();
+            *count += 1;
+            let mut uid = format!("{PROXY_UID}{base}#{count}");
+            while anchor.is_some() && (uids.contains(uid.as_str()) || planned.contains(&uid)) {
+                *count += 1;
+                uid = format!("{PROXY_UID}{base}#{count}");
+            }
+            uid
+        } else {
+            format!("{PROXY_UID}{base}")
+        };
+        if uids.contains(row.uid.as_str()) || !planned.insert(row.uid.clone()) {
             plan.outcome.messages_unchanged += 1;
             continue;
         }
@@ -284,13 +369,11 @@ fn plan_proxied(session: &str, held: &[Row], incoming: Vec<Row>, plan: &mut Plan
     }
 }
 
-fn plan_file(
-    session: &str,
-    held: Vec<Row>,
-    absorbed: Vec<Row>,
-    incoming: Vec<Row>,
-    plan: &mut Plan,
-) {
+/// An agent's file: the complete record. Its messages are upserted by uid;
+/// the proxied copy (this session's, and twins of the same conversation
+/// under other ids) is replaced where the file covers it, and its turns the
+/// file does not hold yet move after the file's.
+fn plan_file(session: &str, held: Vec<Row>, twins: Vec<Row>, incoming: Vec<Row>, plan: &mut Plan) {
     // A uid twice in one file (a rewritten Gemini record) keeps its first
     // place and its last body.
     let mut order: Vec<Row> = Vec::with_capacity(incoming.len());
@@ -304,13 +387,26 @@ fn plan_file(
             }
         }
     }
-    let (proxied, filed): (Vec<Row>, Vec<Row>) = held.into_iter().partition(Row::is_proxied);
-    // The proxied copy: this session's, then those folded in.
-    let proxied: Vec<Row> = proxied.into_iter().chain(absorbed).collect();
-    let in_file: HashSet<String> = anchors(&order).into_iter().flatten().collect();
-    let covered = proxied
-        .iter()
-        .rposition(|row| stored_anchor(row).is_some_and(|anchor| in_file.contains(anchor)));
+    let in_file: HashSet<String> = order.iter().filter_map(Row::anchor_base).collect();
+    let file_answers = answers(&order);
+    let (own, filed): (Vec<Row>, Vec<Row>) = held.into_iter().partition(Row::is_proxied);
+    // Twins, by session, in order; folded when they are this conversation.
+    let mut by_twin: Vec<(String, Vec<Row>)> = Vec::new();
+    let mut twins = twins;
+    twins.sort_by(|a, b| (&a.session, a.position).cmp(&(&b.session, b.position)));
+    for row in twins {
+        match by_twin.last_mut() {
+            Some((twin, rows)) if *twin == row.session => rows.push(row),
+            _ => by_twin.push((row.session.clone(), vec![row])),
+        }
+    }
+    let mut sources = vec![own];
+    for (twin, rows) in by_twin {
+        if same_conversation(&answers(&rows), &file_answers) {
+            plan.removed_sessions.push(twin);
+            sources.push(rows);
+        }
+    }
     let filed_uids: HashMap<&str, &Row> = filed.iter().map(|row| (row.uid.as_str(), row)).collect();
     let mut new = Vec::new();
     for mut row in order {
@@ -331,27 +427,33 @@ fn plan_file(
             }
         }
     }
-    // Proxied rows the file covers go; the rest move after the file's new
-    // messages (or stay where they are when there are none and they are
-    // this session's own).
+    // In each proxied copy, what the file covers (up to its last message
+    // the file holds) goes; the rest is kept: in place when it is this
+    // session's and nothing new comes before it, else moved after the
+    // file's new messages.
     let mut kept = Vec::new();
-    for (index, row) in proxied.into_iter().enumerate() {
-        let own = row.session == session;
-        if !own && !plan.removed_sessions.contains(&row.session) {
-            plan.removed_sessions.push(row.session.clone());
-        }
-        if covered.is_some_and(|last| index <= last) {
-            plan.delete(&row);
-        } else if !(own && new.is_empty()) {
-            plan.delete(&row);
-            kept.push(row);
+    let mut staying: Vec<i64> = filed.iter().map(|row| row.position).collect();
+    let mut kept_uids: HashSet<String> = HashSet::new();
+    for rows in sources {
+        let covered = rows
+            .iter()
+            .rposition(|row| anchor_of(row).is_some_and(|anchor| in_file.contains(&anchor)));
+        for (index, row) in rows.into_iter().enumerate() {
+            let own = row.session == session;
+            if covered.is_some_and(|last| index <= last) {
+                plan.delete(&row);
+            } else if own && new.is_empty() {
+                staying.push(row.position);
+                kept_uids.insert(row.uid.clone());
+            } else {
+                plan.delete(&row);
+                if kept_uids.insert(row.uid.clone()) {
+                    kept.push(row);
+                }
+            }
         }
     }
-    let next = filed
-        .iter()
-        .map(|row| row.position)
-        .max()
-        .map_or(0, |last| last + 1);
+    let next = staying.iter().max().map_or(0, |last| last + 1);
     for (position, mut row) in (next..).zip(new.into_iter().chain(kept)) {
         row.session = session.to_owned();
         row.position = position;
@@ -421,6 +523,8 @@ mod tests {
         rows.sort_by_key(|row| row.position);
         let positions: HashSet<i64> = rows.iter().map(|row| row.position).collect();
         assert_eq!(positions.len(), rows.len(), "positions are unique");
+        let uids: HashSet<&str> = rows.iter().map(|row| row.uid.as_str()).collect();
+        assert_eq!(uids.len(), rows.len(), "uids are unique");
         rows
     }
 
@@ -622,6 +726,135 @@ mod tests {
         ];
         let after = record(Origin::Proxy, once, vec![], conversation("s", &twice));
         assert_eq!(after.len(), 6, "only the new prompt: {:?}", roles(&after));
+    }
+
+    #[test]
+    fn a_result_twice_in_a_new_conversation_is_stored_once() {
+        let twice = [
+            "user:run it",
+            "call:c1",
+            "result:c1",
+            "result:c1",
+            "assistant:done",
+        ];
+        let stored = record(Origin::Proxy, vec![], vec![], conversation("s", &twice));
+        assert_eq!(stored.len(), 4, "{:?}", roles(&stored));
+    }
+
+    #[test]
+    fn a_repeated_short_answer_in_a_shortened_history_is_not_taken_for_an_old_one() {
+        let long = [
+            "user:go",
+            "assistant:yes",
+            "user:go on",
+            "call:c1",
+            "result:c1",
+            "assistant:yes",
+        ];
+        let held = record(Origin::Proxy, vec![], vec![], conversation("s", &long));
+        // Compacted: the history restarts from a summary, then a new "yes".
+        let compacted = [
+            "user:summary so far",
+            "call:c1",
+            "result:c1",
+            "user:and now?",
+            "assistant:yes",
+        ];
+        let after = record(Origin::Proxy, held, vec![], conversation("s", &compacted));
+        let summary = roles(&after);
+        assert_eq!(
+            summary.len(),
+            9,
+            "the summary, the question and the new answer: {summary:?}"
+        );
+    }
+
+    /// Rows of a conversation proxied under its own id `session`.
+    fn proxied_as(session: &str, specs: &[&str]) -> Vec<Row> {
+        record(Origin::Proxy, vec![], vec![], conversation("s", specs))
+            .into_iter()
+            .map(|mut row| {
+                row.session = session.to_owned();
+                row
+            })
+            .collect()
+    }
+
+    #[test]
+    fn another_conversation_with_the_same_prompt_is_not_folded_in() {
+        let ours = proxied_as(
+            "proxy-1",
+            &["user:run it", "call:a1", "result:a1", "assistant:done"],
+        );
+        let theirs = proxied_as(
+            "proxy-2",
+            &["user:run it", "call:b1", "result:b1", "assistant:other"],
+        );
+        let file = conversation(
+            "s",
+            &["user:run it", "call:a1", "result:a1", "assistant:done"],
+        );
+        let mut plan = Plan::default();
+        // Twins arrive in any order.
+        let mut twins: Vec<Row> = theirs.iter().chain(&ours).cloned().collect();
+        twins.reverse();
+        plan_session(Origin::File, "s", vec![], twins.clone(), file, &mut plan);
+        assert_eq!(plan.removed_sessions, ["proxy-1"]);
+        assert_eq!(
+            apply(twins.clone(), &plan, "proxy-2").len(),
+            4,
+            "theirs untouched"
+        );
+        assert_eq!(apply(twins.clone(), &plan, "proxy-1").len(), 0);
+        assert_eq!(apply(twins, &plan, "s").len(), 4);
+    }
+
+    #[test]
+    fn a_file_with_nothing_new_keeps_proxied_turns_and_folds_a_twins_after_them() {
+        let file = conversation(
+            "s",
+            &["user:run it", "call:c1", "result:c1", "assistant:done"],
+        );
+        let held = record(Origin::File, vec![], vec![], file.clone());
+        let held = record(
+            Origin::Proxy,
+            held,
+            vec![],
+            conversation(
+                "s",
+                &[
+                    "user:run it",
+                    "call:c1",
+                    "result:c1",
+                    "assistant:done",
+                    "user:next",
+                    "call:c2",
+                ],
+            ),
+        );
+        assert_eq!(held.len(), 6);
+        let twin = proxied_as(
+            "proxy-9",
+            &[
+                "user:run it",
+                "call:c1",
+                "result:c1",
+                "assistant:done",
+                "user:next",
+                "call:c2",
+                "result:c2",
+            ],
+        );
+        let everything: Vec<Row> = held.iter().chain(&twin).cloned().collect();
+        let mut plan = Plan::default();
+        plan_session(Origin::File, "s", held, twin, file, &mut plan);
+        let after = apply(everything, &plan, "s");
+        assert_eq!(
+            after.len(),
+            7,
+            "the twin's result joins once: {:?}",
+            roles(&after)
+        );
     }
 
     #[test]

@@ -17,7 +17,8 @@
 //!   (for Codex, through its `exec` tool), then answer `DONE: <its result>`.
 //!
 //! Side requests (Gemini CLI's routing and next-speaker checks, Claude
-//! Code's title) declare no tools and get a small JSON answer.
+//! Code's title: they ask for JSON, or declare no tools) get a small JSON
+//! answer.
 
 use std::sync::{Arc, Mutex};
 

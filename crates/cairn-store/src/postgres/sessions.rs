@@ -106,7 +106,8 @@ async fn held_rows(
     let mut rows = Vec::new();
     for session in sessions {
         let found = sqlx::query(&format!(
-            "SELECT {HELD_COLUMNS} FROM messages WHERE tenant = $1 AND session = $2"
+            "SELECT {HELD_COLUMNS} FROM messages WHERE tenant = $1 AND session = $2 \
+             ORDER BY position"
         ))
         .bind(tenant.as_str())
         .bind(session)
@@ -130,8 +131,9 @@ async fn held_rows(
     Ok(rows)
 }
 
-/// Proxied sessions of the same conversation as `session` under other ids
-/// (its agent and thread key), which a file import folds into it.
+/// Proxied sessions that began with the same prompt as `session`, under
+/// other ids (its agent and thread key): the planner folds in those that
+/// are the same conversation.
 async fn proxied_twins(
     tx: &mut Transaction<'static, Postgres>,
     tenant: &TenantId,
