@@ -37,7 +37,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the server: REST API on one port, SQLite under the data directory or a shared PostgreSQL
     /// (--database).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Store a file (or standard input) under KEY on a running server.
     Put(PutArgs),
     /// Print a context from a running server: the compressed view, or the original.
@@ -220,6 +220,11 @@ pub struct ServeArgs {
     /// https://app.example.com; repeat for several [default: none].
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
     pub cors_origins: Vec<String>,
+    /// Host name the server answers to besides loopback names (how it is
+    /// reached behind a proxy or on a network); repeat for several
+    /// [default: none: loopback names only on a loopback address].
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    pub allowed_hosts: Vec<String>,
     /// Models directory for local ML (semantic search), as laid out by
     /// scripts/install-models.sh [default: none: ML off, BM25 alone].
     #[arg(long, env = "CAIRN_MODELS_DIR", value_name = "DIR")]
@@ -409,7 +414,7 @@ fn init_tracing(filter: &str) {
 /// Runs one command.
 pub async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Put(args) => put(args).await,
         Command::Get(args) => get(args).await,
         Command::Stats(args) => {
@@ -555,9 +560,9 @@ pub fn serve_config(args: &ServeArgs) -> anyhow::Result<Config> {
         config.auth.jwt_secret_file = Some(file.clone());
     }
     args.proxy.apply(&mut config.proxy);
-    if let Ok(secret) = std::env::var(crate::token::SECRET_ENV)
-        && !secret.trim().is_empty()
-    {
+    // Set but blank is an error (in `authenticator`), not auth off: a
+    // deployment that meant to turn auth on must not run open.
+    if let Ok(secret) = std::env::var(crate::token::SECRET_ENV) {
         config.auth.jwt_secret = Some(secret);
     }
     config
@@ -568,6 +573,10 @@ pub fn serve_config(args: &ServeArgs) -> anyhow::Result<Config> {
         .server
         .cors_allowed_origins
         .extend(args.cors_origins.iter().cloned());
+    config
+        .server
+        .allowed_hosts
+        .extend(args.allowed_hosts.iter().cloned());
     if let Some(dir) = &args.models_dir {
         config.ml.models_dir = Some(dir.clone());
     }

@@ -111,6 +111,12 @@ impl AuthConfig {
     pub fn authenticator(&self) -> anyhow::Result<cairn_auth::Authenticator> {
         let mut auth = cairn_auth::Authenticator::off();
         if let Some(secret) = &self.jwt_secret {
+            if secret.trim().is_empty() {
+                anyhow::bail!(
+                    "CAIRN_JWT_SECRET is set but empty: set a secret of at least 32 bytes to \
+                     turn auth on, or unset it to run without auth"
+                );
+            }
             auth = auth
                 .with_secret(secret.trim().as_bytes())
                 .context("CAIRN_JWT_SECRET cannot be used")?;
@@ -148,6 +154,11 @@ pub struct ServerConfig {
     /// Browser origins allowed to call the API (CORS), exactly as the
     /// browser sends them (`https://app.example.com`). Empty: none.
     pub cors_allowed_origins: Vec<String>,
+    /// Host names the server answers to besides loopback ones (a name it is
+    /// reached by behind a proxy or on a network). Empty: on loopback, only
+    /// loopback names, so a DNS-rebinding page gets nothing; beyond
+    /// loopback, any name.
+    pub allowed_hosts: Vec<String>,
     /// Requests handled at once; more are answered 503 with Retry-After.
     pub max_concurrent_requests: usize,
     /// How long a request may take until its response starts, in seconds (503 after).
@@ -185,6 +196,7 @@ impl Default for ServerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 8787)),
             body_limit_bytes: 32 * 1024 * 1024,
             cors_allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
             max_concurrent_requests: 1024,
             request_timeout_seconds: 120,
             header_read_timeout_seconds: 10,
@@ -302,6 +314,18 @@ impl Config {
                 bail!(
                     "server.cors_allowed_origins must list origins such as \
                      \"https://app.example.com\", not {origin:?} (wildcards are not allowed)"
+                );
+            }
+        }
+        for host in &self.server.allowed_hosts {
+            let valid = !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c));
+            if !valid {
+                bail!(
+                    "server.allowed_hosts must list host names such as \"cairn.internal\" \
+                     (no scheme, port or wildcard), not {host:?}"
                 );
             }
         }

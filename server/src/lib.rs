@@ -162,6 +162,14 @@ async fn serve_store(
             cors_allowed_origins: config.server.cors_allowed_origins.clone(),
             max_concurrent_requests: config.server.max_concurrent_requests,
             request_timeout: Duration::from_secs(config.server.request_timeout_seconds),
+            allowed_hosts: config.server.allowed_hosts.clone(),
+            // Beyond loopback, where auth is required, the token protects;
+            // the names a network reaches the server by are not known here.
+            any_host: !config.server.bind.ip().is_loopback(),
+            long_routes: cairn_proxy::LONG_ROUTES
+                .iter()
+                .map(|route| (*route).to_owned())
+                .collect(),
         },
         auth: Arc::new(auth),
     };
@@ -169,7 +177,12 @@ async fn serve_store(
     let mcp = mcp_router(&config, &state, mcp_shutdown.clone());
     let gc = spawn_periodic_gc(cairn, config.storage.gc_interval_seconds);
     let proxy = proxy_router(&config, &state)?;
-    let app = cairn_api::router(state).merge(mcp).merge(proxy);
+    // Every route first, then the shared layers once (guard, CORS, limits,
+    // span): MCP and the proxy get what REST and GraphQL get.
+    let app = cairn_api::layered(
+        cairn_api::routes(state.clone()).merge(mcp).merge(proxy),
+        &state,
+    );
     tracing::info!(
         address = %listener.local_addr()?,
         data_dir = %config.storage.data_dir.display(),
@@ -212,9 +225,9 @@ fn mcp_router(
     shutdown: tokio_util::sync::CancellationToken,
 ) -> axum::Router {
     let options = cairn_mcp::HttpOptions {
-        // Off loopback (where auth is required) the Host check would refuse
-        // every name the server is reached by; the token protects it there.
-        any_host: !config.server.bind.ip().is_loopback(),
+        // The site guard in front of every route checks Host (the names
+        // configured included); rmcp's own check knows loopback names only.
+        any_host: true,
         body_limit: Some(config.server.body_limit_bytes),
         allowed_origins: config.server.cors_allowed_origins.clone(),
         shutdown,

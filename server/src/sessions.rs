@@ -157,6 +157,7 @@ async fn import_file(
         path: Some(file.path.clone()),
         project_root: file.project_root.clone(),
         spill_dir: file.spill_dir.clone(),
+        max_decompressed: None,
     };
     Ok(cairn
         .import_session(tenant, content, Some(file.agent.as_str()), source)

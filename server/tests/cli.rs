@@ -672,6 +672,20 @@ fn token_issue_makes_tokens_that_a_server_with_auth_accepts() {
         !cwd.path().join("cairn-data").exists(),
         "a refused start created no data directory"
     );
+    // Set but blank (a template's `CAIRN_JWT_SECRET=`, a missing secret
+    // rendered empty) is refused too: it used to turn auth off silently,
+    // and then any token was accepted.
+    for blank in ["", "   "] {
+        let open = Command::new(CAIRN)
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .current_dir(cwd.path())
+            .env_remove("CAIRN_DATA_DIR")
+            .env("CAIRN_JWT_SECRET", blank)
+            .output()
+            .expect("cairn runs");
+        assert!(!open.status.success(), "a blank secret started the server");
+        assert!(stderr(&open).contains("set but empty"), "{}", stderr(&open));
+    }
 }
 
 /// The line `cairn serve` logs once it is serving (on any free port), with

@@ -818,3 +818,43 @@ async fn put_with_metadata_and_ttl_compress_and_delete_over_graphql() -> anyhow:
     assert_eq!(code, "not_found");
     server.stop().await
 }
+
+/// A subscription ends when its token expires: the socket is closed with
+/// 4403 at `exp`, not kept reading with a token that no longer would.
+#[tokio::test]
+async fn a_subscription_is_closed_when_its_token_expires() -> anyhow::Result<()> {
+    let server = TestServer::start_with(|config| {
+        config.auth.jwt_secret = Some(SECRET.to_owned());
+    })
+    .await?;
+    let key = cairn_auth::SigningKey::secret(SECRET.as_bytes())?;
+    let short = key.issue(&cairn_auth::TokenRequest {
+        sub: "A".to_owned(),
+        tenant: "acme".to_owned(),
+        scopes: cairn_auth::Scopes::parse_list("read")?,
+        ttl_seconds: 2,
+    })?;
+    let mut socket = subscribe(
+        &server,
+        json!({"Authorization": format!("Bearer {short}")}),
+        WAIT_FOR_A,
+    )
+    .await?;
+    let started = Instant::now();
+    let closed = loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the socket ended without a close frame"))??;
+        if let Message::Close(frame) = message {
+            break frame;
+        }
+    };
+    let frame = closed.ok_or_else(|| anyhow::anyhow!("a close frame without a code"))?;
+    assert_eq!(u16::from(frame.code), 4403, "{frame:?}");
+    assert!(frame.reason.contains("expired"), "{frame:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "closed at exp, not later"
+    );
+    server.stop().await
+}

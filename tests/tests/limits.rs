@@ -20,7 +20,7 @@ async fn stalled(server: &TestServer, head: &str) -> anyhow::Result<TcpStream> {
 
 /// A PUT whose body never finishes arriving: it holds a request slot.
 const STALLED_PUT: &str =
-    "PUT /v1/contexts/slow HTTP/1.1\r\nHost: cairn\r\nContent-Length: 1000\r\n\r\npartial";
+    "PUT /v1/contexts/slow HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\npartial";
 
 /// Reads what the server sends until it closes or `within` passes.
 async fn read_all(stream: &mut TcpStream, within: Duration) -> anyhow::Result<String> {
@@ -58,7 +58,7 @@ async fn a_client_trickling_its_headers_is_cut_off() -> anyhow::Result<()> {
     let server =
         TestServer::start_with(|config| config.server.header_read_timeout_seconds = 1).await?;
     let started = Instant::now();
-    let mut slow = stalled(&server, "GET /v1/stats HTTP/1.1\r\nHost: cairn\r\nX-Slow: ").await?;
+    let mut slow = stalled(&server, "GET /v1/stats HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ").await?;
     let received = read_all(&mut slow, Duration::from_secs(10)).await?;
     let waited = started.elapsed();
     assert!(

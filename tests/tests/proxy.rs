@@ -1043,9 +1043,19 @@ async fn the_tool_list_is_the_same_before_and_after_the_first_marker() -> anyhow
             refs(&String::from_utf8_lossy(&received[0].raw)).is_empty(),
             "{api:?}"
         );
+        // The bytes of the tool list, which the provider's cache keys on.
+        let tools_bytes = |raw: &Bytes| {
+            let text = String::from_utf8_lossy(raw).into_owned();
+            let start = text.find("\"tools\":").expect("tools");
+            let mut tools =
+                serde_json::Deserializer::from_str(&text[start + 8..]).into_iter::<Value>();
+            tools.next().expect("a tool list").expect("JSON");
+            text[start..start + 8 + tools.byte_offset()].to_owned()
+        };
         assert_eq!(
-            received[0].body["tools"], received[1].body["tools"],
-            "{api:?}: the same tools with and without a marker"
+            tools_bytes(&received[0].raw),
+            tools_bytes(&received[1].raw),
+            "{api:?}: the same tools, byte for byte, with and without a marker"
         );
     }
     server.stop().await
@@ -1267,14 +1277,21 @@ async fn a_model_that_keeps_retrieving_gets_a_coherent_final_answer_and_the_usag
     let (mock, upstream) = Mock::start().await?;
     let server = start(&upstream, 10.0).await?;
     for api in APIS {
-        for stream in [false, true] {
-            let log = build_log(&format!("greedy_{api:?}_{stream}"));
+        for (stream, obeys) in [(false, false), (true, false), (false, true), (true, true)] {
+            let log = build_log(&format!("greedy_{api:?}_{stream}_{obeys}"));
             let reference = ContentHash::of(log.as_bytes()).ccr_ref().to_string();
             mock.clear();
-            // The four rounds answered, the round told to stop, and once more.
-            for _ in 0..6 {
+            // The four rounds answered, then the round told to stop: the
+            // model calls once more, or answers.
+            for _ in 0..5 {
                 mock.push(api.reply(stream, &[("cairn_retrieve", json!({"ref": reference}))]));
             }
+            let last: &[(&str, Value)] = if obeys {
+                &[]
+            } else {
+                &[("cairn_retrieve", json!({"ref": reference}))]
+            };
+            mock.push(api.reply(stream, last));
             let request = api.request("why did the build fail?", &log, stream);
             let (status, _, body) = post(&server, api, &request, stream).await?;
             assert_eq!(status, 200, "{api:?} stream={stream}: {body}");
@@ -1285,9 +1302,13 @@ async fn a_model_that_keeps_retrieving_gets_a_coherent_final_answer_and_the_usag
                 "{api:?} stream={stream}: 4 rounds, then one without tools"
             );
             let refused = &received[5].body;
-            let told = refused.get("tool_choice").is_some() || refused.get("toolConfig").is_some();
+            let none = match api {
+                Api::Anthropic => refused["tool_choice"] == json!({"type": "none"}),
+                Api::Chat | Api::Responses => refused["tool_choice"] == json!("none"),
+                Api::Gemini => refused["toolConfig"]["functionCallingConfig"]["mode"] == "NONE",
+            };
             assert!(
-                told,
+                none,
                 "{api:?}: the last round asks for no tool calls: {refused}"
             );
             assert!(
@@ -1305,10 +1326,12 @@ async fn a_model_that_keeps_retrieving_gets_a_coherent_final_answer_and_the_usag
                 Api::Gemini => "STOP",
             };
             assert_eq!(stop, expected, "{api:?} stream={stream}: {body}");
-            assert!(
-                text.contains("cairn_retrieve rounds"),
-                "{api:?} stream={stream}: why: {text}"
-            );
+            let said = if obeys {
+                FINAL
+            } else {
+                "cairn_retrieve rounds"
+            };
+            assert!(text.contains(said), "{api:?} stream={stream}: {text}");
             assert!(
                 !body.contains("\"tool_use\"") && !body.contains("\"tool_calls\":[{"),
                 "{api:?} stream={stream}: no call reaches the client: {body}"
@@ -1324,6 +1347,75 @@ async fn a_model_that_keeps_retrieving_gets_a_coherent_final_answer_and_the_usag
                 (usage[input].as_u64(), usage[output].as_u64()),
                 (Some(30), Some(30)),
                 "{api:?} stream={stream}: {usage}"
+            );
+        }
+    }
+    server.stop().await
+}
+
+/// A `proxy` token without `read` expands the markers of its own
+/// conversation through `cairn_retrieve`, but cannot make the proxy read
+/// any other original of its tenant (a model told to name another ref, by a
+/// prompt injection in a tool output, gets a refusal).
+#[tokio::test]
+async fn a_proxy_only_token_retrieves_only_its_own_markers() -> anyhow::Result<()> {
+    let (mock, upstream) = Mock::start().await?;
+    let secret = "a-proxy-test-secret-that-is-long-enough";
+    let upstream_url = upstream.clone();
+    let server = TestServer::start_with(move |config| {
+        config.proxy.anthropic_upstream = upstream_url.clone();
+        config.auth.jwt_secret = Some(secret.to_owned());
+    })
+    .await?;
+    let key = cairn_auth::SigningKey::secret(secret.as_bytes())?;
+    let token = |scopes: &str| {
+        key.issue(&cairn_auth::TokenRequest {
+            tenant: "acme".into(),
+            sub: "agent".into(),
+            scopes: cairn_auth::Scopes::parse_list(scopes).expect("scopes"),
+            ttl_seconds: 600,
+        })
+    };
+    // Another agent of the tenant stored a secret.
+    let stored = reqwest::Client::new()
+        .put(format!("{}/v1/contexts/vault/launch", server.url()))
+        .bearer_auth(token("read,write")?)
+        .body("the launch code is 0000")
+        .send()
+        .await?;
+    assert_eq!(stored.status().as_u16(), 200);
+    let vault = ContentHash::of(b"the launch code is 0000")
+        .ccr_ref()
+        .to_string();
+    let log = build_log("own_markers");
+    let own = ContentHash::of(log.as_bytes()).ccr_ref().to_string();
+    let request = Api::Anthropic.request("why did the build fail?", &log, false);
+    for (reference, allowed) in [(vault.as_str(), false), (own.as_str(), true)] {
+        mock.clear();
+        mock.push(Api::Anthropic.reply(false, &[("cairn_retrieve", json!({"ref": reference}))]));
+        mock.push(Api::Anthropic.reply(false, &[]));
+        let response = reqwest::Client::new()
+            .post(format!("{}/v1/messages", server.url()))
+            .header("x-api-key", "sk-ant-provider")
+            .header("x-cairn-token", token("proxy")?)
+            .body(request.to_string())
+            .send()
+            .await?;
+        assert_eq!(response.status().as_u16(), 200);
+        let continued = String::from_utf8_lossy(&mock.received()[1].raw).into_owned();
+        assert!(
+            !continued.contains("launch code"),
+            "{reference}: the vault stays shut"
+        );
+        assert_eq!(
+            continued.contains("lacks the read scope"),
+            !allowed,
+            "{reference}: {continued}"
+        );
+        if allowed {
+            assert!(
+                continued.contains("undefined symbol own_markers"),
+                "its own original"
             );
         }
     }

@@ -587,3 +587,97 @@ async fn cors_answers_allowlisted_origins_only() -> anyhow::Result<()> {
     );
     server.stop().await
 }
+
+/// A session's title is its first prompt or one the agent wrote (Claude
+/// Code's `custom-title`): it is masked like the messages, on REST and
+/// GraphQL.
+#[tokio::test]
+async fn session_titles_are_masked_like_messages() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let key = "sk-ant-api03-Qx7vLmZpW3rT9yKcB2nJdF5hGs8aE1uo";
+    let records = [
+        json!({"type": "user", "sessionId": "titled", "uuid": "u1", "timestamp": "2026-11-01T10:00:00Z",
+               "cwd": "/work", "message": {"role": "user", "content": format!("use ANTHROPIC_API_KEY={key} to test")}}),
+        json!({"type": "user", "sessionId": "named", "uuid": "u2", "timestamp": "2026-11-01T10:00:00Z",
+               "cwd": "/work", "message": {"role": "user", "content": "hello"}}),
+        json!({"type": "custom-title", "sessionId": "named", "customTitle": format!("deploy with {key}")}),
+    ];
+    let file: String = records.iter().map(|record| format!("{record}\n")).collect();
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/sessions/import?agent=claude", server.url()))
+        .body(file)
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    let listed = reqwest::get(format!("{}/v1/sessions", server.url()))
+        .await?
+        .text()
+        .await?;
+    assert!(!listed.contains(key), "{listed}");
+    assert_eq!(listed.matches("\"title\"").count(), 2, "{listed}");
+    for id in ["titled", "named"] {
+        let one = reqwest::get(format!("{}/v1/sessions/{id}", server.url()))
+            .await?
+            .text()
+            .await?;
+        assert!(!one.contains(key), "{one}");
+    }
+    let graphql = reqwest::Client::new()
+        .post(format!("{}/graphql", server.url()))
+        .header("content-type", "application/json")
+        .body(r#"{"query":"{ sessions { nodes { id title } } }"}"#)
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(graphql.contains("\"title\""), "{graphql}");
+    assert!(!graphql.contains(key), "{graphql}");
+    server.stop().await
+}
+
+/// Tokens the server must refuse though their signature is good: not valid
+/// yet (`nbf` in the future), or naming a critical header extension it
+/// does not understand; and a public key too small to trust.
+#[tokio::test]
+async fn premature_tokens_critical_extensions_and_weak_rsa_keys_are_refused() -> anyhow::Result<()>
+{
+    use base64::Engine as _;
+    let server = hs256_server().await?;
+    let key = jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes());
+    let mut early = claims("cairn", now() + 3600);
+    early["nbf"] = json!(now() + 1800);
+    let premature = crafted(jsonwebtoken::Algorithm::HS256, &key, &early);
+    let header = URL_SAFE_NO_PAD
+        .encode(br#"{"alg":"HS256","typ":"JWT","crit":["x-unknown"],"x-unknown":1}"#);
+    let payload = URL_SAFE_NO_PAD.encode(claims("cairn", now() + 3600).to_string());
+    let message = format!("{header}.{payload}");
+    let signature =
+        jsonwebtoken::crypto::sign(message.as_bytes(), &key, jsonwebtoken::Algorithm::HS256)?;
+    let critical = format!("{message}.{signature}");
+    for (name, token) in [("nbf in the future", premature), ("crit", critical)] {
+        let (status, body) = call(&server, Method::GET, "/v1/stats", Some(&token), None).await?;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{name}: {body}");
+    }
+    // The same claims without either are accepted (the test is sound).
+    let fine = crafted(
+        jsonwebtoken::Algorithm::HS256,
+        &key,
+        &claims("cairn", now() + 3600),
+    );
+    let (status, _) = call(&server, Method::GET, "/v1/stats", Some(&fine), None).await?;
+    assert_eq!(status, StatusCode::OK);
+    server.stop().await?;
+
+    let weak = cairn_auth::Authenticator::off()
+        .with_public_key(&read_key("rsa-1024-public.pem"), "rsa-1024-public.pem");
+    let Err(error) = weak else {
+        panic!("a 1024-bit RSA key was accepted");
+    };
+    assert!(error.to_string().contains("1024-bit"), "{error}");
+    assert!(
+        cairn_auth::Authenticator::off()
+            .with_public_key(&read_key("rsa-public.pem"), "rsa-public.pem")
+            .is_ok()
+    );
+    Ok(())
+}

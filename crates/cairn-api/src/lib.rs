@@ -10,6 +10,7 @@ pub mod auth;
 mod error;
 mod extract;
 mod graphql;
+mod guard;
 mod limits;
 mod openapi;
 mod rest;
@@ -26,6 +27,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use error::ApiError;
 pub use graphql::{MAX_COMPLEXITY, MAX_DEPTH, sdl as graphql_sdl};
+pub use guard::SiteGuard;
 pub use openapi::openapi_json;
 
 /// Settings of the HTTP surface.
@@ -39,6 +41,15 @@ pub struct ApiConfig {
     pub max_concurrent_requests: usize,
     /// How long a request may take until its response starts.
     pub request_timeout: std::time::Duration,
+    /// Host names the server answers to besides loopback ones.
+    pub allowed_hosts: Vec<String>,
+    /// Answer any `Host` (a listener beyond loopback, where auth is on)
+    /// when `allowed_hosts` is empty.
+    pub any_host: bool,
+    /// Route patterns whose responses may take longer than
+    /// `request_timeout` to start (the proxy's model calls, bounded by the
+    /// proxy's own upstream timeout).
+    pub long_routes: Vec<String>,
 }
 
 impl Default for ApiConfig {
@@ -48,6 +59,9 @@ impl Default for ApiConfig {
             cors_allowed_origins: Vec::new(),
             max_concurrent_requests: 1024,
             request_timeout: std::time::Duration::from_secs(120),
+            allowed_hosts: Vec::new(),
+            any_host: false,
+            long_routes: Vec::new(),
         }
     }
 }
@@ -61,14 +75,18 @@ pub struct ApiState {
     pub auth: Arc<Authenticator>,
 }
 
-/// The whole HTTP API as one router.
+/// The whole HTTP API as one router: [`routes`] with [`layered`]'s layers.
 pub fn router(state: ApiState) -> Router {
+    let routes = routes(state.clone());
+    layered(routes, &state)
+}
+
+/// Every REST and GraphQL route, with the API's body limit and
+/// authentication, and none of the layers every route of the server shares:
+/// the server merges MCP and the proxy beside them, then calls [`layered`]
+/// once for all.
+pub fn routes(state: ApiState) -> Router {
     let body_limit = state.config.body_limit;
-    let cors = cors(&state.config.cors_allowed_origins);
-    let limits = Arc::new(limits::Limits::new(
-        state.config.max_concurrent_requests.max(1),
-        state.config.request_timeout,
-    ));
     rest::router()
         .merge(graphql::router(&state))
         .fallback(error::unknown_route)
@@ -78,10 +96,35 @@ pub fn router(state: ApiState) -> Router {
             state.clone(),
             auth::authenticate,
         ))
-        .layer(cors)
+        .with_state(state)
+}
+
+/// The layers every route gets, whatever surface it belongs to, from the
+/// outside in: the request span (and `x-request-id`), the in-flight cap
+/// and the deadline (except for `long_routes`, whose handlers bound
+/// themselves), the site guard (`Host` and `Origin`, see `guard.rs`), and
+/// CORS for the allowlisted origins.
+pub fn layered(routes: Router, state: &ApiState) -> Router {
+    let config = &state.config;
+    let limits = Arc::new(limits::Limits::new(
+        config.max_concurrent_requests.max(1),
+        config.request_timeout,
+        config.long_routes.clone(),
+    ));
+    let guard = Arc::new(SiteGuard {
+        any_host: config.any_host,
+        hosts: config
+            .allowed_hosts
+            .iter()
+            .map(|host| host.trim().to_ascii_lowercase())
+            .collect(),
+        origins: config.cors_allowed_origins.clone(),
+    });
+    routes
+        .layer(cors(&config.cors_allowed_origins))
+        .layer(axum::middleware::from_fn_with_state(guard, guard::guard))
         .layer(axum::middleware::from_fn_with_state(limits, limits::limit))
         .layer(axum::middleware::from_fn(trace::request_span))
-        .with_state(state)
 }
 
 /// CORS for the origins in the allowlist only; never a wildcard. Preflights

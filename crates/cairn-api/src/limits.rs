@@ -22,14 +22,17 @@ pub(crate) struct Limits {
     in_flight: Arc<Semaphore>,
     max_in_flight: usize,
     timeout: Duration,
+    /// Route patterns exempt from the deadline (not from the cap).
+    long_routes: Vec<String>,
 }
 
 impl Limits {
-    pub(crate) fn new(max_in_flight: usize, timeout: Duration) -> Limits {
+    pub(crate) fn new(max_in_flight: usize, timeout: Duration, long_routes: Vec<String>) -> Limits {
         Limits {
             in_flight: Arc::new(Semaphore::new(max_in_flight)),
             max_in_flight,
             timeout,
+            long_routes,
         }
     }
 }
@@ -61,6 +64,13 @@ pub(crate) async fn limit(
             .insert(RETRY_AFTER, HeaderValue::from_static("1"));
         return response;
     };
+    let long = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .is_some_and(|route| limits.long_routes.iter().any(|long| long == route.as_str()));
+    if long {
+        return next.run(request).await;
+    }
     match tokio::time::timeout(limits.timeout, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {

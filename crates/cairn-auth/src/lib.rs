@@ -39,6 +39,10 @@ pub struct Principal {
     /// The token's `sub`; `None` when auth is off.
     pub agent: Option<String>,
     pub scopes: Scopes,
+    /// When the token stops being valid (Unix seconds); `None` when auth is
+    /// off. A connection that outlives its request (a GraphQL WebSocket)
+    /// ends then.
+    pub expires_at: Option<u64>,
 }
 
 impl Principal {
@@ -48,6 +52,7 @@ impl Principal {
             tenant: TenantId::local(),
             agent: None,
             scopes: Scopes::all(),
+            expires_at: None,
         }
     }
 
@@ -103,6 +108,8 @@ pub enum KeyError {
     SecretTooShort(usize),
     #[error("{what} is not an RSA or Ed25519 key in PEM form")]
     NotAKey { what: String },
+    #[error("{what} is a {bits}-bit RSA key; at least {MIN_RSA_BITS} bits are required")]
+    WeakRsa { what: String, bits: usize },
     #[error("cannot sign a token: {0}")]
     Sign(String),
 }
@@ -157,6 +164,13 @@ impl Authenticator {
     /// key in errors (a file name).
     pub fn with_public_key(mut self, pem: &[u8], what: &str) -> Result<Authenticator, KeyError> {
         let key = if let Ok(key) = DecodingKey::from_rsa_pem(pem) {
+            let bits = rsa_bits(pem).unwrap_or(0);
+            if bits < MIN_RSA_BITS {
+                return Err(KeyError::WeakRsa {
+                    what: what.to_owned(),
+                    bits,
+                });
+            }
             VerifyingKey {
                 algorithm: Algorithm::RS256,
                 key,
@@ -194,6 +208,13 @@ impl Authenticator {
         // such algorithm to parse them into.
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| invalid("not a signed JWT this server accepts"))?;
+        // RFC 7515 §4.1.11: a `crit` extension the verifier does not
+        // understand makes the token invalid; this one understands none.
+        if names_critical_extensions(token) {
+            return Err(invalid(
+                "its header names `crit` extensions, which are not supported",
+            ));
+        }
         let mut candidates = self
             .keys
             .iter()
@@ -211,6 +232,7 @@ impl Authenticator {
             validation.set_audience(&[AUDIENCE]);
             validation.set_required_spec_claims(&["exp", "aud", "sub"]);
             validation.leeway = 30;
+            validation.validate_nbf = true;
             match jsonwebtoken::decode::<TokenClaims>(token, &candidate.key, &validation) {
                 Ok(data) => return data.claims.into_principal(),
                 Err(error) => {
@@ -240,11 +262,41 @@ impl Authenticator {
     }
 }
 
+/// The smallest RSA key accepted, in bits.
+pub const MIN_RSA_BITS: usize = 2048;
+
+/// The modulus size of an RSA public key in PEM (SPKI or PKCS#1).
+fn rsa_bits(pem: &[u8]) -> Option<usize> {
+    use rsa::pkcs1::DecodeRsaPublicKey as _;
+    use rsa::pkcs8::DecodePublicKey as _;
+    use rsa::traits::PublicKeyParts as _;
+    let text = std::str::from_utf8(pem).ok()?;
+    let key = rsa::RsaPublicKey::from_public_key_pem(text)
+        .or_else(|_| rsa::RsaPublicKey::from_pkcs1_pem(text))
+        .ok()?;
+    Some(key.size() * 8)
+}
+
+/// Whether a JWT's header carries a `crit` member.
+fn names_critical_extensions(token: &str) -> bool {
+    use base64::Engine as _;
+    let Some(header) = token.split('.').next() else {
+        return false;
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header.trim_end_matches('='))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .is_some_and(|header| header.get("crit").is_some())
+}
+
 /// The claims as tokens carry them.
 #[derive(Debug, Deserialize)]
 struct TokenClaims {
     sub: String,
     tenant: String,
+    #[serde(default)]
+    exp: Option<u64>,
     #[serde(default)]
     scopes: ScopeClaim,
 }
@@ -284,6 +336,7 @@ impl TokenClaims {
             tenant: TenantId::new(self.tenant),
             agent: Some(self.sub),
             scopes,
+            expires_at: self.exp,
         })
     }
 }

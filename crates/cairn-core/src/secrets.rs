@@ -26,7 +26,8 @@ const PATTERNS: &[Pattern] = &[
         label: "private key",
         // A whole block, or an unterminated one up to the end of its base64
         // (a log cut short); `\\` keeps JSON's escaped line breaks inside it.
-        regex: r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----(?:[\s\S]*?-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----|[A-Za-z0-9+/=\s\\]*)",
+        // PGP's is a `PRIVATE KEY BLOCK`, with `Version:`-style headers.
+        regex: r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|[A-Za-z0-9+/=:\s\\]*)",
     },
     Pattern {
         label: "Anthropic API key",
@@ -42,11 +43,28 @@ const PATTERNS: &[Pattern] = &[
     },
     Pattern {
         label: "AWS secret key",
-        regex: r#"(?i)aws_?secret_?access_?key["']?\s*[:=]\s*["']?(?P<value>[A-Za-z0-9/+=]{40})"#,
+        // `aws_secret_access_key = …`, and AWS's own JSON (`"SecretAccessKey": "…"`).
+        regex: r#"(?i)(?:aws_?)?secret_?access_?key["']?\s*[:=]\s*["']?(?P<value>[A-Za-z0-9/+=]{40})"#,
+    },
+    Pattern {
+        label: "AWS session token",
+        regex: r#"(?i)(?:aws_?)?session_?token["']?\s*[:=]\s*["']?(?P<value>[A-Za-z0-9/+=]{100,})"#,
     },
     Pattern {
         label: "GitHub token",
-        regex: r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})",
+        regex: r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{22,})",
+    },
+    Pattern {
+        label: "Hugging Face token",
+        regex: r"\bhf_[A-Za-z0-9]{30,}",
+    },
+    Pattern {
+        label: "npm token",
+        regex: r"\bnpm_[A-Za-z0-9]{30,}",
+    },
+    Pattern {
+        label: "Slack webhook",
+        regex: r"\bhttps://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_\-]{20,}",
     },
     Pattern {
         label: "Slack token",
@@ -67,6 +85,25 @@ const PATTERNS: &[Pattern] = &[
     Pattern {
         label: "bearer token",
         regex: r"(?i)\bbearer\s+(?P<value>[A-Za-z0-9._~+/\-]{16,}=*)",
+    },
+    Pattern {
+        label: "basic credentials",
+        regex: r"(?i)\bbasic\s+(?P<value>[A-Za-z0-9+/]{12,}=*)",
+    },
+    Pattern {
+        label: "URL password",
+        // `scheme://user:password@host`: the password alone.
+        regex: r"\b[a-zA-Z][a-zA-Z0-9+.\-]{1,20}://[^\s:/@]{1,64}:(?P<value>[^\s@/]{1,128})@",
+    },
+    Pattern {
+        label: "password",
+        // `"password": "two words"`: the whole quoted value.
+        regex: r#"(?i)\b[a-z0-9_]*(?:password|passwd)["']?\s*[:=]\s*"(?P<value>[^"\n\[]{1,200})""#,
+    },
+    Pattern {
+        label: "password",
+        // `DB_PASSWORD=…`, `Password: …`.
+        regex: r#"(?i)\b[a-z0-9_]*(?:password|passwd)["']?\s*[:=]\s*'?(?P<value>[^\s"',;\[]{4,})"#,
     },
 ];
 
@@ -221,6 +258,47 @@ mod tests {
             r#"{"key": "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADAN\nBgkqhkiG9w0"}"#,
             r#"{"key": "[masked private key]"}"#,
         );
+    }
+
+    #[test]
+    fn cloud_and_service_credentials_are_masked() {
+        check(
+            r#"{"SecretAccessKey": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "AccessKeyId": "x"}"#,
+            r#"{"SecretAccessKey": "[masked AWS secret key]", "AccessKeyId": "x"}"#,
+        );
+        let session = "IQoJb3JpZ2luX2VjEJr".repeat(8);
+        check(
+            &format!(r#""SessionToken": "{session}""#),
+            r#""SessionToken": "[masked AWS session token]""#,
+        );
+        check(
+            "Authorization: Basic dXNlcjpzM2NyZXQtcGFzcw==",
+            "Authorization: Basic [masked basic credentials]",
+        );
+        check(
+            "DATABASE_URL=postgres://app:hunter2-prod@db.internal:5432/app",
+            "DATABASE_URL=postgres://app:[masked URL password]@db.internal:5432/app",
+        );
+        check(
+            "HF_TOKEN=hf_abcdefghijklmnopqrstuvwxyzABCDEFGH",
+            "HF_TOKEN=[masked Hugging Face token]",
+        );
+        check(
+            "//registry.npmjs.org/:_authToken=npm_abcdefghijklmnopqrstuvwxyz0123456789",
+            "//registry.npmjs.org/:_authToken=[masked npm token]",
+        );
+        check("ghp_abcdefghijklmnopqrstuvwx", "[masked GitHub token]");
+        check(
+            "curl -X POST https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
+            "curl -X POST [masked Slack webhook]",
+        );
+        check("DB_PASSWORD=s3cr3t!", "DB_PASSWORD=[masked password]");
+        check(
+            r#"{"password": "correct horse"}"#,
+            r#"{"password": "[masked password]"}"#,
+        );
+        let pgp = "-----BEGIN PGP PRIVATE KEY BLOCK-----\nVersion: x\n\nlQOYBF\n=ab\n-----END PGP PRIVATE KEY BLOCK-----";
+        assert_eq!(mask(pgp), "[masked private key]\n\n\n\n\n");
     }
 
     #[test]

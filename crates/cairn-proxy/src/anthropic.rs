@@ -108,8 +108,17 @@ pub fn refuse_tools(request: &mut Value) {
 /// A response whose calls were all ours, made a final answer: `note` as its
 /// text when nothing else is left, and an end-of-turn stop reason.
 pub fn end_turn(response: &mut Value, note: &str) {
-    if response["content"].as_array().is_none_or(Vec::is_empty) {
-        response["content"] = json!([{"type": "text", "text": note}]);
+    // A thinking block left alone is no answer: the note goes after it.
+    let has_text = response["content"]
+        .as_array()
+        .is_some_and(|blocks| blocks.iter().any(|block| block["type"] == "text"));
+    if !has_text {
+        if !response["content"].is_array() {
+            response["content"] = json!([]);
+        }
+        if let Some(blocks) = response["content"].as_array_mut() {
+            blocks.push(json!({"type": "text", "text": note}));
+        }
     }
     response["stop_reason"] = json!("end_turn");
 }
@@ -330,7 +339,7 @@ pub fn filter_ours(events: Vec<Event>) -> Vec<Event> {
 }
 
 /// The conversation as session messages: one per text, tool call and tool
-/// result, each with a uid from its place in the conversation.
+/// result, in order.
 pub fn session_messages(request: &Value, response: Option<&Value>) -> Vec<ProxiedMessage> {
     let mut out = Vec::new();
     let all = request

@@ -100,8 +100,12 @@ pub(crate) async fn handle(
     };
     let original = request.clone();
     let tenant = principal.tenant.clone();
-    let (tokens_original, saved, blocks) =
-        compress_request(&state, &tenant, provider, &mut request, &body).await;
+    let Compressed {
+        tokens_original,
+        saved,
+        refs,
+    } = compress_request(&state, &tenant, provider, &mut request, &body).await;
+    let blocks = refs.len() as u64;
     // `cairn_retrieve` is offered on every request that declares tools (an
     // agent's every request), not only on those that carry a marker: the
     // tool list is the first block a provider caches, so it must not change
@@ -114,6 +118,9 @@ pub(crate) async fn handle(
         provider.add_retrieve_tool(&mut request);
     }
     let retrieve = offered && blocks > 0;
+    // A `proxy` token without `read` expands the markers of its own
+    // conversation, not any original of its tenant a model is told to name.
+    let readable = principal.require(Scope::Read).is_err().then_some(refs);
     let tokens_sent = tokens_original.saturating_sub(saved);
     let counters = &state.counters;
     counters.requests.fetch_add(1, Ordering::Relaxed);
@@ -165,6 +172,7 @@ pub(crate) async fn handle(
         body,
         session,
         retrieve,
+        readable,
         tokens: (tokens_original, tokens_sent),
     };
     match exchange.run(request, mode).await {
@@ -299,23 +307,32 @@ fn authorize(auth: &Authenticator, headers: &HeaderMap) -> Result<Principal, Fai
     Ok(principal)
 }
 
-/// Compresses the request's slots in place. Returns the request's tokens as
-/// the client sent it, the tokens compression saved, and how many blocks it
-/// compressed.
+/// What compressing a request did.
+struct Compressed {
+    /// The request's tokens as the client sent it.
+    tokens_original: u64,
+    /// The tokens compression saved.
+    saved: u64,
+    /// The `ccr:` refs of the blocks compressed (every marker in a block's
+    /// view points into that block's original).
+    refs: std::collections::HashSet<String>,
+}
+
+/// Compresses the request's slots in place.
 async fn compress_request(
     state: &ProxyState,
     tenant: &TenantId,
     provider: Provider,
     request: &mut Value,
     body: &Bytes,
-) -> (u64, u64, u64) {
+) -> Compressed {
     let slots = provider.slots(request);
     let body = body.clone();
     let counted = cairn_service::spawn_cpu(move || {
         cairn_core::tokens::count(&String::from_utf8_lossy(&body))
     });
     let mut saved = 0u64;
-    let mut blocks = 0u64;
+    let mut refs = std::collections::HashSet::new();
     for slot in slots {
         let Some(Value::String(text)) = request.pointer(&slot.pointer) else {
             continue;
@@ -335,16 +352,23 @@ async fn compress_request(
                 compressed
             }
         };
-        if let Some(view) = view
-            && let Some(target) = request.pointer_mut(&slot.pointer)
-        {
-            *target = Value::String(view);
-            saved += block_saved;
-            blocks += 1;
+        if let Some(view) = view {
+            refs.insert(
+                cairn_core::ContentHash::of(text.as_bytes())
+                    .ccr_ref()
+                    .to_string(),
+            );
+            if let Some(target) = request.pointer_mut(&slot.pointer) {
+                *target = Value::String(view);
+                saved += block_saved;
+            }
         }
     }
-    let tokens_original = counted.await.unwrap_or(0);
-    (tokens_original, saved, blocks)
+    Compressed {
+        tokens_original: counted.await.unwrap_or(0),
+        saved,
+        refs,
+    }
 }
 
 /// One block's view: `None` when it goes as it is. A block the store cannot
@@ -406,8 +430,8 @@ fn forward_headers(headers: &HeaderMap) -> HeaderMap {
 /// The session a request belongs to: the agent's own id when it sends one
 /// (Claude Code's `x-claude-code-session-id`, Codex's `session-id`); else
 /// the service finds it from the conversation. `None` for an agent's side
-/// requests (a title, a routing or next-speaker check: they declare no
-/// tools), which are not conversations of their own.
+/// requests (a title, a routing or next-speaker check: they ask for JSON,
+/// or declare no tools), which are not conversations of their own.
 fn session_of(provider: Provider, headers: &HeaderMap, request: &Value) -> Option<ProxiedSession> {
     let header = |name: &str| {
         headers
@@ -483,6 +507,10 @@ struct Exchange {
     /// Whether this request carries markers and `cairn_retrieve` (offered
     /// by the proxy) is answered here.
     retrieve: bool,
+    /// The refs `cairn_retrieve` may read for a token without the `read`
+    /// scope: those of the markers in this request (`None`: any of the
+    /// tenant's, the token may read them anyway).
+    readable: Option<std::collections::HashSet<String>>,
     tokens: (u64, u64),
 }
 
@@ -538,7 +566,15 @@ impl Exchange {
                 let mut results = Vec::with_capacity(ours.len());
                 if rounds < max_rounds {
                     for call in ours {
-                        let text = answer(&self.state.cairn, &self.tenant, &call).await;
+                        let text = match &self.readable {
+                            Some(refs) if !call_ref(&call).is_some_and(|r| refs.contains(r)) => {
+                                "cairn_retrieve: this conversation's markers name other \
+                                 references; this token may read only those (it lacks the \
+                                 read scope)"
+                                    .to_owned()
+                            }
+                            _ => answer(&self.state.cairn, &self.tenant, &call).await,
+                        };
                         self.state
                             .counters
                             .retrieve_calls
@@ -578,7 +614,7 @@ impl Exchange {
                     .into_iter()
                     .map(|event| match event.json() {
                         Ok(Some(mut data)) if crate::wire::usage_of(&data).is_some() => {
-                            crate::wire::patch_usage(&mut data, &earlier_usage);
+                            crate::wire::patch_event_usage(&mut data, &earlier_usage);
                             Event::new(event.name.as_deref(), data.to_string())
                         }
                         _ => event,
@@ -920,6 +956,11 @@ fn describe(error: reqwest::Error) -> String {
         text.push_str(" (connection failed)");
     }
     text
+}
+
+/// The `ref` a `cairn_retrieve` call names.
+fn call_ref(call: &Call) -> Option<&str> {
+    call.arguments.get("ref").and_then(Value::as_str)
 }
 
 /// The answer to one `cairn_retrieve` call, from the store.

@@ -187,12 +187,29 @@ pub fn end_turn(response: &mut Value, note: &str) {
     let Some(candidate) = response.pointer_mut("/candidates/0") else {
         return;
     };
-    if candidate
+    // A thought left alone is no answer: the note goes after it.
+    let has_text = candidate
         .pointer("/content/parts")
         .and_then(Value::as_array)
-        .is_none_or(Vec::is_empty)
-    {
-        candidate["content"] = json!({"role": "model", "parts": [{"text": note}]});
+        .is_some_and(|parts| {
+            parts
+                .iter()
+                .any(|part| part.get("text").is_some() && part["thought"] != true)
+        });
+    if !has_text {
+        if candidate
+            .pointer("/content/parts")
+            .and_then(Value::as_array)
+            .is_none()
+        {
+            candidate["content"] = json!({"role": "model", "parts": []});
+        }
+        if let Some(parts) = candidate
+            .pointer_mut("/content/parts")
+            .and_then(Value::as_array_mut)
+        {
+            parts.push(json!({"text": note}));
+        }
     }
     candidate["finishReason"] = json!("STOP");
 }

@@ -146,6 +146,17 @@ impl ProxyState {
     }
 }
 
+/// The routes that call a model: their answers may take longer than the
+/// API's request deadline to start, and are bounded by
+/// `ProxyConfig::upstream_timeout` instead.
+pub const LONG_ROUTES: &[&str] = &[
+    "/v1/messages",
+    "/v1/chat/completions",
+    "/v1/responses",
+    "/v1beta/models/{target}",
+    "/v1/models/{target}",
+];
+
 /// Every proxy route, on the same port as the API.
 pub fn router(state: ProxyState) -> Router {
     let limit = state.config.body_limit;

@@ -137,7 +137,12 @@ pub fn calls(response: &Value) -> Vec<Call> {
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter(|item| item.get("type").and_then(Value::as_str) == Some("function_call"))
+        .filter(|item| {
+            matches!(
+                item.get("type").and_then(Value::as_str),
+                Some("function_call" | "custom_tool_call")
+            )
+        })
         .map(|item| Call {
             id: item
                 .get("call_id")
@@ -149,7 +154,11 @@ pub fn calls(response: &Value) -> Vec<Call> {
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_owned(),
-            arguments: wire::parse_arguments(item.get("arguments").unwrap_or(&Value::Null)),
+            // A custom tool's input is free text, not JSON arguments.
+            arguments: match item.get("arguments") {
+                Some(arguments) => wire::parse_arguments(arguments),
+                None => item.get("input").cloned().unwrap_or(Value::Null),
+            },
         })
         .collect()
 }
@@ -196,11 +205,21 @@ pub fn refuse_tools(request: &mut Value) {
 
 /// A response whose calls were all ours, made a final answer.
 pub fn end_turn(response: &mut Value, note: &str) {
-    if response["output"].as_array().is_none_or(Vec::is_empty) {
-        response["output"] = json!([{
-            "type": "message", "id": "msg_cairn_limit", "role": "assistant", "status": "completed",
-            "content": [{"type": "output_text", "text": note, "annotations": []}]
-        }]);
+    // A reasoning item left alone is no answer: the note goes after it.
+    let has_message = response["output"]
+        .as_array()
+        .is_some_and(|items| items.iter().any(|item| item["type"] == "message"));
+    if !has_message {
+        if !response["output"].is_array() {
+            response["output"] = json!([]);
+        }
+        if let Some(items) = response["output"].as_array_mut() {
+            items.push(json!({
+                "type": "message", "id": "msg_cairn_limit", "role": "assistant",
+                "status": "completed",
+                "content": [{"type": "output_text", "text": note, "annotations": []}]
+            }));
+        }
     }
     response["status"] = json!("completed");
 }

@@ -223,6 +223,11 @@ pub fn usage_of(value: &Value) -> Option<&Value> {
 /// Adds every number of `earlier` into `total`, field by field (nested
 /// objects too): the usage of several upstream calls as one.
 pub fn add_usage(total: &mut Value, earlier: &Value) {
+    add_numbers(total, earlier, false);
+}
+
+/// Adds `earlier`'s numbers into the fields `total` has, or all of them.
+fn add_numbers(total: &mut Value, earlier: &Value, only_present: bool) {
     let Value::Object(earlier) = earlier else {
         return;
     };
@@ -237,22 +242,37 @@ pub fn add_usage(total: &mut Value, earlier: &Value) {
             Value::Number(number) => {
                 let sum = match (total.get(key).and_then(Value::as_u64), number.as_u64()) {
                     (Some(a), Some(b)) => json!(a + b),
-                    (None, Some(b)) if !total.contains_key(key) => json!(b),
+                    (None, Some(b)) if !only_present && !total.contains_key(key) => json!(b),
                     _ => continue,
                 };
                 total.insert(key.clone(), sum);
             }
-            Value::Object(_) => add_usage(total.entry(key.clone()).or_insert(Value::Null), value),
+            Value::Object(_) if !only_present || total.contains_key(key) => add_numbers(
+                total.entry(key.clone()).or_insert(Value::Null),
+                value,
+                only_present,
+            ),
             _ => {}
         }
     }
 }
 
-/// Adds `earlier` into every usage object of a response or stream event.
+/// Adds `earlier` into every usage object of a whole response.
 pub fn patch_usage(value: &mut Value, earlier: &Value) {
     for pointer in USAGE_AT {
         if let Some(usage) = value.pointer_mut(pointer).filter(|usage| usage.is_object()) {
             add_usage(usage, earlier);
+        }
+    }
+}
+
+/// Adds `earlier` into the counts a stream event carries, and only those
+/// (Anthropic's `message_delta` may carry output tokens alone, and a client
+/// takes its input tokens from `message_start`).
+pub fn patch_event_usage(value: &mut Value, earlier: &Value) {
+    for pointer in USAGE_AT {
+        if let Some(usage) = value.pointer_mut(pointer).filter(|usage| usage.is_object()) {
+            add_numbers(usage, earlier, true);
         }
     }
 }

@@ -12,6 +12,7 @@
 //!
 //! API boundary: depends on tantivy only; callers pass plain documents.
 
+mod stats;
 pub mod tokenizer;
 
 use std::collections::HashSet;
@@ -631,7 +632,10 @@ impl SearchIndex {
                     score * recency_boost(now, when)
                 }
             });
-        let (top, total) = searcher.search(&full, &(collector, Count))?;
+        // Scored with the caller's tenant's statistics, not the whole index's.
+        let stats = stats::TenantStats::new(&searcher, fields.tenant, &query.tenant);
+        let (top, total) =
+            searcher.search_with_statistics_provider(&full, &(collector, Count), &stats)?;
         // The query's terms are on `text`; the snippet is cut from `preview`.
         let snippets = SnippetGenerator::create(&searcher, &*parsed, fields.text)
             .map_err(SearchError::Index)?;

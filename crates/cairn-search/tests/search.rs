@@ -169,6 +169,62 @@ fn tenants_never_see_each_other() {
     assert!(search_with(&index, other).is_empty());
 }
 
+/// A score depends on the caller's tenant alone: what another tenant
+/// stores (the same word many times, long documents) does not move it, so
+/// a one-hit search tells nothing of another tenant's data.
+#[test]
+fn scores_depend_on_the_callers_tenant_alone() {
+    let (_dir, index) = index();
+    let score = |index: &SearchIndex| {
+        let found = index
+            .search(&SearchQuery {
+                text: "getUserById".to_owned(),
+                ..query()
+            })
+            .expect("the search runs");
+        assert_eq!(found.hits.len(), 1);
+        found.hits[0].score
+    };
+    let alone = score(&index);
+    let others: Vec<Doc> = (0..200)
+        .map(|n| Doc {
+            tenant: "acme".to_owned(),
+            ..message(
+                &format!("acme-{n}"),
+                "codex",
+                "s9",
+                NOW,
+                &format!("getUserById {} {}", "padding words ".repeat(n % 7 * 20), n),
+            )
+        })
+        .collect();
+    index.add(others).expect("adds");
+    index.commit("w").expect("commits");
+    assert_eq!(
+        score(&index),
+        alone,
+        "another tenant's words moved the score"
+    );
+    // The caller's own new documents do move it.
+    index
+        .add([message(
+            "m9",
+            "claude",
+            "s1",
+            NOW - DAY,
+            "getUserById again",
+        )])
+        .expect("adds");
+    index.commit("w2").expect("commits");
+    let found = index
+        .search(&SearchQuery {
+            text: "getUserById".to_owned(),
+            ..query()
+        })
+        .expect("the search runs");
+    assert!(found.hits.iter().all(|hit| hit.score != alone), "{found:?}");
+}
+
 #[test]
 fn recent_messages_rank_first_and_snippets_highlight() {
     let (_dir, index) = index();

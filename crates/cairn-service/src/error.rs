@@ -14,6 +14,9 @@ pub enum ServiceError {
     NotFound(String),
     #[error("{0}")]
     Expired(String),
+    /// Content over a limit once decoded (a compressed body that expands).
+    #[error("{0}")]
+    TooLarge(String),
     #[error("the server is not ready: {0}")]
     Unavailable(String),
     #[error("the storage is full; nothing was written")]
@@ -40,6 +43,7 @@ impl ServiceError {
             ServiceError::InvalidRef(_) => ErrorCode::InvalidRef,
             ServiceError::NotFound(_) => ErrorCode::NotFound,
             ServiceError::Expired(_) => ErrorCode::Expired,
+            ServiceError::TooLarge(_) => ErrorCode::PayloadTooLarge,
             ServiceError::Unavailable(_) => ErrorCode::Unavailable,
             ServiceError::StorageFull(_) => ErrorCode::StorageFull,
             ServiceError::Internal(_) | ServiceError::Store(_) => ErrorCode::Internal,

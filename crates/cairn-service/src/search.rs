@@ -191,7 +191,8 @@ impl Cairn {
         }
         let mut wanted = Vec::new();
         let mut texts = Vec::new();
-        for (index, hit) in found.hits.iter().enumerate() {
+        // The first hits only: each costs reading its whole original.
+        for (index, hit) in found.hits.iter().enumerate().take(SNIPPET_READS) {
             if hit.highlighted {
                 continue;
             }
@@ -204,8 +205,10 @@ impl Cairn {
             let Ok(bytes) = self.original(tenant, &blob).await else {
                 continue;
             };
+            // As much as was indexed: a match past it was not found anyway.
+            let bytes = &bytes[..bytes.len().min(cairn_search::MAX_INDEXED_BYTES)];
             wanted.push(index);
-            texts.push(masked(String::from_utf8_lossy(&bytes).into_owned()));
+            texts.push(masked(String::from_utf8_lossy(bytes).into_owned()));
         }
         if texts.is_empty() {
             return;
@@ -476,6 +479,9 @@ impl Cairn {
         }
     }
 }
+
+/// Hits of one search whose snippet may be cut from the whole original.
+const SNIPPET_READS: usize = 20;
 
 /// One document per message position.
 pub(crate) fn message_doc_id(tenant: &str, session: &str, position: u64) -> String {

@@ -32,6 +32,10 @@ pub struct ImportSource {
     pub project_root: Option<String>,
     /// Claude: the folder of spilled tool results (`<session>/tool-results`).
     pub spill_dir: Option<PathBuf>,
+    /// How large zstd-compressed content may grow once decompressed: an
+    /// upload, no larger than the server takes uncompressed (the body
+    /// limit). `None`: [`cairn_sessions::MAX_DECOMPRESSED_BYTES`].
+    pub max_decompressed: Option<u64>,
 }
 
 /// Which sessions to list.
@@ -68,24 +72,17 @@ impl Cairn {
         let level = self.config.zstd_level;
         let (parsed, hashes) = spawn_cpu(move || {
             let spill_dir = source.spill_dir.clone();
-            let spill = move |id: &str| -> Option<String> {
-                let dir = spill_dir.as_ref()?;
-                // Tool ids are plain tokens; anything else is not a file name.
-                if id.is_empty()
-                    || !id
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c))
-                {
-                    return None;
-                }
-                std::fs::read_to_string(dir.join(format!("{id}.txt"))).ok()
-            };
+            let spill = move |name: &str| cairn_sessions::read_spilled(spill_dir.as_ref()?, name);
             let hints = SourceHints {
                 path: source.path.as_deref(),
                 project_root: source.project_root.as_deref(),
                 spill: Some(&spill),
             };
-            let parsed = cairn_sessions::parse(&content, agent, &hints).map_err(import_error)?;
+            let limit = source
+                .max_decompressed
+                .unwrap_or(cairn_sessions::MAX_DECOMPRESSED_BYTES);
+            let parsed = cairn_sessions::parse_limited(&content, agent, &hints, limit)
+                .map_err(import_error)?;
             let hashes = tool_hashes(&parsed);
             Ok::<_, ServiceError>((parsed, hashes))
         })
@@ -167,17 +164,19 @@ impl Cairn {
                 .collect(),
             blobs,
         };
-        let outcome = {
-            let _one_at_a_time = self.session_writes.lock().await;
-            self.store
-                .import_sessions(tenant, &import, now_millis())
-                .await?
-        };
+        // The emptied positions leave the index before another import can
+        // fill them again.
+        let one_at_a_time = self.session_writes.lock().await;
+        let outcome = self
+            .store
+            .import_sessions(tenant, &import, now_millis())
+            .await?;
+        self.unindex_messages(tenant, &outcome.freed).await;
+        drop(one_at_a_time);
         for blob in &import.blobs {
             self.known_blobs
                 .insert((tenant.clone(), blob.hash), blob.info());
         }
-        self.unindex_messages(tenant, &outcome.freed).await;
         self.wake_indexer();
         Ok(ImportReport {
             agent: parsed.agent.as_str().to_owned(),
@@ -350,7 +349,13 @@ fn tool_hashes(parsed: &Parsed) -> Vec<(ContentHash, usize)> {
 }
 
 fn import_error(error: ImportError) -> ServiceError {
-    ServiceError::InvalidRequest(format!("cannot import: {error}"))
+    match error {
+        ImportError::TooLarge { limit } => ServiceError::TooLarge(format!(
+            "cannot import: the compressed file expands past {limit} bytes (the body limit); \
+             import it from disk with `cairn import`"
+        )),
+        other => ServiceError::InvalidRequest(format!("cannot import: {other}")),
+    }
 }
 
 /// A page cursor: the last session's listing time and id, base64url.
@@ -384,7 +389,12 @@ fn session_summary(record: SessionRecord) -> Summarized {
             id: record.row.id,
             agent: record.row.agent,
             project: record.row.project,
-            title: record.row.title,
+            // A title is a prompt's first words, or one the agent wrote: it
+            // can hold a secret like any message, and is masked like one.
+            title: record
+                .row
+                .title
+                .map(|title| cairn_core::secrets::mask(&title).into_owned()),
             parent: record.row.parent,
             started_at: record.row.started_at.map(format_millis),
             updated_at: record.row.updated_at.map(format_millis),
@@ -558,8 +568,8 @@ impl Cairn {
 
     /// The session a proxied conversation without the agent's session id
     /// belongs to: one that began with the same prompt and whose model
-    /// answers agree with it so far (one's answers begin the other's), else
-    /// a new one.
+    /// answers agree with it so far (one's answers begin the other's; a
+    /// conversation with none yet joins the first), else a new one.
     async fn proxied_session_id(
         &self,
         tenant: &TenantId,
@@ -567,46 +577,50 @@ impl Cairn {
         key: Option<&str>,
         messages: &[NewMessage],
     ) -> Result<String, ServiceError> {
-        let base = match key {
-            Some(key) => format!("proxy-{agent}-{}", &key[..16.min(key.len())]),
-            None => {
-                // Nothing but injected text: named after all of it.
-                let mut all = Vec::new();
-                for message in messages {
-                    if let MessageBody::Blob(hash) = &message.body {
-                        all.extend_from_slice(hash.as_bytes());
-                    }
-                }
-                return Ok(format!(
-                    "proxy-{agent}-{}",
-                    &ContentHash::of(&all).to_hex()[..16]
-                ));
-            }
+        let Some(key) = key else {
+            // Nothing but injected text: named after its first message,
+            // which every later request of the conversation repeats.
+            let first = messages
+                .iter()
+                .find_map(|message| match &message.body {
+                    MessageBody::Blob(hash) => Some(hash.to_hex()),
+                    MessageBody::Text(_) => None,
+                })
+                .unwrap_or_default();
+            return Ok(format!("proxy-{agent}-{}", &first[..16.min(first.len())]));
         };
-        let key = key.unwrap_or_default();
-        let ours = answers(messages.iter().filter_map(cairn_store::new_message_anchor));
+        let ours = cairn_store::conversation_answers(
+            messages.iter().filter_map(cairn_store::new_message_anchor),
+        );
         let candidates = self.store.find_thread(tenant, agent, key).await?;
         for candidate in &candidates {
             let held = self
                 .store
                 .session_messages(tenant, candidate, 0, MATCH_MESSAGES)
                 .await?;
-            let theirs = answers(held.iter().filter_map(cairn_store::message_anchor));
+            let theirs = cairn_store::conversation_answers(
+                held.iter().filter_map(cairn_store::message_anchor),
+            );
             let shared = ours.len().min(theirs.len());
             if ours[..shared] == theirs[..shared] {
                 return Ok(candidate.clone());
             }
         }
-        Ok((1..)
-            .map(|n| {
-                if n == 1 {
-                    base.clone()
-                } else {
-                    format!("{base}-{n}")
-                }
-            })
-            .find(|id| !candidates.contains(id))
-            .unwrap_or(base))
+        // A new session: the first free name (more conversations may share
+        // the prompt than `find_thread` lists).
+        let base = format!("proxy-{agent}-{}", &key[..16.min(key.len())]);
+        let mut n = 1;
+        loop {
+            let id = if n == 1 {
+                base.clone()
+            } else {
+                format!("{base}-{n}")
+            };
+            if !candidates.contains(&id) && self.store.get_session(tenant, &id).await?.is_none() {
+                return Ok(id);
+            }
+            n += 1;
+        }
     }
 
     /// Drops emptied message positions from the search index.
@@ -622,21 +636,6 @@ impl Cairn {
             .collect();
         self.unindex(tenant, ids).await;
     }
-}
-
-/// The model's side of a conversation (its calls, their results, its
-/// texts), by anchor, in order, each once (a client may send a message
-/// twice: Gemini CLI does a resumed session's tool results).
-fn answers(anchors: impl Iterator<Item = String>) -> Vec<String> {
-    let mut seen = HashSet::new();
-    anchors
-        .filter(|anchor| {
-            ["call:", "result:", "assistant:"]
-                .iter()
-                .any(|kind| anchor.starts_with(kind))
-        })
-        .filter(|anchor| seen.insert(anchor.clone()))
-        .collect()
 }
 
 /// A conversation's thread key: its agent and its first real prompt,

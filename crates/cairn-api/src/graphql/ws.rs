@@ -65,6 +65,10 @@ async fn run(
         });
     let refused = Arc::new(AtomicBool::new(false));
     let refused_in_init = Arc::clone(&refused);
+    // When the caller's token expires, the connection ends: a subscription
+    // must not keep reading with a token that no longer would.
+    let (expiry_tx, mut expiry) =
+        tokio::sync::watch::channel(principal.as_ref().and_then(|p| p.expires_at));
     let auth = state.auth;
     let mut connection =
         WebSocket::new(schema, input, protocol).on_connection_init(move |payload| async move {
@@ -78,11 +82,45 @@ async fn run(
                 refused_in_init.store(true, Ordering::Relaxed);
                 async_graphql::Error::new(error.to_string())
             })?;
+            let _ = expiry_tx.send(principal.expires_at);
             let mut data = Data::default();
             data.insert(principal);
             Ok(data)
         });
-    while let Some(message) = connection.next().await {
+    loop {
+        let expires = async {
+            loop {
+                let at = *expiry.borrow_and_update();
+                match at {
+                    Some(at) => {
+                        let now = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |now| now.as_secs());
+                        tokio::time::sleep(std::time::Duration::from_secs(at.saturating_sub(now)))
+                            .await;
+                        return;
+                    }
+                    None => {
+                        if expiry.changed().await.is_err() {
+                            std::future::pending::<()>().await;
+                        }
+                    }
+                }
+            }
+        };
+        let message = tokio::select! {
+            message = connection.next() => message,
+            () = expires => {
+                let _ = sink
+                    .send(Message::Close(Some(CloseFrame {
+                        code: FORBIDDEN,
+                        reason: "the token expired".into(),
+                    })))
+                    .await;
+                return;
+            }
+        };
+        let Some(message) = message else { break };
         let outgoing = match message {
             WsMessage::Text(text) => Message::Text(text.into()),
             WsMessage::Close(code, reason) => {

@@ -34,7 +34,7 @@ pub(crate) struct ImportParams {
     responses(
         (status = 200, description = "Imported", body = ImportReport),
         (status = 400, description = "Empty, not a session file, or an unknown agent", body = ErrorBody),
-        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 413, description = "Body over the limit, or a zstd body that expands past it", body = ErrorBody),
     ),
 )]
 pub(crate) async fn import(
@@ -51,7 +51,10 @@ pub(crate) async fn import(
                 &caller.tenant,
                 body,
                 params.agent.as_deref(),
-                ImportSource::default(),
+                ImportSource {
+                    max_decompressed: Some(state.config.body_limit as u64),
+                    ..ImportSource::default()
+                },
             )
             .await?,
     ))
