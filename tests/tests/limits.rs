@@ -58,7 +58,11 @@ async fn a_client_trickling_its_headers_is_cut_off() -> anyhow::Result<()> {
     let server =
         TestServer::start_with(|config| config.server.header_read_timeout_seconds = 1).await?;
     let started = Instant::now();
-    let mut slow = stalled(&server, "GET /v1/stats HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ").await?;
+    let mut slow = stalled(
+        &server,
+        "GET /v1/stats HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ",
+    )
+    .await?;
     let received = read_all(&mut slow, Duration::from_secs(10)).await?;
     let waited = started.elapsed();
     assert!(
