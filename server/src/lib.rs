@@ -238,7 +238,10 @@ fn mcp_router(
             cairn_mcp::http_service(state.cairn.clone(), options),
         )
         .layer(axum::middleware::from_fn_with_state(
-            state.auth.clone(),
+            Arc::new(McpGate {
+                auth: state.auth.clone(),
+                owners: quick_cache::sync::Cache::new(MCP_SESSIONS),
+            }),
             authenticate_mcp,
         ))
 }
@@ -262,18 +265,65 @@ fn proxy_router(config: &Config, state: &ApiState) -> anyhow::Result<axum::Route
     Ok(cairn_proxy::router(proxy))
 }
 
+/// MCP sessions remembered with their tenant (about 100 bytes each).
+const MCP_SESSIONS: usize = 64 * 1024;
+
+/// The MCP endpoint's door: who calls, and which tenant opened each MCP
+/// session, so one tenant cannot use or end another's (`Mcp-Session-Id`).
+struct McpGate {
+    auth: Arc<cairn_auth::Authenticator>,
+    owners: quick_cache::sync::Cache<String, cairn_types::TenantId>,
+}
+
 /// Leaves the request's [`cairn_auth::Principal`] in its extensions, or answers
-/// 401/403 in the API's error shape.
+/// 401/403 in the API's error shape. A request naming an MCP session
+/// another tenant opened is answered like one naming no session at all
+/// (404).
 async fn authenticate_mcp(
-    axum::extract::State(auth): axum::extract::State<Arc<cairn_auth::Authenticator>>,
+    axum::extract::State(gate): axum::extract::State<Arc<McpGate>>,
     mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
     use cairn_api::auth::{auth_error_response, principal_from_headers};
-    match principal_from_headers(&auth, request.headers()) {
+    const SESSION: &str = "mcp-session-id";
+    match principal_from_headers(&gate.auth, request.headers()) {
         Ok(Some(principal)) => {
+            let named = request
+                .headers()
+                .get(SESSION)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned);
+            if let Some(named) = &named
+                && gate
+                    .owners
+                    .get(named)
+                    .is_some_and(|owner| owner != principal.tenant)
+            {
+                return (
+                    axum::http::StatusCode::NOT_FOUND,
+                    "Not Found: Session not found",
+                )
+                    .into_response();
+            }
+            let tenant = principal.tenant.clone();
+            let ending = request.method() == axum::http::Method::DELETE;
             request.extensions_mut().insert(principal);
-            next.run(request).await
+            let response = next.run(request).await;
+            if let Some(opened) = response
+                .headers()
+                .get(SESSION)
+                .and_then(|value| value.to_str().ok())
+            {
+                gate.owners.insert(opened.to_owned(), tenant);
+            }
+            if ending
+                && response.status().is_success()
+                && let Some(named) = named
+            {
+                gate.owners.remove(&named);
+            }
+            response
         }
         Ok(None) => auth_error_response(cairn_auth::AuthError::MissingToken),
         Err(error) => {

@@ -519,3 +519,78 @@ async fn the_bridge_passes_the_servers_json_rpc_errors_through() {
     bridge.close().await;
     server.stop().await.expect("server stops");
 }
+
+/// An MCP session belongs to the tenant that opened it: another tenant's
+/// token naming its `Mcp-Session-Id` (to call through it, or to end it) is
+/// answered like a session that does not exist, and the session goes on.
+#[tokio::test]
+async fn another_tenant_cannot_use_or_end_an_mcp_session() {
+    let server = TestServer::start_with(|config| config.auth.jwt_secret = Some(SECRET.into()))
+        .await
+        .expect("server starts");
+    let endpoint = format!("{}/mcp", server.url());
+    let key = SigningKey::secret(SECRET.as_bytes()).expect("a key");
+    let token = |tenant: &str| {
+        key.issue(&TokenRequest {
+            sub: "agent".into(),
+            tenant: tenant.into(),
+            scopes: Scopes::all(),
+            ttl_seconds: 600,
+        })
+        .expect("a token")
+    };
+    let (ours, theirs) = (token("acme"), token("globex"));
+    let http = reqwest::Client::new();
+    let send = |method: reqwest::Method, token: &str, session: Option<&str>, body: Value| {
+        let mut request = http
+            .request(method, &endpoint)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .bearer_auth(token)
+            .body(body.to_string());
+        if let Some(session) = session {
+            request = request.header("mcp-session-id", session);
+        }
+        request.send()
+    };
+    let opened = send(
+        reqwest::Method::POST,
+        &ours,
+        None,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+               "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                          "clientInfo": {"name": "acme-agent", "version": "1"}}}),
+    )
+    .await
+    .expect("an answer");
+    let session = opened
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|value| value.to_str().ok())
+        .expect("a session id")
+        .to_owned();
+    send(
+        reqwest::Method::POST,
+        &ours,
+        Some(&session),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    )
+    .await
+    .expect("an answer");
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    let used = send(reqwest::Method::POST, &theirs, Some(&session), list.clone())
+        .await
+        .expect("an answer");
+    assert_eq!(used.status(), 404, "another tenant cannot call through it");
+    let ended = send(reqwest::Method::DELETE, &theirs, Some(&session), json!({}))
+        .await
+        .expect("an answer");
+    assert_eq!(ended.status(), 404, "another tenant cannot end it");
+    let still = send(reqwest::Method::POST, &ours, Some(&session), list)
+        .await
+        .expect("an answer");
+    assert_eq!(still.status(), 200, "the session goes on");
+    assert!(still.text().await.expect("a body").contains("cairn_put"));
+    server.stop().await.expect("server stops");
+}

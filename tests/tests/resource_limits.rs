@@ -68,3 +68,50 @@ async fn a_zstd_bomb_to_the_session_import_is_refused_with_memory_flat() -> anyh
     assert_eq!(response.status(), StatusCode::OK);
     server.stop().await
 }
+
+/// Aliases multiply a costly field (a query-aware view renders for each):
+/// a request counts every view, compression and search it asks for, and
+/// one asking for many is refused before any is rendered.
+#[tokio::test]
+async fn aliased_views_cannot_multiply_the_cost_of_a_graphql_request() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let log: String = (0..3000)
+        .map(|n| format!("2026-11-01T10:00:00Z INFO worker {n} done\n"))
+        .collect();
+    reqwest::Client::new()
+        .put(format!("{}/v1/contexts/logs/big", server.url()))
+        .body(log)
+        .send()
+        .await?;
+    let query = |aliases: usize| {
+        let fields: String = (0..aliases)
+            .map(|n| {
+                format!("a{n}: context(key: \"logs/big\", query: \"worker {n}\") {{ content }} ")
+            })
+            .collect();
+        serde_json::json!({ "query": format!("{{ {fields} }}") }).to_string()
+    };
+    let post = |body: String| {
+        reqwest::Client::new()
+            .post(format!("{}/graphql", server.url()))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let started = std::time::Instant::now();
+    let refused: Value = post(query(1000)).await?.text().await?.parse()?;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "refused before rendering"
+    );
+    let message = refused["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("complexity"), "{refused}");
+    assert!(refused["data"].is_null(), "{refused}");
+    let served: Value = post(query(5)).await?.text().await?.parse()?;
+    assert!(
+        served["errors"].is_null(),
+        "a few views are served: {served}"
+    );
+    assert!(served["data"]["a4"]["content"].is_string(), "{served}");
+    server.stop().await
+}

@@ -36,6 +36,12 @@ pub const MAX_DEPTH: usize = 16;
 /// So messages of many sessions at once are refused, not read.
 pub const MAX_COMPLEXITY: usize = 20_000;
 
+/// What a field that renders a view, compresses, or searches counts, beside
+/// its selection: one request holds at most twenty, however they are
+/// aliased (a thousand aliased query-aware `context` views once took 38 s
+/// of CPU in one request).
+pub(crate) const COSTLY: usize = 1_000;
+
 /// The complexity of a list field: one, plus its selection once per item of
 /// a page of `first` (at least one).
 pub(crate) fn page_cost(first: usize, child_complexity: usize) -> usize {

@@ -160,8 +160,14 @@ pub(crate) async fn handle(
             });
         }
     }
-    let forward = forward_headers(&headers);
-    let session = session_of(provider, &headers, &original);
+    let forward = forward_headers(provider, &headers);
+    let mut session = session_of(provider, &headers, &original);
+    // A token that may not write records into sessions of its own only.
+    if principal.require(Scope::Write).is_err()
+        && let Some(session) = &mut session
+    {
+        session.owner = Some(principal.agent.clone().unwrap_or_default());
+    }
     let exchange = Exchange {
         state: state.clone(),
         provider,
@@ -211,7 +217,7 @@ pub(crate) async fn passthrough(
         url.push('?');
         url.push_str(query);
     }
-    let mut forward = forward_headers(&headers);
+    let mut forward = forward_headers(provider, &headers);
     if body.is_empty() {
         forward.remove(header::CONTENT_TYPE);
     }
@@ -397,26 +403,15 @@ async fn compress_block(
     }
 }
 
-/// Headers that go upstream: the client's, less hop-by-hop ones, ours and
-/// content encodings we would have to decode.
-fn forward_headers(headers: &HeaderMap) -> HeaderMap {
+/// Headers that go upstream: those of the client's that the provider's API
+/// reads (its credentials, versions and betas, the agents' session and
+/// client headers), and no other: a key for one provider never reaches
+/// another's upstream, and neither do cookies, our token or hop-by-hop
+/// headers.
+fn forward_headers(provider: Provider, headers: &HeaderMap) -> HeaderMap {
     let mut out = HeaderMap::new();
     for (name, value) in headers {
-        let drop = matches!(
-            name.as_str(),
-            "host"
-                | "content-length"
-                | "connection"
-                | "keep-alive"
-                | "proxy-connection"
-                | "proxy-authorization"
-                | "te"
-                | "trailer"
-                | "transfer-encoding"
-                | "upgrade"
-                | "accept-encoding"
-        ) || name.as_str() == TOKEN_HEADER;
-        if !drop {
+        if forwarded(provider, name.as_str()) {
             out.append(name.clone(), value.clone());
         }
     }
@@ -425,6 +420,41 @@ fn forward_headers(headers: &HeaderMap) -> HeaderMap {
         HeaderValue::from_static("application/json"),
     );
     out
+}
+
+/// Whether a (lowercase) header name goes to `provider`'s upstream.
+fn forwarded(provider: Provider, name: &str) -> bool {
+    const EVERY: &[&str] = &["accept", "accept-language", "user-agent", "authorization"];
+    // The official SDKs' client description (`x-stainless-os`, …).
+    const EVERY_PREFIX: &[&str] = &["x-stainless-"];
+    let (exact, prefixes): (&[&str], &[&str]) = match provider {
+        Provider::Anthropic => (
+            &["x-api-key", "x-app", "x-claude-code-session-id"],
+            &["anthropic-"],
+        ),
+        Provider::OpenAiChat | Provider::OpenAiResponses => (
+            &[
+                "session-id",
+                "session_id",
+                "thread-id",
+                "originator",
+                "version",
+                "x-client-request-id",
+                "chatgpt-account-id",
+            ],
+            &["openai-", "x-openai-", "x-codex-"],
+        ),
+        Provider::Gemini => (
+            &["x-gemini-api-privileged-user-id", "x-server-timeout"],
+            &["x-goog-"],
+        ),
+    };
+    EVERY.contains(&name)
+        || exact.contains(&name)
+        || EVERY_PREFIX
+            .iter()
+            .chain(prefixes)
+            .any(|prefix| name.starts_with(prefix))
 }
 
 /// The session a request belongs to: the agent's own id when it sends one
@@ -470,6 +500,7 @@ fn session_of(provider: Provider, headers: &HeaderMap, request: &Value) -> Optio
         agent: agent.to_owned(),
         project: None,
         messages: Vec::new(),
+        owner: None,
     })
 }
 

@@ -173,7 +173,7 @@ pub fn router(state: ProxyState) -> Router {
             "/v1beta/models/{target}",
             post(gemini_generate).get(gemini_passthrough),
         )
-        .route("/v1/models/{target}", post(gemini_generate).get(model_info))
+        .route("/v1/models/{target}", post(gemini_generate).get(models))
         .route("/v1beta/models", get(gemini_passthrough))
         .route("/v1beta/{*rest}", any(gemini_unknown))
         .route("/metrics", get(metrics))
@@ -218,8 +218,9 @@ fn provider_of(uri: &Uri, headers: &HeaderMap) -> Provider {
     }
 }
 
-/// `GET /v1/models` (the model pickers of Claude Code, Codex and
-/// google-genai), forwarded to the provider the request speaks to.
+/// `GET /v1/models` and `/v1/models/{model}` (the model pickers of Claude
+/// Code, Codex and google-genai), forwarded to the provider the request
+/// speaks to.
 async fn models(
     State(state): State<ProxyState>,
     method: axum::http::Method,
@@ -228,16 +229,6 @@ async fn models(
 ) -> Response {
     let provider = provider_of(&uri, &headers);
     flow::passthrough(state, provider, method, uri, headers, Bytes::new()).await
-}
-
-/// `GET /v1/models/{model}`: one model's description, likewise.
-async fn model_info(
-    State(state): State<ProxyState>,
-    method: axum::http::Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    models(State(state), method, uri, headers).await
 }
 
 /// Gemini's read-only model routes and its other model actions

@@ -415,6 +415,12 @@ pub struct ProxiedSession {
     pub agent: String,
     pub project: Option<String>,
     pub messages: Vec<ProxiedMessage>,
+    /// The subject of a token that may not write (a `proxy` token): its
+    /// recordings go into sessions of its own (`proxy-<agent>-<subject>-…`),
+    /// never into a session another token wrote or imported; a file's
+    /// import folds them in when they are the same conversation. `None`:
+    /// the caller may write (or auth is off).
+    pub owner: Option<String>,
 }
 
 /// One message of a proxied conversation, in conversation order. Its uid in
@@ -527,10 +533,21 @@ impl Cairn {
         // One session write at a time: which session a conversation joins
         // depends on what is stored.
         let _one_at_a_time = self.session_writes.lock().await;
-        let id = match &session.id {
-            Some(id) => id.clone(),
-            None => {
-                self.proxied_session_id(tenant, &session.agent, key.as_deref(), &messages)
+        let scope = match &session.owner {
+            Some(owner) => format!(
+                "proxy-{}-{}",
+                session.agent,
+                &ContentHash::of(owner.as_bytes()).to_hex()[..8]
+            ),
+            None => format!("proxy-{}", session.agent),
+        };
+        let id = match (&session.id, &session.owner) {
+            (Some(id), None) => id.clone(),
+            (Some(id), Some(_)) => {
+                format!("{scope}-{}", &ContentHash::of(id.as_bytes()).to_hex()[..16])
+            }
+            (None, _) => {
+                self.proxied_session_id(tenant, &session.agent, &scope, key.as_deref(), &messages)
                     .await?
             }
         };
@@ -570,10 +587,13 @@ impl Cairn {
     /// belongs to: one that began with the same prompt and whose model
     /// answers agree with it so far (one's answers begin the other's; a
     /// conversation with none yet joins the first), else a new one.
+    /// `scope` prefixes its name; a caller that may not write (`scope` is
+    /// its own) joins only sessions under it.
     async fn proxied_session_id(
         &self,
         tenant: &TenantId,
         agent: &str,
+        scope: &str,
         key: Option<&str>,
         messages: &[NewMessage],
     ) -> Result<String, ServiceError> {
@@ -587,12 +607,16 @@ impl Cairn {
                     MessageBody::Text(_) => None,
                 })
                 .unwrap_or_default();
-            return Ok(format!("proxy-{agent}-{}", &first[..16.min(first.len())]));
+            return Ok(format!("{scope}-{}", &first[..16.min(first.len())]));
         };
         let ours = cairn_store::conversation_answers(
             messages.iter().filter_map(cairn_store::new_message_anchor),
         );
-        let candidates = self.store.find_thread(tenant, agent, key).await?;
+        let own_only = scope != format!("proxy-{agent}");
+        let mut candidates = self.store.find_thread(tenant, agent, key).await?;
+        if own_only {
+            candidates.retain(|candidate| candidate.starts_with(&format!("{scope}-")));
+        }
         for candidate in &candidates {
             let held = self
                 .store
@@ -608,7 +632,7 @@ impl Cairn {
         }
         // A new session: the first free name (more conversations may share
         // the prompt than `find_thread` lists).
-        let base = format!("proxy-{agent}-{}", &key[..16.min(key.len())]);
+        let base = format!("{scope}-{}", &key[..16.min(key.len())]);
         let mut n = 1;
         loop {
             let id = if n == 1 {

@@ -54,12 +54,17 @@ pub(crate) struct Row {
     pub hash: Option<String>,
 }
 
+/// A body as the `text` and `hash` columns hold it.
+fn columns(body: &crate::MessageBody) -> (Option<String>, Option<String>) {
+    match body {
+        crate::MessageBody::Text(text) => (Some(text.clone()), None),
+        crate::MessageBody::Blob(hash) => (None, Some(hash.to_hex())),
+    }
+}
+
 impl Row {
     pub fn from_message(message: &NewMessage) -> Row {
-        let (text, hash) = match &message.body {
-            crate::MessageBody::Text(text) => (Some(text.clone()), None),
-            crate::MessageBody::Blob(hash) => (None, Some(hash.to_hex())),
-        };
+        let (text, hash) = columns(&message.body);
         Row {
             session: message.session.clone(),
             position: 0,
@@ -75,10 +80,7 @@ impl Row {
     }
 
     fn from_record(message: &crate::MessageRecord) -> Row {
-        let (text, hash) = match &message.body {
-            crate::MessageBody::Text(text) => (Some(text.clone()), None),
-            crate::MessageBody::Blob(hash) => (None, Some(hash.to_hex())),
-        };
+        let (text, hash) = columns(&message.body);
         Row {
             session: String::new(),
             position: message.position as i64,

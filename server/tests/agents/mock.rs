@@ -81,14 +81,12 @@ impl Mock {
     /// Starts the mock on a free loopback port; returns it and its URL.
     pub async fn start() -> (Mock, String) {
         let mock = Mock::default();
-        let app = axum::Router::new()
-            .fallback(answer)
-            .with_state(mock.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a loopback port");
-        let url = format!("http://{}", listener.local_addr().expect("an address"));
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let url = serve(
+            axum::Router::new()
+                .fallback(answer)
+                .with_state(mock.clone()),
+        )
+        .await;
         (mock, url)
     }
 
@@ -107,6 +105,16 @@ impl Mock {
     pub fn clear(&self) {
         self.received.lock().expect("the mock's lock").clear();
     }
+}
+
+/// Serves `app` on a free loopback port, in the background; its URL.
+async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port");
+    let url = format!("http://{}", listener.local_addr().expect("an address"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
 }
 
 /// Which wire API a request speaks, from its path.
@@ -655,14 +663,12 @@ impl Recorder {
             target: target.trim_end_matches('/').to_owned(),
             client: reqwest::Client::new(),
         };
-        let app = axum::Router::new()
-            .fallback(forward)
-            .with_state(recorder.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a loopback port");
-        let url = format!("http://{}", listener.local_addr().expect("an address"));
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let url = serve(
+            axum::Router::new()
+                .fallback(forward)
+                .with_state(recorder.clone()),
+        )
+        .await;
         (recorder, url)
     }
 

@@ -30,6 +30,7 @@ pub(crate) struct CompressMutation;
 #[Object]
 impl CompressMutation {
     /// Compresses `content`, keeping what matches `query`, within `maxTokens`.
+    #[graphql(complexity = "crate::graphql::COSTLY + child_complexity")]
     async fn compress(
         &self,
         ctx: &Context<'_>,

@@ -309,6 +309,7 @@ pub(crate) struct ContextQuery;
 #[Object]
 impl ContextQuery {
     /// A version of a context (the latest by default), compressed by default.
+    #[graphql(complexity = "crate::graphql::COSTLY + child_complexity")]
     async fn context(
         &self,
         ctx: &Context<'_>,
@@ -364,6 +365,7 @@ impl ContextQuery {
 
     /// The original a `ccr:` reference names, or `lines` (`A-B`, 1-based) or
     /// the lines matching `query` of it.
+    #[graphql(complexity = "crate::graphql::COSTLY + child_complexity")]
     async fn ccr(
         &self,
         ctx: &Context<'_>,

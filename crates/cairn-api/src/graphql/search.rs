@@ -63,7 +63,7 @@ impl SearchQuery {
     /// Searches imported sessions and contexts: words (an identifier is found
     /// by its parts), `"phrases"`, `field:value`, `AND`, `OR`, `-word`.
     #[graphql(
-        complexity = "crate::graphql::page_cost(first.unwrap_or(DEFAULT_FIRST), child_complexity)"
+        complexity = "crate::graphql::COSTLY + crate::graphql::page_cost(first.unwrap_or(DEFAULT_FIRST), child_complexity)"
     )]
     async fn search(
         &self,

@@ -206,6 +206,7 @@ impl SessionQuery {
     }
 
     /// A session (a Claude subagent's id is `parent/agent-id`) and its messages.
+    #[graphql(complexity = "crate::graphql::COSTLY + child_complexity")]
     async fn session(&self, ctx: &Context<'_>, id: String) -> Result<SessionType, ApiError> {
         let (cairn, principal) = caller(ctx, Scope::Read)?;
         // One message read for the summary; `messages` reads the pages asked for.
