@@ -4,7 +4,8 @@
 # peer the compression benchmark compares against; the Python SDK and pytest;
 # the MCP Python SDK, the client the MCP tests drive the server with; the
 # real agent CLIs from npm, which the conformance suite runs through Cairn;
-# the ML models, so the tests run real inference) and uses
+# Chromium, the real browser of the browser tests; the ML models, so the
+# tests run real inference) and uses
 # nothing set up by hand. CAIRN_FUZZ_SECONDS sets how long each fuzz target
 # runs (default 30); CAIRN_FUZZ_SKIP which targets it leaves out (default
 # `router`, whose build alone would take CI past 30 minutes: nextest replays
@@ -29,6 +30,9 @@ step "installing the MCP test client (the official MCP Python SDK) into .venv-mc
 
 step "installing the real agent CLIs (Claude Code, Codex, Gemini CLI; tests/agents/package.json)"
 ./scripts/install-agents.sh >/dev/null
+
+step "installing Chromium for the browser tests (GraphiQL, pages on other sites)"
+./scripts/install-browser.sh >/dev/null
 
 step "installing the local ML models (MiniLM, ONNX Runtime) into ./models"
 ./scripts/install-models.sh ./models >/dev/null

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
+mod attacks;
 mod compression;
 mod load;
 mod ml;
@@ -56,6 +57,10 @@ enum Command {
     /// Local ML on the fixture sessions: a labelled query set with BM25
     /// alone and hybrid (hit@5, MRR, latency), and embedding throughput.
     Ml(ml::MlArgs),
+    /// The release server attacked as the security suite attacks it, many
+    /// times: cross-site and DNS-rebinding requests, a zstd bomb, GraphQL
+    /// aliases; what each costs it.
+    Attacks(attacks::AttacksArgs),
 }
 
 #[derive(Debug, Args)]
@@ -321,6 +326,12 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             runtime.block_on(proxy::run(&args))
+        }
+        Command::Attacks(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(attacks::run(&args))
         }
         Command::Http(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -216,6 +216,11 @@ pub struct ServeArgs {
         value_name = "SECONDS"
     )]
     pub header_read_timeout_seconds: Option<u64>,
+    /// Failed authentications a client address may have a minute; past it
+    /// the address is answered 429 until its budget refills; 0 for no
+    /// limit [default: 30].
+    #[arg(long, env = "CAIRN_AUTH_FAILURES_PER_MINUTE", value_name = "N")]
+    pub auth_failures_per_minute: Option<u32>,
     /// Browser origin allowed to call the API (CORS), such as
     /// https://app.example.com; repeat for several [default: none].
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
@@ -555,6 +560,9 @@ pub fn serve_config(args: &ServeArgs) -> anyhow::Result<Config> {
     }
     if let Some(timeout) = args.header_read_timeout_seconds {
         config.server.header_read_timeout_seconds = timeout;
+    }
+    if let Some(budget) = args.auth_failures_per_minute {
+        config.server.auth_failures_per_minute = budget;
     }
     if let Some(file) = &args.jwt_secret_file {
         config.auth.jwt_secret_file = Some(file.clone());

@@ -166,6 +166,9 @@ pub struct ServerConfig {
     /// How long a client may take to send a request's headers, in seconds;
     /// then the connection is closed (slowloris).
     pub header_read_timeout_seconds: u64,
+    /// Failed authentications (401) a client address may have a minute;
+    /// past it the address gets 429 until its budget refills. 0: no limit.
+    pub auth_failures_per_minute: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -200,6 +203,7 @@ impl Default for ServerConfig {
             max_concurrent_requests: 1024,
             request_timeout_seconds: 120,
             header_read_timeout_seconds: 10,
+            auth_failures_per_minute: 30,
         }
     }
 }

@@ -37,9 +37,9 @@ pub(crate) async fn serve(
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     // Out of file descriptors, or a connection reset before
                     // it was accepted: wait a moment rather than spin.
@@ -52,7 +52,16 @@ pub(crate) async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let builder = builder.clone();
-        let service = TowerToHyperService::new(app.clone());
+        // The peer's address, for the failed-authentication budget.
+        let service = TowerToHyperService::new(tower::ServiceExt::map_request(
+            app.clone(),
+            move |mut request: axum::http::Request<_>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                request
+            },
+        ));
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);

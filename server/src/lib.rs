@@ -170,6 +170,7 @@ async fn serve_store(
                 .iter()
                 .map(|route| (*route).to_owned())
                 .collect(),
+            auth_failures_per_minute: config.server.auth_failures_per_minute,
         },
         auth: Arc::new(auth),
     };

@@ -1,6 +1,7 @@
 //! Helpers for the end-to-end tests: a real `cairn serve` on a loopback port
 //! with its own temporary data directory, and a client pointed at it.
 
+pub mod browser;
 pub mod router_input;
 
 use std::path::{Path, PathBuf};

@@ -303,6 +303,8 @@ def test_errors_map_codes_then_statuses() -> None:
     assert type(error_for(400, "invalid_key", "m")) is cairn.InvalidKey
     assert type(error_for(507, "storage_full", "m")) is cairn.StorageFull
     assert type(error_for(503, "unavailable", "m")) is cairn.Unavailable
+    assert type(error_for(429, "rate_limited", "m")) is cairn.RateLimited
+    assert type(error_for(429, None, "m")) is cairn.RateLimited
     assert type(error_for(418, "teapot", "m")) is cairn.InvalidRequest
     assert type(error_for(502, None, "m")) is cairn.ServerError
     error = error_for(413, "payload_too_large", "too big")

@@ -10,6 +10,7 @@
 mod compress;
 mod contexts;
 mod errors;
+mod graphiql;
 mod http;
 mod search;
 mod sessions;
@@ -101,6 +102,7 @@ pub(crate) fn router(state: &ApiState) -> Router<ApiState> {
     let schema = schema(state.cairn.clone());
     Router::new()
         .route("/graphql", get(http::get).post(http::post))
+        .route("/graphql/assets/{file}", get(graphiql::asset))
         .layer(axum::Extension(schema))
 }
 

@@ -21,7 +21,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Method, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use cairn_types::ErrorCode;
@@ -141,14 +141,29 @@ pub(crate) async fn guard(
             tracing::info!(%message, "request refused by the site guard");
             ApiError::new(code, message).into_response()
         }
-        None => next.run(request).await,
+        None => {
+            let mut response = next.run(request).await;
+            let headers = response.headers_mut();
+            // A browser that opens an answer as a page runs nothing in it
+            // and frames it nowhere; GraphiQL's page sets its own policy.
+            if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+                headers.insert(
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+                );
+            }
+            headers.insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
+            response
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut map = HeaderMap::new();

@@ -14,6 +14,7 @@ mod guard;
 mod limits;
 mod openapi;
 mod rest;
+mod throttle;
 mod trace;
 
 use std::sync::Arc;
@@ -50,6 +51,10 @@ pub struct ApiConfig {
     /// `request_timeout` to start (the proxy's model calls, bounded by the
     /// proxy's own upstream timeout).
     pub long_routes: Vec<String>,
+    /// Failed authentications (401) allowed per client address a minute;
+    /// past it the address is answered 429 until its budget refills. 0: no
+    /// limit.
+    pub auth_failures_per_minute: u32,
 }
 
 impl Default for ApiConfig {
@@ -62,6 +67,7 @@ impl Default for ApiConfig {
             allowed_hosts: Vec::new(),
             any_host: false,
             long_routes: Vec::new(),
+            auth_failures_per_minute: 30,
         }
     }
 }
@@ -102,8 +108,9 @@ pub fn routes(state: ApiState) -> Router {
 /// The layers every route gets, whatever surface it belongs to, from the
 /// outside in: the request span (and `x-request-id`), the in-flight cap
 /// and the deadline (except for `long_routes`, whose handlers bound
-/// themselves), the site guard (`Host` and `Origin`, see `guard.rs`), and
-/// CORS for the allowlisted origins.
+/// themselves), the failed-authentication budget of each client address
+/// (`throttle.rs`), the site guard (`Host` and `Origin`, see `guard.rs`),
+/// and CORS for the allowlisted origins.
 pub fn layered(routes: Router, state: &ApiState) -> Router {
     let config = &state.config;
     let limits = Arc::new(limits::Limits::new(
@@ -120,9 +127,17 @@ pub fn layered(routes: Router, state: &ApiState) -> Router {
             .collect(),
         origins: config.cors_allowed_origins.clone(),
     });
-    routes
+    let routes = routes
         .layer(cors(&config.cors_allowed_origins))
-        .layer(axum::middleware::from_fn_with_state(guard, guard::guard))
+        .layer(axum::middleware::from_fn_with_state(guard, guard::guard));
+    let routes = match throttle::Throttle::new(config.auth_failures_per_minute) {
+        Some(throttle) => routes.layer(axum::middleware::from_fn_with_state(
+            Arc::new(throttle),
+            throttle::throttle,
+        )),
+        None => routes,
+    };
+    routes
         .layer(axum::middleware::from_fn_with_state(limits, limits::limit))
         .layer(axum::middleware::from_fn(trace::request_span))
 }

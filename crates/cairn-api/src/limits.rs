@@ -37,13 +37,27 @@ impl Limits {
     }
 }
 
+/// Whether the request is a probe (`/healthz`, `/readyz`), which every
+/// limit lets through so a load balancer always gets its answer.
+pub(crate) fn is_probe(request: &Request) -> bool {
+    matches!(request.uri().path(), "/healthz" | "/readyz")
+}
+
+/// An error answer that says when to try again (`Retry-After`, seconds).
+pub(crate) fn retry_later(code: ErrorCode, message: String, seconds: u64) -> Response {
+    let mut response = ApiError::new(code, message).into_response();
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(seconds));
+    response
+}
+
 pub(crate) async fn limit(
     State(limits): State<Arc<Limits>>,
     request: Request,
     next: Next,
 ) -> Response {
-    let path = request.uri().path();
-    if path == "/healthz" || path == "/readyz" {
+    if is_probe(&request) {
         return next.run(request).await;
     }
     let Ok(_permit) = limits.in_flight.clone().try_acquire_owned() else {
@@ -51,18 +65,14 @@ pub(crate) async fn limit(
             limit = limits.max_in_flight,
             "request shed: too many in flight"
         );
-        let mut response = ApiError::new(
+        return retry_later(
             ErrorCode::Unavailable,
             format!(
                 "the server is handling its limit of {} requests; retry shortly",
                 limits.max_in_flight
             ),
-        )
-        .into_response();
-        response
-            .headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-        return response;
+            1,
+        );
     };
     let long = request
         .extensions()

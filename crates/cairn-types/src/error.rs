@@ -33,6 +33,9 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// The media type of the body is not one this endpoint accepts.
     UnsupportedMediaType,
+    /// Too many failed authentications from the caller's address; retry
+    /// after the `Retry-After` seconds.
+    RateLimited,
     /// The server is not ready to serve (starting, shutting down, database unreachable).
     Unavailable,
     /// The storage ran out of space; nothing was written.
@@ -58,6 +61,7 @@ impl ErrorCode {
         ErrorCode::Expired,
         ErrorCode::PayloadTooLarge,
         ErrorCode::UnsupportedMediaType,
+        ErrorCode::RateLimited,
         ErrorCode::Unavailable,
         ErrorCode::StorageFull,
         ErrorCode::Internal,
@@ -77,6 +81,7 @@ impl ErrorCode {
             ErrorCode::Expired => "expired",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::StorageFull => "storage_full",
             ErrorCode::Internal => "internal",
@@ -98,6 +103,7 @@ impl ErrorCode {
             ErrorCode::Expired => 410,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
+            ErrorCode::RateLimited => 429,
             ErrorCode::Internal | ErrorCode::Unknown => 500,
             ErrorCode::Unavailable => 503,
             ErrorCode::StorageFull => 507,
@@ -163,7 +169,7 @@ mod tests {
 
     #[test]
     fn a_code_from_a_newer_server_is_unknown_not_an_error() {
-        let code: ErrorCode = serde_json::from_str("\"rate_limited\"").expect("parses");
+        let code: ErrorCode = serde_json::from_str("\"quota_exceeded\"").expect("parses");
         assert_eq!(code, ErrorCode::Unknown);
     }
 

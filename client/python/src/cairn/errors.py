@@ -64,6 +64,11 @@ class PayloadTooLarge(CairnError):
     """The body is over the server's limit (HTTP 413)."""
 
 
+class RateLimited(CairnError):
+    """Too many failed authentications from this address (HTTP 429); the
+    server answers nothing from it until its budget refills."""
+
+
 class StorageFull(CairnError):
     """The server's storage is full; nothing was written (HTTP 507)."""
 
@@ -106,6 +111,7 @@ _BY_CODE: dict[str, type[CairnError]] = {
     "not_found": NotFound,
     "expired": Expired,
     "payload_too_large": PayloadTooLarge,
+    "rate_limited": RateLimited,
     "storage_full": StorageFull,
     "unavailable": Unavailable,
     "internal": ServerError,
@@ -120,6 +126,7 @@ _BY_STATUS: dict[int, type[CairnError]] = {
     410: Expired,
     413: PayloadTooLarge,
     415: InvalidRequest,
+    429: RateLimited,
     503: Unavailable,
     507: StorageFull,
 }

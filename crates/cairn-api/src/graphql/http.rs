@@ -1,13 +1,12 @@
 //! `POST /graphql` (queries and mutations, one per request) and `GET
 //! /graphql` (GraphiQL, or the WebSocket upgrade of subscriptions).
 
-use async_graphql::http::GraphiQLSource;
 use axum::Json;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::StatusCode;
 use axum::http::header::UPGRADE;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use cairn_auth::{AuthError, Principal};
 use cairn_types::ErrorCode;
@@ -52,8 +51,8 @@ pub(crate) async fn post(
 }
 
 /// `GET /graphql`: the WebSocket of subscriptions when the request asks for
-/// an upgrade, else GraphiQL (a static page, served without a token; its
-/// requests carry their own).
+/// an upgrade, else GraphiQL (a static page served with its own scripts,
+/// without a token; its requests carry their own).
 pub(crate) async fn get(
     State(state): State<ApiState>,
     axum::Extension(schema): axum::Extension<CairnSchema>,
@@ -73,14 +72,7 @@ pub(crate) async fn get(
             .into_response(),
         };
     }
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql")
-            .title("Cairn GraphQL")
-            .finish(),
-    )
-    .into_response()
+    super::graphiql::page()
 }
 
 /// A GraphQL-shaped error answer, `{"errors": [...]}`, with the code's status.

@@ -8,21 +8,13 @@
 
 use cairn_tests::TestServer;
 use futures::{SinkExt as _, StreamExt as _};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
-const EVIL: &str = "https://evil.example";
+use crate::put;
 
-async fn put(server: &TestServer, key: &str, body: &str) -> anyhow::Result<()> {
-    let response = reqwest::Client::new()
-        .put(format!("{}/v1/contexts/{key}", server.url()))
-        .body(body.to_owned())
-        .send()
-        .await?;
-    assert_eq!(response.status(), StatusCode::OK);
-    Ok(())
-}
+const EVIL: &str = "https://evil.example";
 
 async fn exists(server: &TestServer, key: &str) -> anyhow::Result<bool> {
     let response = reqwest::get(format!("{}/v1/contexts/{key}", server.url())).await?;
@@ -46,7 +38,7 @@ async fn a_cross_site_page_cannot_change_or_read_the_store() -> anyhow::Result<(
     let http = reqwest::Client::new();
 
     // A form's text/plain POST running a GraphQL delete mutation.
-    let mutation = r#"{"query":"mutation { delete(key: \"notes/secret\") }"}"#;
+    let mutation = r#"{"query":"mutation { delete(key: \"notes/secret\") { versions } }"}"#;
     let response = http
         .post(format!("{}/graphql", server.url()))
         .header("origin", EVIL)
@@ -135,6 +127,16 @@ async fn a_cross_site_page_cannot_change_or_read_the_store() -> anyhow::Result<(
         .send()
         .await?;
     assert_eq!(response.status(), StatusCode::OK);
+    // The refused mutation itself works when a program sends it: the
+    // refusals above were the guard's, not a bad query's.
+    let response = http
+        .post(format!("{}/graphql", server.url()))
+        .header("content-type", "text/plain")
+        .body(mutation)
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(!exists(&server, "notes/secret").await?);
     server.stop().await
 }
 
@@ -211,5 +213,58 @@ async fn a_cross_site_websocket_is_refused_and_a_local_client_is_served() -> any
         .await?;
     let ack = socket.next().await.expect("an answer")?;
     assert!(ack.to_string().contains("connection_ack"), "{ack}");
+    server.stop().await
+}
+
+#[tokio::test]
+async fn cors_answers_allowlisted_origins_only() -> anyhow::Result<()> {
+    let allowed = "https://app.example.com";
+    let server = TestServer::start_with(|config| {
+        config.server.cors_allowed_origins = vec![allowed.to_owned()];
+    })
+    .await?;
+    let preflight = |origin: &'static str| {
+        reqwest::Client::new()
+            .request(Method::OPTIONS, format!("{}/v1/contexts/k", server.url()))
+            .header("origin", origin)
+            .header("access-control-request-method", "PUT")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+    let response = preflight(allowed).await?;
+    assert_eq!(response.headers()["access-control-allow-origin"], allowed);
+    let response = preflight("https://evil.example.net").await?;
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    let response = reqwest::Client::new()
+        .get(format!("{}/v1/stats", server.url()))
+        .header("origin", "https://evil.example.net")
+        .send()
+        .await?;
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    server.stop().await?;
+
+    // The default allows no origin at all.
+    let server = TestServer::start().await?;
+    let response = reqwest::Client::new()
+        .get(format!("{}/v1/stats", server.url()))
+        .header("origin", allowed)
+        .send()
+        .await?;
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
     server.stop().await
 }
