@@ -239,10 +239,7 @@ fn mcp_router(
             cairn_mcp::http_service(state.cairn.clone(), options),
         )
         .layer(axum::middleware::from_fn_with_state(
-            Arc::new(McpGate {
-                auth: state.auth.clone(),
-                owners: quick_cache::sync::Cache::new(MCP_SESSIONS),
-            }),
+            Arc::new(McpGate::new(state.auth.clone(), MCP_SESSIONS)),
             authenticate_mcp,
         ))
 }
@@ -276,10 +273,20 @@ struct McpGate {
     owners: quick_cache::sync::Cache<String, cairn_types::TenantId>,
 }
 
+impl McpGate {
+    fn new(auth: Arc<cairn_auth::Authenticator>, sessions: usize) -> McpGate {
+        McpGate {
+            auth,
+            owners: quick_cache::sync::Cache::new(sessions),
+        }
+    }
+}
+
 /// Leaves the request's [`cairn_auth::Principal`] in its extensions, or answers
 /// 401/403 in the API's error shape. A request naming an MCP session
-/// another tenant opened is answered like one naming no session at all
-/// (404).
+/// another tenant opened, or one whose owner the gate does not know (never
+/// opened here, or forgotten past [`MCP_SESSIONS`]), is answered like one
+/// naming no session at all (404); the client starts a new session.
 async fn authenticate_mcp(
     axum::extract::State(gate): axum::extract::State<Arc<McpGate>>,
     mut request: axum::extract::Request,
@@ -299,7 +306,7 @@ async fn authenticate_mcp(
                 && gate
                     .owners
                     .get(named)
-                    .is_some_and(|owner| owner != principal.tenant)
+                    .is_none_or(|owner| owner != principal.tenant)
             {
                 return (
                     axum::http::StatusCode::NOT_FOUND,
@@ -404,5 +411,96 @@ impl RunningServer {
             let _ = shutdown.send(());
         }
         (&mut self.task).await.context("the server task panicked")?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::response::IntoResponse as _;
+    use cairn_auth::{Scope, Scopes, SigningKey, TokenRequest};
+    use tower::ServiceExt as _;
+
+    const SECRET: &[u8] = b"an mcp gate test secret, long enough";
+
+    fn token(tenant: &str) -> String {
+        SigningKey::secret(SECRET)
+            .expect("a key")
+            .issue(&TokenRequest {
+                sub: format!("{tenant}-agent"),
+                tenant: tenant.to_owned(),
+                scopes: [Scope::Read, Scope::Write].into_iter().collect::<Scopes>(),
+                ttl_seconds: 600,
+            })
+            .expect("a token")
+    }
+
+    /// The gate in front of a stand-in for MCP that opens a session on
+    /// every request naming none, and serves any session named.
+    fn gated(sessions: usize) -> axum::Router {
+        let auth = cairn_auth::Authenticator::off()
+            .with_secret(SECRET)
+            .expect("the secret is long enough");
+        let opened = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        axum::Router::new()
+            .route(
+                "/mcp",
+                axum::routing::post(move |headers: axum::http::HeaderMap| {
+                    let opened = opened.clone();
+                    async move {
+                        if headers.contains_key("mcp-session-id") {
+                            return ([("x-served", "yes".to_owned())], "").into_response();
+                        }
+                        let n = opened.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        ([("mcp-session-id", format!("session-{n}"))], "").into_response()
+                    }
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::new(McpGate::new(Arc::new(auth), sessions)),
+                authenticate_mcp,
+            ))
+    }
+
+    async fn post(app: &axum::Router, token: &str, session: Option<&str>) -> u16 {
+        let mut request =
+            axum::http::Request::post("/mcp").header("authorization", format!("Bearer {token}"));
+        if let Some(session) = session {
+            request = request.header("mcp-session-id", session);
+        }
+        let request = request.body(axum::body::Body::empty()).expect("a request");
+        app.clone()
+            .oneshot(request)
+            .await
+            .expect("infallible")
+            .status()
+            .as_u16()
+    }
+
+    /// A session the gate has forgotten (more were opened than it holds)
+    /// is not anybody's to use: another tenant naming it gets 404, as for
+    /// one that never existed. Before, a forgotten session had no owner
+    /// and was served to any tenant.
+    #[tokio::test]
+    async fn a_forgotten_session_is_nobodys() {
+        let app = gated(4);
+        let (a, b) = (token("a"), token("b"));
+        for _ in 0..64 {
+            assert_eq!(post(&app, &a, None).await, 200);
+        }
+        let mut kept = 0;
+        for n in 0..64 {
+            let session = format!("session-{n}");
+            assert_eq!(
+                post(&app, &b, Some(&session)).await,
+                404,
+                "tenant b used {session}"
+            );
+            if post(&app, &a, Some(&session)).await == 200 {
+                kept += 1;
+            }
+        }
+        assert!(kept >= 1, "the owner keeps the sessions the gate holds");
+        assert_eq!(post(&app, &a, Some("never-opened")).await, 404);
     }
 }
