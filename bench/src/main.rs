@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 
 mod attacks;
+mod briefing;
 mod compression;
 mod load;
 mod ml;
@@ -61,6 +62,9 @@ enum Command {
     /// times: cross-site and DNS-rebinding requests, a zstd bomb, GraphQL
     /// aliases; what each costs it.
     Attacks(attacks::AttacksArgs),
+    /// Briefing latency over a store of many sessions, and what each of
+    /// Cairn's hooks costs an agent's turn (the server up and down).
+    Briefing(briefing::BriefingArgs),
 }
 
 #[derive(Debug, Args)]
@@ -332,6 +336,12 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             runtime.block_on(attacks::run(&args))
+        }
+        Command::Briefing(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(briefing::run(&args))
         }
         Command::Http(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -22,9 +22,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cairn_types::{
-    CompressRequest, CompressResponse, ContextKey, ContextList, ContextSummary, ContextView,
-    Deleted, ErrorBody, ImportReport, PutReceipt, PutRequest, Retrieved, SearchResults,
-    SessionDetail, Stats, View,
+    Briefing, CompressRequest, CompressResponse, ContextKey, ContextList, ContextSummary,
+    ContextView, Deleted, ErrorBody, ImportReport, PutReceipt, PutRequest, Retrieved,
+    SearchResults, SessionDetail, Stats, View,
 };
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, RequestBuilder};
@@ -84,6 +84,31 @@ pub struct SearchOptions {
     pub limit: Option<usize>,
 }
 
+/// A briefing: the project and who is asking ([`SharedContext::briefing`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BriefingOptions {
+    /// The project folder (a repository root, or a working directory).
+    pub project: String,
+    /// The agent being briefed: its own sessions are left out.
+    pub agent: Option<String>,
+    /// Budget in o200k tokens (the server's default, 1500, when `None`).
+    pub max_tokens: Option<u32>,
+    /// A session to leave out (the one starting).
+    pub session: Option<String>,
+}
+
+/// Where a session file comes from ([`SharedContext::import_session_from`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// `claude`, `codex` or `gemini`; detected from the content when `None`.
+    pub agent: Option<String>,
+    /// The file's path on the agent's machine: it names subagents and
+    /// sessions without an id. The server never opens it.
+    pub path: Option<String>,
+    /// The project folder the file belongs to (Gemini CLI's chats do not say).
+    pub project: Option<String>,
+}
+
 /// Retry policy for connection failures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retry {
@@ -119,18 +144,21 @@ impl SharedContext {
     /// A client for the server at `url` (for example `http://127.0.0.1:8787`).
     /// Nothing is sent until the first call.
     pub fn connect(url: &str) -> Result<SharedContext, ClientError> {
-        let parsed = reqwest::Url::parse(url)
-            .map_err(|error| ClientError::InvalidUrl(format!("{url}: {error}")))?;
-        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-            return Err(ClientError::InvalidUrl(format!(
-                "{url}: expected http://HOST[:PORT]"
-            )));
-        }
+        // The URL is checked before the HTTP client (and its TLS) is built.
+        check_url(url)?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(120))
             .build()
             .map_err(ClientError::Http)?;
+        SharedContext::connect_with(url, http)
+    }
+
+    /// A client for the server at `url` that sends its requests with
+    /// `http`: its timeouts, proxies and TLS settings (a hook that must not
+    /// wait uses short timeouts and no certificate store).
+    pub fn connect_with(url: &str, http: reqwest::Client) -> Result<SharedContext, ClientError> {
+        check_url(url)?;
         Ok(SharedContext {
             http,
             base: url.trim_end_matches('/').to_owned(),
@@ -410,6 +438,45 @@ impl SharedContext {
         json(response).await
     }
 
+    /// Imports one session file, saying where it comes from. `content` may
+    /// be zstd-compressed.
+    pub async fn import_session_from(
+        &self,
+        content: impl Into<Bytes>,
+        options: &ImportOptions,
+    ) -> Result<ImportReport, ClientError> {
+        let url = format!("{}/v1/sessions/import", self.base);
+        let content: Bytes = content.into();
+        let query = present(&[
+            ("agent", &options.agent),
+            ("path", &options.path),
+            ("project", &options.project),
+        ]);
+        let response = self
+            .send(|| {
+                self.request(Method::POST, &url)
+                    .query(&query)
+                    .header(CONTENT_TYPE, "application/octet-stream")
+                    .body(content.clone())
+            })
+            .await?;
+        json(response).await
+    }
+
+    /// What the other agents did recently in a project, within a budget.
+    pub async fn briefing(&self, options: &BriefingOptions) -> Result<Briefing, ClientError> {
+        let url = format!("{}/v1/briefing", self.base);
+        let mut query = present(&[("agent", &options.agent), ("session", &options.session)]);
+        query.push(("project", options.project.clone()));
+        if let Some(max_tokens) = options.max_tokens {
+            query.push(("max_tokens", max_tokens.to_string()));
+        }
+        let response = self
+            .send(|| self.request(Method::GET, &url).query(&query))
+            .await?;
+        json(response).await
+    }
+
     /// A session and its first messages (tool outputs as compressed views).
     pub async fn session(&self, id: &str) -> Result<SessionDetail, ClientError> {
         let url = format!(
@@ -558,6 +625,18 @@ fn encode_path_segment(text: &str) -> String {
 }
 
 /// The query parameters that are set, as name and value.
+/// Refuses a URL that is not `http(s)://HOST[:PORT]…`.
+fn check_url(url: &str) -> Result<(), ClientError> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|error| ClientError::InvalidUrl(format!("{url}: {error}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(ClientError::InvalidUrl(format!(
+            "{url}: expected http://HOST[:PORT]"
+        )));
+    }
+    Ok(())
+}
+
 fn present<'a>(parameters: &[(&'a str, &Option<String>)]) -> Vec<(&'a str, String)> {
     parameters
         .iter()

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 
 use crate::Config;
 
-const DEFAULT_URL: &str = "http://127.0.0.1:8787";
+pub(crate) const DEFAULT_URL: &str = "http://127.0.0.1:8787";
 
 /// Cairn: a shared, compressed, reversible memory server for AI agents.
 ///
@@ -71,6 +71,16 @@ pub enum Command {
     /// start (or reuse) the server at --url, point the agent's base URL at
     /// it, and pass ARGS on (`cairn wrap claude -- --model opus`).
     Wrap(crate::wrap::WrapArgs),
+    /// Print a briefing: what the other agents did recently in this project
+    /// (the repository of the current directory), within a token budget.
+    Brief(crate::hooks::BriefArgs),
+    /// Live capture through the agents' own hooks, and a briefing at the
+    /// start of every session (`cairn hooks install claude`).
+    #[command(subcommand)]
+    Hooks(crate::hooks::HooksCommand),
+    /// Run one of Cairn's hooks: what the agents run, with the event on
+    /// standard input (installed by `cairn hooks install`). Always exits 0.
+    Hook(crate::hooks::HookArgs),
 }
 
 /// Which agent's sessions to import.
@@ -434,6 +444,9 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Token(command) => crate::token::run(command),
         Command::Mcp(args) => crate::mcp::run(args).await,
         Command::Wrap(args) => crate::wrap::run(args).await,
+        Command::Brief(args) => crate::hooks::brief(args).await,
+        Command::Hooks(command) => crate::hooks::run_hooks(command).await,
+        Command::Hook(args) => crate::hooks::run_hook(args).await,
     }
 }
 
@@ -629,7 +642,7 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: draining requests in flight");
 }
 
-fn client(args: &ClientArgs) -> anyhow::Result<SharedContext> {
+pub(crate) fn client(args: &ClientArgs) -> anyhow::Result<SharedContext> {
     let mut client = SharedContext::connect(&args.url)?;
     if let Some(token) = &args.token {
         client = client.with_token(token.clone());
@@ -779,7 +792,7 @@ async fn gc(args: GcArgs) -> anyhow::Result<()> {
     }))
 }
 
-fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+pub(crate) fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut stdout, value)?;
     writeln!(stdout)?;

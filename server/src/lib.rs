@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod hooks;
 mod http;
 pub mod mcp;
 pub mod sessions;

@@ -209,7 +209,7 @@ fn install(args: InstallArgs) -> anyhow::Result<()> {
 }
 
 /// Where each agent keeps its user configuration, from the environment.
-fn homes() -> anyhow::Result<cairn_mcp::install::Homes> {
+pub(crate) fn homes() -> anyhow::Result<cairn_mcp::install::Homes> {
     let var = |name: &str| {
         std::env::var_os(name)
             .filter(|value| !value.is_empty())

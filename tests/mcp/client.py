@@ -43,6 +43,7 @@ TOOLS = {
     "cairn_get",
     "cairn_retrieve",
     "cairn_search",
+    "cairn_briefing",
     "cairn_compress",
     "cairn_stats",
 }
@@ -103,7 +104,7 @@ async def writer(client: Client, args: argparse.Namespace) -> dict[str, Any]:
     check(bool(client.instructions) and "cairn_get" in client.instructions, "instructions")
     listed = await client.list_tools()
     names = {tool.name for tool in listed.tools}
-    check(names == TOOLS, f"tools/list gives the six tools, got {sorted(names)}")
+    check(names == TOOLS, f"tools/list gives the seven tools, got {sorted(names)}")
     for tool in listed.tools:
         check(tool.input_schema.get("type") == "object", f"{tool.name} takes an object")
         check(len(tool.description or "") > 80, f"{tool.name} says when to use it")

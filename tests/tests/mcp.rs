@@ -76,6 +76,7 @@ async fn a_put_in_one_session_is_read_retrieved_and_found_from_another() {
     assert_eq!(
         written["tools"],
         serde_json::json!([
+            "cairn_briefing",
             "cairn_compress",
             "cairn_get",
             "cairn_put",

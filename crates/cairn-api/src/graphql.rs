@@ -7,6 +7,7 @@
 //! compression or search logic lives here. Every error carries
 //! `extensions.code` from the catalogue in `cairn-types`.
 
+mod briefing;
 mod compress;
 mod contexts;
 mod errors;
@@ -61,6 +62,7 @@ pub struct Query(
     contexts::ContextQuery,
     sessions::SessionQuery,
     search::SearchQuery,
+    briefing::BriefingQuery,
 );
 
 /// Every mutation field.

@@ -46,6 +46,7 @@ impl utoipa::ToSchema for Binary {}
         rest::sessions::list,
         rest::sessions::get,
         rest::search::search,
+        rest::briefing::briefing,
         rest::health::healthz,
         rest::health::readyz,
     ),

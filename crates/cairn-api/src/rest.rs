@@ -1,5 +1,6 @@
 //! The REST surface (`/v1`), one module per resource.
 
+pub(crate) mod briefing;
 pub(crate) mod ccr;
 pub(crate) mod compress;
 pub(crate) mod contexts;
@@ -35,6 +36,7 @@ pub(crate) fn router() -> Router<ApiState> {
         .route("/v1/sessions", get(sessions::list))
         .route("/v1/sessions/{*id}", get(sessions::get))
         .route("/v1/search", get(search::search))
+        .route("/v1/briefing", get(briefing::briefing))
         .route("/v1/compress", axum::routing::post(compress::compress))
         .route("/v1/openapi.json", get(crate::openapi::serve))
         .route("/healthz", get(health::healthz))

@@ -203,27 +203,37 @@ pub fn install(target: &Target, entry: &Entry) -> Result<Outcome, InstallError> 
             path: target.path.clone(),
         });
     };
-    let io = |what: &'static str, path: &Path| {
-        let path = path.to_owned();
-        move |source| InstallError::Io { what, path, source }
-    };
-    let backup = match existing {
-        Some(_) => {
-            let backup = backup_path(&target.path);
-            std::fs::copy(&target.path, &backup).map_err(io("back up to", &backup))?;
-            Some(backup)
-        }
-        None => None,
-    };
-    if let Some(parent) = target.path.parent() {
-        std::fs::create_dir_all(parent).map_err(io("create the folder", parent))?;
-    }
-    write_atomically(&target.path, &text).map_err(io("write", &target.path))?;
+    let backup = replace(&target.path, existing.is_some(), &text)?;
     Ok(Outcome::Written {
         agent: target.agent,
         path: target.path.clone(),
         backup,
     })
+}
+
+/// Writes `text` to `path`, first copying the file there (when `existed`)
+/// to `FILE.bak`; the copy's path.
+pub(crate) fn replace(
+    path: &Path,
+    existed: bool,
+    text: &str,
+) -> Result<Option<PathBuf>, InstallError> {
+    let io = |what: &'static str, path: &Path| {
+        let path = path.to_owned();
+        move |source| InstallError::Io { what, path, source }
+    };
+    let backup = if existed {
+        let backup = backup_path(path);
+        std::fs::copy(path, &backup).map_err(io("back up to", &backup))?;
+        Some(backup)
+    } else {
+        None
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io("create the folder", parent))?;
+    }
+    write_atomically(path, text).map_err(io("write", path))?;
+    Ok(backup)
 }
 
 /// `FILE.bak` beside `FILE`.
@@ -233,7 +243,7 @@ pub fn backup_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-fn read(path: &Path) -> Result<Option<String>, InstallError> {
+pub(crate) fn read(path: &Path) -> Result<Option<String>, InstallError> {
     match std::fs::read_to_string(path) {
         Ok(text) => Ok(Some(text)),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -350,22 +360,42 @@ fn toml_entry(entry: &Entry) -> Result<toml_edit::Table, InstallError> {
     Ok(table)
 }
 
-fn updated_json(
-    path: &Path,
-    entry: Json,
-    existing: Option<&str>,
-) -> Result<Option<String>, InstallError> {
-    let mut document = match existing {
-        None => Json::Object(Vec::new()),
-        Some(text) if text.trim().is_empty() => Json::Object(Vec::new()),
+/// A JSON file's text as a document; none or blank is an empty object.
+pub(crate) fn parse_json(path: &Path, existing: Option<&str>) -> Result<Json, InstallError> {
+    match existing {
+        None => Ok(Json::Object(Vec::new())),
+        Some(text) if text.trim().is_empty() => Ok(Json::Object(Vec::new())),
         Some(text) => {
             serde_json::from_str::<Json>(text).map_err(|error| InstallError::Unparsable {
                 path: path.to_owned(),
                 format: "JSON",
                 reason: error.to_string(),
-            })?
+            })
         }
-    };
+    }
+}
+
+/// A TOML file's text as an editable document; none is an empty one.
+pub(crate) fn parse_toml(
+    path: &Path,
+    existing: Option<&str>,
+) -> Result<toml_edit::DocumentMut, InstallError> {
+    existing
+        .unwrap_or_default()
+        .parse::<toml_edit::DocumentMut>()
+        .map_err(|error| InstallError::Unparsable {
+            path: path.to_owned(),
+            format: "TOML",
+            reason: error.to_string().trim().to_owned(),
+        })
+}
+
+fn updated_json(
+    path: &Path,
+    entry: Json,
+    existing: Option<&str>,
+) -> Result<Option<String>, InstallError> {
+    let mut document = parse_json(path, existing)?;
     let not_a_table = || InstallError::NotATable {
         path: path.to_owned(),
         key: "mcpServers",
@@ -404,14 +434,7 @@ fn updated_toml(
     entry: toml_edit::Table,
     existing: Option<&str>,
 ) -> Result<Option<String>, InstallError> {
-    let mut document = existing
-        .unwrap_or_default()
-        .parse::<toml_edit::DocumentMut>()
-        .map_err(|error| InstallError::Unparsable {
-            path: path.to_owned(),
-            format: "TOML",
-            reason: error.to_string().trim().to_owned(),
-        })?;
+    let mut document = parse_toml(path, existing)?;
     let not_a_table = || InstallError::NotATable {
         path: path.to_owned(),
         key: "mcp_servers",
@@ -508,7 +531,7 @@ impl Json {
     }
 
     /// Equal as JSON, whatever the order of the keys.
-    fn same_as(&self, other: &Json) -> bool {
+    pub(crate) fn same_as(&self, other: &Json) -> bool {
         self.to_value() == other.to_value()
     }
 }

@@ -13,6 +13,7 @@
 //! environment: the server hands it the service, the principal and paths.
 
 pub mod bridge;
+pub mod hooks;
 pub mod install;
 mod tools;
 

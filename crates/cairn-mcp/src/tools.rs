@@ -1,4 +1,4 @@
-//! The six tools: their arguments (with the JSON schemas and descriptions a
+//! The seven tools: their arguments (with the JSON schemas and descriptions a
 //! model reads), and what each one calls on [`Cairn`]. Each tool calls the
 //! same verb as its REST route and answers with the same wire type, so the
 //! two surfaces cannot drift apart.
@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cairn_auth::{Principal, Scope};
-use cairn_service::{Cairn, CompressInput, GetOptions, PutInput, SearchQuery, Selection};
+use cairn_service::{
+    BriefingQuery, Cairn, CompressInput, GetOptions, PutInput, SearchQuery, Selection,
+};
 use cairn_types::{ContentEncoding, ContextKey, ErrorCode, SearchResults, View};
 use rmcp::handler::server::common::schema_for_type;
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations};
@@ -26,11 +28,12 @@ use crate::ToolError;
 const DEFAULT_SEARCH_LIMIT: usize = 10;
 
 /// The names of the tools, in the order `tools/list` gives them.
-pub const TOOL_NAMES: [&str; 6] = [
+pub const TOOL_NAMES: [&str; 7] = [
     "cairn_put",
     "cairn_get",
     "cairn_retrieve",
     "cairn_search",
+    "cairn_briefing",
     "cairn_compress",
     "cairn_stats",
 ];
@@ -120,6 +123,23 @@ pub struct SearchArgs {
     pub limit: Option<usize>,
 }
 
+/// Arguments of `cairn_briefing`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+#[serde(deny_unknown_fields)]
+pub struct BriefingArgs {
+    /// The project folder (the repository root, or the working directory):
+    /// sessions in it and its subfolders.
+    pub project: String,
+    /// You (claude, codex, gemini, or your own name): your own sessions are
+    /// left out.
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// Budget in tokens, 100-32000 (default 1500).
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+}
+
 /// Arguments of `cairn_compress`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[schemars(crate = "rmcp::schemars")]
@@ -188,6 +208,17 @@ pub fn list() -> Vec<Tool> {
              outputs). Use it to find earlier work, an error seen before, or what another \
              agent did on this project. Filter by agent, project and time; each hit has a \
              snippet and a `ccr:` ref to read more with cairn_retrieve.",
+            reads.clone(),
+        ),
+        tool::<BriefingArgs>(
+            "cairn_briefing",
+            "Brief me on this project",
+            "What the other agents (Claude Code, Codex, Gemini CLI, others) did recently \
+             in a project, newest first, within a token budget: per session the task, \
+             the files written and read, the commands that failed and whether they \
+             passed later, the last state and what was left open. Call it when you \
+             start work in a project. Every item has a `ccr:` ref to expand with \
+             cairn_retrieve.",
             reads.clone(),
         ),
         tool::<CompressArgs>(
@@ -293,6 +324,7 @@ async fn dispatch(
         "cairn_get" => get(cairn, caller, parse(name, arguments)?).await,
         "cairn_retrieve" => retrieve(cairn, caller, parse(name, arguments)?).await,
         "cairn_search" => search(cairn, caller, parse(name, arguments)?).await,
+        "cairn_briefing" => briefing(cairn, caller, parse(name, arguments)?).await,
         "cairn_compress" => compress(cairn, caller, parse(name, arguments)?).await,
         "cairn_stats" => {
             let StatsArgs {} = parse(name, arguments)?;
@@ -494,6 +526,22 @@ fn describe_hits(results: &SearchResults) -> String {
     text
 }
 
+async fn briefing(
+    cairn: &Cairn,
+    caller: &Caller,
+    args: BriefingArgs,
+) -> Result<CallToolResult, ToolError> {
+    caller.principal.require(Scope::Read)?;
+    let query = BriefingQuery {
+        project: args.project,
+        agent: args.agent,
+        max_tokens: args.max_tokens,
+        exclude_session: caller.session.clone(),
+    };
+    let briefing = cairn.briefing(&caller.principal.tenant, query).await?;
+    Ok(answer(vec![briefing.text.clone()], &briefing))
+}
+
 async fn compress(
     cairn: &Cairn,
     caller: &Caller,
@@ -620,6 +668,7 @@ mod tests {
         assert_eq!(required("cairn_compress"), ["content"]);
         assert!(required("cairn_search").is_empty());
         assert!(required("cairn_stats").is_empty());
+        assert_eq!(required("cairn_briefing"), ["project"]);
     }
 
     #[test]

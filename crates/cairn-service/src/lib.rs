@@ -10,6 +10,7 @@
 //! backend) and `cairn-types`. It reads no configuration files and no
 //! environment: the server hands it a [`ServiceConfig`].
 
+mod briefing;
 mod cache;
 mod compress;
 mod cpu;
@@ -39,6 +40,9 @@ use cairn_types::{
 };
 use tracing::Instrument as _;
 
+pub use briefing::{
+    BRIEFING_TAG, BriefingQuery, DEFAULT_BRIEFING_TOKENS, MAX_BRIEFING_TOKENS, MIN_BRIEFING_TOKENS,
+};
 pub use cache::OriginalCache;
 pub use cairn_compress::Kind;
 pub use cairn_search::{MAX_LIMIT as MAX_SEARCH_RESULTS, SearchIndex, SearchQuery};
@@ -902,7 +906,10 @@ fn decode_blob(encoded: EncodedBlob) -> Result<Bytes, ServiceError> {
     Ok(Bytes::from(bytes))
 }
 
-fn validate_label(what: &str, label: Option<String>) -> Result<Option<String>, ServiceError> {
+pub(crate) fn validate_label(
+    what: &str,
+    label: Option<String>,
+) -> Result<Option<String>, ServiceError> {
     let Some(label) = label.filter(|label| !label.is_empty()) else {
         return Ok(None);
     };

@@ -446,6 +446,7 @@ pub(crate) fn by_session(import: &SessionImport) -> Vec<(&str, Vec<merge::Row>)>
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SessionFilter {
     pub agent: Option<String>,
+    /// A folder: sessions whose project is it or lies under it.
     pub project: Option<String>,
     /// Only sessions updated at or after this time.
     pub since: Option<Millis>,

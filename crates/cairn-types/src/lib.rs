@@ -11,8 +11,8 @@ mod wire;
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use ids::{ContextKey, InvalidKey, MAX_KEY_BYTES, TenantId};
 pub use wire::{
-    CompressRequest, CompressResponse, ContentEncoding, ContextList, ContextSummary, ContextView,
-    Deleted, Health, ImportLineError, ImportReport, Marker, Match, ProxyStats, PutReceipt,
-    PutRequest, Retrieved, SearchHit, SearchResults, SessionDetail, SessionList, SessionMessage,
-    SessionSummary, Stats, View,
+    Briefing, BriefingFailure, BriefingItem, BriefingSession, CompressRequest, CompressResponse,
+    ContentEncoding, ContextList, ContextSummary, ContextView, Deleted, Health, ImportLineError,
+    ImportReport, Marker, Match, ProxyStats, PutReceipt, PutRequest, Retrieved, SearchHit,
+    SearchResults, SessionDetail, SessionList, SessionMessage, SessionSummary, Stats, View,
 };

@@ -455,3 +455,82 @@ pub struct SearchResults {
     pub total: u64,
     pub hits: Vec<SearchHit>,
 }
+
+/// `GET /v1/briefing`: what the other agents did in a project, newest first,
+/// digested within a token budget. The same store and arguments give the
+/// same bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Briefing {
+    /// The project folder asked about (sessions in it and its subfolders).
+    pub project: String,
+    /// The agent it is for: its own sessions are left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// The digest, ready to put in front of a model.
+    pub text: String,
+    /// o200k tokens of `text`, never more than the budget.
+    pub tokens: u64,
+    /// The sessions `text` describes, in its order.
+    pub sessions: Vec<BriefingSession>,
+    /// Sessions of the project that did not fit the budget.
+    pub omitted: u64,
+}
+
+/// One session of a [`Briefing`]. Every item names the `ccr:` reference that
+/// expands it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BriefingSession {
+    pub id: String,
+    pub agent: String,
+    /// The session's working directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+    /// The first real prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<BriefingItem>,
+    /// Files the agent wrote or edited, each with the last call that did.
+    pub files_written: Vec<BriefingItem>,
+    /// Files the agent read, each with the first call that did.
+    pub files_read: Vec<BriefingItem>,
+    /// Commands that failed, each with whether the same command later passed.
+    pub failures: Vec<BriefingFailure>,
+    /// The final assistant message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_state: Option<BriefingItem>,
+    /// What was left open: failures never fixed, an unanswered prompt, a
+    /// call without a result.
+    pub open: Vec<BriefingItem>,
+    /// Whether `text` shows this session only in short (task and last state).
+    pub abridged: bool,
+}
+
+/// A line of a briefing and the reference that expands it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BriefingItem {
+    pub text: String,
+    #[serde(rename = "ref")]
+    pub reference: String,
+}
+
+/// A command that failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BriefingFailure {
+    pub command: String,
+    /// Its exit code, when the output says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+    /// The failed output.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// The output of the same command passing later, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passed_later: Option<String>,
+}

@@ -6,6 +6,7 @@
 //! A CLI that is not installed fails its test, naming the script that
 //! installs it: these tests are never skipped.
 
+mod briefing;
 mod mock;
 
 use std::path::{Path, PathBuf};
@@ -125,7 +126,7 @@ impl Sandbox {
         };
         match self.agent {
             Agent::Claude => {
-                let mut args = own(&["-p", prompt, "--allowedTools", "Bash,mcp__cairn"]);
+                let mut args = own(&["-p", prompt, "--allowedTools", "Bash,Write,mcp__cairn"]);
                 if let Resume::Session(id) = &resume {
                     args.extend(own(&["--resume", id]));
                 }

@@ -15,6 +15,9 @@
 //!   `FOUND: <the line with the word>`.
 //! - `MCP <tool>`: call the agent's MCP tool whose name ends with `<tool>`
 //!   (for Codex, through its `exec` tool), then answer `DONE: <its result>`.
+//! - `STEPS <step> ;; <step> …`: one call per step, in order (`RUN
+//!   <command>`, or `WRITE <path> :: <line>` with the agent's file-writing
+//!   tool), then answer `DONE: <what SAY names>`.
 //!
 //! Side requests (Gemini CLI's routing and next-speaker checks, Claude
 //! Code's title: they ask for JSON, or declare no tools) get a small JSON
@@ -348,7 +351,7 @@ fn next_turn(api: Api, request: &Value) -> Turn {
     let items = items(api, request);
     // The latest prompt: the last user text that is not an injected preamble.
     let Some(start) = items.iter().rposition(|item| {
-        matches!(item, Item::User(text) if ["RUN ", "MCP ", "SAY "].iter().any(|verb| text.contains(verb)))
+        matches!(item, Item::User(text) if ["RUN ", "MCP ", "SAY ", "STEPS "].iter().any(|verb| text.contains(verb)))
     }) else {
         return Turn::Text("DONE: nothing to do".to_owned());
     };
@@ -360,6 +363,9 @@ fn next_turn(api: Api, request: &Value) -> Turn {
         .iter()
         .filter(|item| matches!(item, Item::Call { .. }))
         .count();
+    if let Some(steps) = directive(prompt, "STEPS") {
+        return step(api, steps, calls, prompt);
+    }
     let last_result = turn.iter().rev().find_map(|item| match item {
         Item::Result { name, text } => Some((name.as_str(), text.as_str())),
         _ => None,
@@ -402,6 +408,47 @@ fn next_turn(api: Api, request: &Value) -> Turn {
         }
         (None, _) => Turn::Text("DONE: the call came back without a result".to_owned()),
     }
+}
+
+/// The next of `steps` (`RUN <command>` or `WRITE <path> :: <line>`,
+/// separated by `;;`) after `done` calls; when all ran, the answer `SAY`
+/// names.
+fn step(api: Api, steps: &str, done: usize, prompt: &str) -> Turn {
+    let Some(next) = steps.split(";;").map(str::trim).nth(done) else {
+        return Turn::Text(format!(
+            "DONE: {}",
+            directive(prompt, "SAY").unwrap_or("every step ran")
+        ));
+    };
+    if let Some(command) = next.strip_prefix("RUN ") {
+        return shell(api, command);
+    }
+    let Some((path, line)) = next
+        .strip_prefix("WRITE ")
+        .and_then(|rest| rest.split_once("::"))
+    else {
+        return Turn::Text(format!("DONE: the mock cannot do {next:?}"));
+    };
+    let (path, content) = (path.trim(), format!("{}\n", line.trim()));
+    match api {
+        Api::Anthropic => Turn::Call {
+            name: "Write".to_owned(),
+            arguments: json!({"file_path": path, "content": content}),
+        },
+        Api::Gemini { .. } => Turn::Call {
+            name: "write_file".to_owned(),
+            arguments: json!({"file_path": path, "content": content}),
+        },
+        // Codex writes through its shell.
+        Api::Responses => shell(
+            api,
+            &format!("printf '%s\\n' {} > {path}", shell_quote(line.trim())),
+        ),
+    }
+}
+
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
 }
 
 /// The word `RETRIEVE-REVERSED` names, the right way round.

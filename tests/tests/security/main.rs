@@ -120,6 +120,7 @@ pub(crate) const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/sessions"),
     ("GET", "/v1/sessions/some-id"),
     ("GET", "/v1/search?q=anything"),
+    ("GET", "/v1/briefing?project=/work"),
     ("POST", "/v1/compress"),
 ];
 

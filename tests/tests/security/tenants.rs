@@ -162,3 +162,65 @@ async fn tenants_never_see_each_other() -> anyhow::Result<()> {
     assert_eq!(status, StatusCode::OK);
     server.stop().await
 }
+
+/// A briefing is made of the caller's tenant's sessions alone, on REST and
+/// GraphQL: tenant b, in the same project folder, learns nothing of a's work.
+#[tokio::test]
+async fn a_briefing_never_holds_another_tenants_work() -> anyhow::Result<()> {
+    let server = hs256_server().await?;
+    let a = token("agent-a", "a", &[Scope::Read, Scope::Write]);
+    let b = token("agent-b", "b", &[Scope::Read, Scope::Write]);
+    let transcript = [
+        json!({"type": "user", "uuid": "u1", "parentUuid": null, "sessionId": "s-a",
+               "cwd": "/work/shop", "timestamp": "2026-12-04T10:00:01.000Z",
+               "message": {"role": "user", "content": "fix the zebracorn checkout"}}),
+        json!({"type": "assistant", "uuid": "u2", "parentUuid": "u1", "sessionId": "s-a",
+               "cwd": "/work/shop", "timestamp": "2026-12-04T10:00:02.000Z",
+               "message": {"role": "assistant", "id": "m1",
+                           "content": [{"type": "text", "text": "Fixed the zebracorn checkout."}]}}),
+    ]
+    .iter()
+    .map(Value::to_string)
+    .collect::<Vec<_>>()
+    .join("\n");
+    let (status, _) = call(
+        &server,
+        Method::POST,
+        "/v1/sessions/import?agent=claude",
+        Some(&a),
+        Some(&transcript),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK);
+    for (who, sees) in [(&a, true), (&b, false)] {
+        let (status, briefing) = call(
+            &server,
+            Method::GET,
+            "/v1/briefing?project=/work/shop&agent=codex",
+            Some(who),
+            None,
+        )
+        .await?;
+        assert_eq!(status, StatusCode::OK, "{briefing}");
+        let text = briefing["text"].as_str().unwrap_or_default();
+        assert_eq!(text.contains("zebracorn"), sees, "{text}");
+        assert_eq!(
+            briefing["sessions"].as_array().map(Vec::len),
+            Some(usize::from(sees))
+        );
+        let graphql: Value = serde_json::from_slice(&reqwest::Client::new()
+            .post(format!("{}/graphql", server.url()))
+            .bearer_auth(who)
+            .header("content-type", "application/json")
+            .body(
+                json!({"query": "{ briefing(project: \"/work/shop\", agent: \"codex\") { text } }"})
+                    .to_string(),
+            )
+            .send()
+            .await?
+            .bytes()
+            .await?)?;
+        assert_eq!(graphql["data"]["briefing"]["text"], text, "{graphql}");
+    }
+    Ok(())
+}

@@ -18,6 +18,12 @@ use crate::{ApiError, ApiState};
 pub(crate) struct ImportParams {
     /// `claude`, `codex` or `gemini`; detected from the content when absent.
     agent: Option<String>,
+    /// The file's path on the agent's machine: it names subagents
+    /// (`agent-<id>.jsonl`) and sessions that carry no id. Never opened.
+    path: Option<String>,
+    /// The project folder the file belongs to (Gemini CLI's chats do not
+    /// name it).
+    project: Option<String>,
 }
 
 /// `POST /v1/sessions/import`: the body is one session file as the agent wrote it.
@@ -52,6 +58,8 @@ pub(crate) async fn import(
                 body,
                 params.agent.as_deref(),
                 ImportSource {
+                    path: params.path.map(std::path::PathBuf::from),
+                    project_root: params.project,
                     max_decompressed: Some(state.config.body_limit as u64),
                     ..ImportSource::default()
                 },

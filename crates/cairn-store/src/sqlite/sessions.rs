@@ -263,7 +263,8 @@ pub(crate) async fn list(
 ) -> Result<Vec<SessionRecord>, StoreError> {
     let rows = sqlx::query(&format!(
         "SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.tenant = ?1 \
-         AND (?2 IS NULL OR s.agent = ?2) AND (?3 IS NULL OR s.project = ?3) \
+         AND (?2 IS NULL OR s.agent = ?2) AND (?3 IS NULL OR s.project = ?3 \
+              OR substr(s.project, 1, length(?3) + 1) = ?3 || '/') \
          AND (?4 IS NULL OR COALESCE(s.updated_at, s.imported_at) >= ?4) \
          AND (?5 IS NULL OR COALESCE(s.updated_at, s.imported_at) < ?5 \
               OR (COALESCE(s.updated_at, s.imported_at) = ?5 AND s.id > ?6)) \

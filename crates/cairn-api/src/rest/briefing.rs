@@ -1,0 +1,58 @@
+//! `/v1/briefing`: what the other agents did in a project, within a budget.
+
+use axum::Json;
+use axum::extract::State;
+use cairn_service::BriefingQuery;
+use cairn_types::{Briefing, ErrorBody};
+use serde::Deserialize;
+
+use crate::auth::{Caller, Read};
+use crate::extract::Query;
+use crate::{ApiError, ApiState};
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BriefingParams {
+    /// The project folder (a repository root, or a working directory):
+    /// sessions in it and its subfolders.
+    project: String,
+    /// The agent being briefed (`claude`, `codex`, `gemini`, or another
+    /// name): its own sessions are left out.
+    agent: Option<String>,
+    /// Budget in o200k tokens, 100–32000; 1500 by default.
+    max_tokens: Option<u32>,
+    /// A session to leave out (the one starting).
+    session: Option<String>,
+}
+
+/// `GET /v1/briefing`.
+#[utoipa::path(
+    get,
+    path = "/v1/briefing",
+    tag = "sessions",
+    summary = "A digest of the other agents' recent work in a project",
+    description = "Newest first, per session: the agent and when, the task, files written \
+        and read, commands that failed and whether they passed later, the last state and \
+        what was left open, each with the `ccr:` reference that expands it. No model is \
+        involved: the same store and arguments give the same bytes. `text` is never \
+        longer than `max_tokens`.",
+    params(BriefingParams),
+    responses(
+        (status = 200, description = "The briefing", body = Briefing),
+        (status = 400, description = "No project, or a budget out of range", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn briefing(
+    State(state): State<ApiState>,
+    caller: Caller<Read>,
+    Query(params): Query<BriefingParams>,
+) -> Result<Json<Briefing>, ApiError> {
+    let query = BriefingQuery {
+        project: params.project,
+        agent: params.agent,
+        max_tokens: params.max_tokens,
+        exclude_session: params.session,
+    };
+    Ok(Json(state.cairn.briefing(&caller.tenant, query).await?))
+}
