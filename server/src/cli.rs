@@ -270,6 +270,10 @@ pub struct ProxyArgs {
         value_name = "SECONDS"
     )]
     pub proxy_upstream_timeout_seconds: Option<f64>,
+    /// `first-turn`: start a new conversation's first user turn with the
+    /// briefing for its project (clients without hooks) [default: off].
+    #[arg(long, env = "CAIRN_PROXY_BRIEFING", value_enum, value_name = "WHEN")]
+    pub proxy_briefing: Option<crate::config::ProxyBriefing>,
 }
 
 impl ProxyArgs {
@@ -285,6 +289,9 @@ impl ProxyArgs {
         }
         if let Some(timeout) = self.proxy_upstream_timeout_seconds {
             proxy.upstream_timeout_seconds = timeout;
+        }
+        if let Some(briefing) = self.proxy_briefing {
+            proxy.briefing = briefing;
         }
     }
 }

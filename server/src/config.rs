@@ -35,6 +35,20 @@ pub struct ProxyConfig {
     pub upstream_timeout_seconds: f64,
     /// Most `cairn_retrieve` calls answered in a row for one request.
     pub max_retrieve_rounds: u32,
+    /// `first-turn`: a new conversation's first user turn starts with the
+    /// briefing for its project (for clients without hooks); `off`.
+    pub briefing: ProxyBriefing,
+    /// The budget of that briefing, in tokens.
+    pub briefing_tokens: u32,
+}
+
+/// Whether the proxy briefs new conversations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProxyBriefing {
+    #[default]
+    Off,
+    FirstTurn,
 }
 
 impl Default for ProxyConfig {
@@ -45,6 +59,8 @@ impl Default for ProxyConfig {
             gemini_upstream: cairn_proxy::GEMINI_UPSTREAM.to_owned(),
             upstream_timeout_seconds: 600.0,
             max_retrieve_rounds: 4,
+            briefing: ProxyBriefing::Off,
+            briefing_tokens: cairn_service::DEFAULT_BRIEFING_TOKENS,
         }
     }
 }
@@ -312,6 +328,16 @@ impl Config {
         let timeout = self.proxy.upstream_timeout_seconds;
         if timeout.is_nan() || timeout <= 0.0 || timeout > 86_400.0 {
             bail!("proxy.upstream_timeout_seconds must be above 0 and at most 86400");
+        }
+        let budget = self.proxy.briefing_tokens;
+        if !(cairn_service::MIN_BRIEFING_TOKENS..=cairn_service::MAX_BRIEFING_TOKENS)
+            .contains(&budget)
+        {
+            bail!(
+                "proxy.briefing_tokens must be between {} and {}",
+                cairn_service::MIN_BRIEFING_TOKENS,
+                cairn_service::MAX_BRIEFING_TOKENS
+            );
         }
         for origin in &self.server.cors_allowed_origins {
             if origin == "*" || !(origin.starts_with("http://") || origin.starts_with("https://")) {

@@ -258,6 +258,8 @@ fn proxy_router(config: &Config, state: &ApiState) -> anyhow::Result<axum::Route
             upstream_timeout: Duration::from_secs_f64(config.proxy.upstream_timeout_seconds),
             max_retrieve_rounds: config.proxy.max_retrieve_rounds,
             body_limit: config.server.body_limit_bytes,
+            briefing_tokens: (config.proxy.briefing == crate::config::ProxyBriefing::FirstTurn)
+                .then_some(config.proxy.briefing_tokens),
         },
     )
     .context("cannot build the proxy's HTTP client")?;

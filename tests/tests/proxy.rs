@@ -1531,3 +1531,157 @@ async fn a_proxy_only_token_cannot_write_into_an_imported_session() -> anyhow::R
     );
     server.stop().await
 }
+
+/// A new conversation (no answer of the model yet) of `api`, and the same
+/// conversation one turn later; `first` is its first user text.
+fn new_and_later(api: Api, first: &str) -> (Value, Value, &'static str) {
+    match api {
+        Api::Anthropic => (
+            json!({"model": "m", "max_tokens": 64, "messages": [{"role": "user", "content": first}]}),
+            json!({"model": "m", "max_tokens": 64, "messages": [
+                {"role": "user", "content": first},
+                {"role": "assistant", "content": "Which test?"},
+                {"role": "user", "content": "test_cart.py"}]}),
+            "/messages/0/content",
+        ),
+        Api::Chat => (
+            json!({"model": "m", "messages": [{"role": "user", "content": first}]}),
+            json!({"model": "m", "messages": [
+                {"role": "user", "content": first},
+                {"role": "assistant", "content": "Which test?"},
+                {"role": "user", "content": "test_cart.py"}]}),
+            "/messages/0/content",
+        ),
+        Api::Responses => (
+            json!({"model": "m", "input": [{"type": "message", "role": "user",
+                "content": [{"type": "input_text", "text": first}]}]}),
+            json!({"model": "m", "input": [
+                {"type": "message", "role": "user", "content": [{"type": "input_text", "text": first}]},
+                {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Which test?"}]},
+                {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "test_cart.py"}]}]}),
+            "/input/0/content/0/text",
+        ),
+        Api::Gemini => (
+            json!({"contents": [{"role": "user", "parts": [{"text": first}]}]}),
+            json!({"contents": [
+                {"role": "user", "parts": [{"text": first}]},
+                {"role": "model", "parts": [{"text": "Which test?"}]},
+                {"role": "user", "parts": [{"text": "test_cart.py"}]}]}),
+            "/contents/0/parts/0/text",
+        ),
+    }
+}
+
+/// With `proxy.briefing = "first-turn"`, a new conversation's first user
+/// turn reaches the model with the project's briefing in front of it, every
+/// later request of the conversation carries the same bytes there, and the
+/// client's own words are what Cairn records.
+#[tokio::test]
+async fn a_new_conversation_starts_with_the_briefing_and_keeps_it_byte_for_byte()
+-> anyhow::Result<()> {
+    let (mock, upstream) = Mock::start().await?;
+    let upstream_url = upstream.clone();
+    let server = TestServer::start_with(move |config| {
+        config.proxy.anthropic_upstream = upstream_url.clone();
+        config.proxy.openai_upstream = upstream_url.clone();
+        config.proxy.gemini_upstream = upstream_url.clone();
+        config.proxy.briefing = cairn_server::config::ProxyBriefing::FirstTurn;
+    })
+    .await?;
+    // Claude Code's earlier work in the project.
+    let transcript = [
+        json!({"type": "user", "uuid": "u1", "parentUuid": null, "sessionId": "s-earlier",
+               "cwd": "/work/shop", "timestamp": "2026-12-04T10:00:01.000Z",
+               "message": {"role": "user", "content": "make the zebracorn total right"}}),
+        json!({"type": "assistant", "uuid": "u2", "parentUuid": "u1", "sessionId": "s-earlier",
+               "cwd": "/work/shop", "timestamp": "2026-12-04T10:00:02.000Z",
+               "message": {"role": "assistant", "id": "m1",
+                           "content": [{"type": "text", "text": "The zebracorn total is right now."}]}}),
+    ]
+    .iter()
+    .map(Value::to_string)
+    .collect::<Vec<_>>()
+    .join("\n");
+    let imported = reqwest::Client::new()
+        .post(format!("{}/v1/sessions/import?agent=claude", server.url()))
+        .body(transcript)
+        .send()
+        .await?;
+    assert!(imported.status().is_success());
+    let send = |api: Api, body: Value, project: Option<&'static str>| {
+        let url = format!("{}{}", server.url(), api.path(false));
+        async move {
+            let (name, value) = api.credential();
+            let mut request = reqwest::Client::new()
+                .post(url)
+                .header(name, value)
+                .header("content-type", "application/json")
+                .body(body.to_string());
+            if let Some(project) = project {
+                request = request.header("x-cairn-project", project);
+            }
+            let response = request.send().await?;
+            anyhow::ensure!(response.status().is_success(), "{}", response.status());
+            Ok::<_, anyhow::Error>(())
+        }
+    };
+    for api in APIS {
+        let first = format!("{api:?}: fix the checkout");
+        let (new, later, pointer) = new_and_later(api, &first);
+        mock.push(api.reply(false, &[]));
+        send(api, new.clone(), Some("/work/shop")).await?;
+        let opened = mock.last();
+        let sent = opened
+            .body
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        assert!(
+            sent.starts_with("<cairn-briefing project=\"/work/shop\"")
+                && sent.contains("zebracorn")
+                && sent.ends_with(&format!("</cairn-briefing>\n\n{first}")),
+            "{api:?}: {sent}"
+        );
+        mock.push(api.reply(false, &[]));
+        send(api, later, Some("/work/shop")).await?;
+        let next = mock.last();
+        assert_eq!(
+            next.body.pointer(pointer),
+            opened.body.pointer(pointer),
+            "{api:?}: a later turn carries the same briefing"
+        );
+        let bytes = serde_json::to_string(sent)?;
+        assert!(
+            String::from_utf8_lossy(&next.raw).contains(&bytes),
+            "{api:?}: byte for byte"
+        );
+        // Another project with no work stored, or none named: nothing added.
+        let empty: &'static str = Box::leak(format!("/work/empty-{api:?}").into_boxed_str());
+        for project in [Some(empty), None] {
+            let (new, _, _) = new_and_later(api, &format!("{api:?}: {project:?}"));
+            mock.push(api.reply(false, &[]));
+            send(api, new.clone(), project).await?;
+            assert_eq!(mock.last().body, new, "{api:?}: {project:?}");
+        }
+    }
+    // What Cairn recorded of those conversations (in the background) is the
+    // clients' words, under the project.
+    let started = std::time::Instant::now();
+    let found = loop {
+        let found = reqwest::get(format!("{}/v1/sessions?project=/work/shop", server.url()))
+            .await?
+            .text()
+            .await?;
+        if found.matches("fix the checkout").count() >= 4
+            || started.elapsed() > Duration::from_secs(10)
+        {
+            break found;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // (Each later request is a conversation of its own: its history's
+    // answer is not the one the mock gave.)
+    assert!(found.matches("fix the checkout").count() >= 4, "{found}");
+    assert!(!found.contains("cairn-briefing"), "{found}");
+    server.stop().await
+}

@@ -161,7 +161,28 @@ pub(crate) async fn handle(
         }
     }
     let forward = forward_headers(provider, &headers);
+    let project = crate::briefing::project_of(&headers, &original);
     let mut session = session_of(provider, &headers, &original);
+    if let Some(session) = &mut session {
+        session.project.clone_from(&project);
+        // Side requests (no session) are never briefed.
+        let agent = matches!(session.agent.as_str(), "claude" | "codex" | "gemini")
+            .then_some(session.agent.as_str());
+        let conversation = crate::briefing::Conversation {
+            agent,
+            id: session.id.as_deref(),
+            project: project.as_deref(),
+        };
+        crate::briefing::brief(
+            &state,
+            &tenant,
+            provider,
+            conversation,
+            &original,
+            &mut request,
+        )
+        .await;
+    }
     // A token that may not write records into sessions of its own only.
     if principal.require(Scope::Write).is_err()
         && let Some(session) = &mut session

@@ -19,6 +19,8 @@
 //! configuration: the server hands it a [`ProxyConfig`].
 
 mod anthropic;
+mod briefing;
+pub use briefing::PROJECT_HEADER;
 mod flow;
 mod gemini;
 mod openai_chat;
@@ -67,6 +69,9 @@ pub struct ProxyConfig {
     /// Most `cairn_retrieve` rounds answered for one request.
     pub max_retrieve_rounds: u32,
     pub body_limit: usize,
+    /// The budget of the briefing a new conversation's first user turn
+    /// starts with; `None`: no briefing (`proxy.briefing = "off"`).
+    pub briefing_tokens: Option<u32>,
 }
 
 impl Default for ProxyConfig {
@@ -78,6 +83,7 @@ impl Default for ProxyConfig {
             upstream_timeout: Duration::from_secs(600),
             max_retrieve_rounds: 4,
             body_limit: 64 * 1024 * 1024,
+            briefing_tokens: None,
         }
     }
 }

@@ -353,3 +353,81 @@ async fn with_cairn_down_hooks_cost_little_spool_and_deliver_when_it_is_back() {
         "{detail}"
     );
 }
+
+/// Without hooks, through the proxy with `proxy.briefing = "first-turn"`:
+/// each agent's first request reaches the model with the briefing for the
+/// folder it works in (found in the request itself), and its next request
+/// in the conversation carries the same bytes.
+#[tokio::test]
+async fn through_the_proxy_a_new_conversation_starts_with_the_briefing() {
+    let (mock, upstream) = Mock::start().await;
+    let data = tempfile::tempdir().expect("a temp dir");
+    let mut config = cairn_server::Config::default();
+    config.server.bind = "127.0.0.1:0".parse().expect("an address");
+    config.storage.data_dir = data.path().to_owned();
+    config.proxy.anthropic_upstream = upstream.clone();
+    config.proxy.openai_upstream = upstream.clone();
+    config.proxy.gemini_upstream = upstream.clone();
+    config.proxy.briefing = cairn_server::config::ProxyBriefing::FirstTurn;
+    let server = cairn_server::RunningServer::start(config)
+        .await
+        .expect("cairn starts");
+    let url = server.url();
+    for agent in Agent::ALL {
+        let sandbox = Sandbox::new(agent);
+        // Another agent's earlier work in this agent's project folder: a
+        // client of the proxy that names its project.
+        let project = sandbox.project().display().to_string();
+        let earlier = reqwest::Client::new()
+            .post(format!("{url}/v1/messages"))
+            .header("x-api-key", "sk-ant-dummy")
+            .header("anthropic-version", "2023-06-01")
+            .header("x-cairn-project", &project)
+            .header("content-type", "application/json")
+            .body(
+                serde_json::json!({"model": "m", "max_tokens": 64, "messages": [
+                    {"role": "user", "content": format!("make the quokka invoice total right ({})", agent.name())}]})
+                .to_string(),
+            )
+            .send()
+            .await
+            .expect("cairn answers");
+        assert!(earlier.status().is_success(), "{}", earlier.status());
+        let started = Instant::now();
+        while get(&format!("{url}/v1/sessions?project={project}")).await["sessions"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the earlier work was not recorded: {}",
+                get(&format!("{url}/v1/sessions")).await
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        mock.clear();
+        sandbox
+            .run(
+                &url,
+                "STEPS RUN echo one ;; RUN echo two\nSAY done",
+                Resume::No,
+            )
+            .await;
+        let main = mock.main_requests();
+        assert!(main.len() >= 2, "{agent:?}: {} main requests", main.len());
+        let first = main[0].text();
+        assert!(
+            first.contains("quokka invoice total") && first.contains("cairn-briefing"),
+            "{agent:?}: the first request carries no briefing:\n{first}"
+        );
+        // The later requests repeat the first turn as the first sent it.
+        let briefed = main[0].json().to_string().split("quokka").count();
+        for later in &main[1..] {
+            assert_eq!(
+                later.json().to_string().split("quokka").count(),
+                briefed,
+                "{agent:?}: a later request lost or doubled the briefing"
+            );
+        }
+    }
+}
