@@ -226,17 +226,18 @@ fn install(args: HooksInstallArgs) -> anyhow::Result<()> {
     let project = std::env::current_dir().context("cannot read the current directory")?;
     let target = HookTarget::locate(agent, scope, &homes, &project);
     let program = std::env::current_exe().context("cannot find this program's path")?;
-    let mut command = format!("{} hook", shell_word(&program.display().to_string()));
+    let program = shell_word(&program.display().to_string());
+    let mut options = String::new();
     if args.url.trim_end_matches('/') != DEFAULT_URL {
-        command.push_str(&format!(
+        options.push_str(&format!(
             " --url {}",
             shell_word(args.url.trim_end_matches('/'))
         ));
     }
     if args.token_env != "CAIRN_TOKEN" {
-        command.push_str(&format!(" --token-env {}", shell_word(&args.token_env)));
+        options.push_str(&format!(" --token-env {}", shell_word(&args.token_env)));
     }
-    let changes = cairn_mcp::hooks::plan(&target, &command)?;
+    let changes = cairn_mcp::hooks::plan(&target, &program, &options)?;
     if args.print {
         for change in &changes {
             match &change.text {

@@ -106,6 +106,7 @@ fn help_is_complete_for_every_command() {
     assert!(top.status.success());
     for command in [
         "serve", "put", "get", "stats", "gc", "compress", "import", "search", "reindex", "token",
+        "brief", "hooks", "hook",
     ] {
         assert!(
             stdout(&top).contains(command),
@@ -686,6 +687,124 @@ fn token_issue_makes_tokens_that_a_server_with_auth_accepts() {
         assert!(!open.status.success(), "a blank secret started the server");
         assert!(stderr(&open).contains("set but empty"), "{}", stderr(&open));
     }
+}
+
+/// With auth on, a hook sends with the token its variable holds when it
+/// runs; the token is never written into the agent's settings, and a hook
+/// without it is refused, says so, and still exits 0.
+#[test]
+fn hooks_carry_the_token_from_the_environment_and_never_write_it() {
+    let secret = "a-secret-for-the-hook-test-0123456789abcdef";
+    let data = tempfile::tempdir().expect("temp dir");
+    let server = Server::start_with_env(data.path(), &[("CAIRN_JWT_SECRET", secret)]);
+    let issued = Command::new(CAIRN)
+        .args([
+            "token",
+            "issue",
+            "--sub",
+            "claude",
+            "--tenant",
+            "team",
+            "--scopes",
+            "read,write",
+        ])
+        .env("CAIRN_JWT_SECRET", secret)
+        .output()
+        .expect("cairn runs");
+    let token = stdout(&issued).trim().to_owned();
+    let home = tempfile::tempdir().expect("a home");
+    let installed = Command::new(CAIRN)
+        .args([
+            "hooks",
+            "install",
+            "claude",
+            "--url",
+            &server.url,
+            "--token-env",
+            "TEAM_TOKEN",
+        ])
+        .env("HOME", home.path())
+        .env_remove("CLAUDE_CONFIG_DIR")
+        .env("TEAM_TOKEN", &token)
+        .output()
+        .expect("cairn runs");
+    assert!(installed.status.success(), "{}", stderr(&installed));
+    let settings =
+        std::fs::read_to_string(home.path().join(".claude/settings.json")).expect("settings");
+    assert!(
+        settings.contains("hook claude --url") && settings.contains("--token-env TEAM_TOKEN"),
+        "{settings}"
+    );
+    assert!(
+        !settings.contains(&token),
+        "the token was written: {settings}"
+    );
+
+    let transcript = home.path().join("session.jsonl");
+    std::fs::write(
+        &transcript,
+        serde_json::json!({"type": "user", "uuid": "u1", "parentUuid": null, "sessionId": "s-auth",
+            "cwd": "/work/guarded", "timestamp": "2026-12-04T10:00:01.000Z",
+            "message": {"role": "user", "content": "rotate the gizmo keys"}})
+        .to_string()
+            + "\n",
+    )
+    .expect("a transcript");
+    let event = serde_json::json!({"hook_event_name": "Stop", "session_id": "s-auth",
+        "cwd": "/work/guarded", "transcript_path": transcript})
+    .to_string();
+    let hook = |token: Option<&str>| {
+        let mut command = Command::new(CAIRN);
+        command
+            .args([
+                "hook",
+                "claude",
+                "--url",
+                &server.url,
+                "--token-env",
+                "TEAM_TOKEN",
+            ])
+            .env("HOME", home.path())
+            .env_remove("TEAM_TOKEN")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(token) = token {
+            command.env("TEAM_TOKEN", token);
+        }
+        let mut child = command.spawn().expect("cairn hook runs");
+        std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), event.as_bytes())
+            .expect("the event");
+        child.wait_with_output().expect("cairn hook ends")
+    };
+    let refused = hook(None);
+    assert!(refused.status.success(), "a hook always exits 0");
+    assert!(stderr(&refused).contains("401"), "{}", stderr(&refused));
+    let sent = hook(Some(&token));
+    assert!(
+        sent.status.success() && stderr(&sent).is_empty(),
+        "{}",
+        stderr(&sent)
+    );
+    let brief = Command::new(CAIRN)
+        .args([
+            "brief",
+            "--project",
+            "/work/guarded",
+            "--agent",
+            "codex",
+            "--url",
+            &server.url,
+        ])
+        .env("CAIRN_TOKEN", &token)
+        .output()
+        .expect("cairn runs");
+    assert!(brief.status.success(), "{}", stderr(&brief));
+    assert!(
+        stdout(&brief).contains("Task: rotate the gizmo keys"),
+        "{}",
+        stdout(&brief)
+    );
 }
 
 /// The line `cairn serve` logs once it is serving (on any free port), with

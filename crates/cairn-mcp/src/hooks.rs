@@ -116,11 +116,14 @@ pub struct FileChange {
 }
 
 /// The changes installing Cairn's hooks makes: the hooks file, and for
-/// Codex its trust in `config.toml`. `command` runs the hook for one event;
-/// the agent's name is appended (`/usr/bin/cairn hook` → `/usr/bin/cairn
-/// hook claude`).
-pub fn plan(target: &HookTarget, command: &str) -> Result<Vec<FileChange>, InstallError> {
-    let command = format!("{command} {}", agent_name(target.agent));
+/// Codex its trust in `config.toml`. The hook runs `PROGRAM hook AGENT
+/// OPTIONS` (`/usr/bin/cairn hook claude --url …`).
+pub fn plan(
+    target: &HookTarget,
+    program: &str,
+    options: &str,
+) -> Result<Vec<FileChange>, InstallError> {
+    let command = format!("{program} hook {}{options}", agent_name(target.agent));
     let existing = install::read(&target.path)?;
     let (text, positions) = updated_hooks(target, &command, existing.as_deref())?;
     let mut changes = vec![FileChange {
@@ -414,7 +417,7 @@ mod tests {
                {"hooks": [{"type": "command", "command": "/old/cairn hook claude"}]}]}}"#,
         )
         .expect("a settings file");
-        let changes = plan(&target, "/new/cairn hook").expect("a plan");
+        let changes = plan(&target, "/new/cairn", "").expect("a plan");
         apply(&changes).expect("written");
         let written: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&target.path).expect("read"))
@@ -429,7 +432,7 @@ mod tests {
             "{written}"
         );
         assert!(install::backup_path(&target.path).exists());
-        let again = plan(&target, "/new/cairn hook").expect("a plan");
+        let again = plan(&target, "/new/cairn", "").expect("a plan");
         assert!(
             again.iter().all(|change| change.text.is_none()),
             "{again:?}"
@@ -440,7 +443,7 @@ mod tests {
     fn codex_hooks_are_trusted_where_they_sit() {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let target = HookTarget::locate(Agent::Codex, Scope::User, &homes(dir.path()), dir.path());
-        let changes = plan(&target, "cairn hook").expect("a plan");
+        let changes = plan(&target, "cairn", "").expect("a plan");
         apply(&changes).expect("written");
         let config = std::fs::read_to_string(dir.path().join(".codex/config.toml")).expect("read");
         let key = format!(
@@ -456,7 +459,7 @@ mod tests {
             "{config}"
         );
         assert!(
-            plan(&target, "cairn hook")
+            plan(&target, "cairn", "")
                 .expect("a plan")
                 .iter()
                 .all(|change| change.text.is_none())
@@ -474,7 +477,7 @@ mod tests {
         );
         std::fs::create_dir_all(target.path.parent().expect("a parent")).expect("a folder");
         std::fs::write(&target.path, "{ not json").expect("written");
-        let error = plan(&target, "cairn hook").expect_err("refused");
+        let error = plan(&target, "cairn", "").expect_err("refused");
         assert!(matches!(error, InstallError::Unparsable { .. }), "{error}");
         assert_eq!(
             std::fs::read_to_string(&target.path).expect("read"),

@@ -57,6 +57,89 @@ async fn briefing(url: &str, project: &Path, agent: Agent) -> Value {
     .await
 }
 
+/// An MCP client of the server's `/mcp`, as another agent uses it: one
+/// session, tool calls in it.
+struct McpClient {
+    http: reqwest::Client,
+    url: String,
+    session: String,
+}
+
+impl McpClient {
+    async fn post(
+        http: &reqwest::Client,
+        url: &str,
+        session: Option<&str>,
+        body: Value,
+    ) -> (String, Option<String>) {
+        let mut request = http
+            .post(format!("{url}/mcp"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .body(body.to_string());
+        if let Some(session) = session {
+            request = request.header("mcp-session-id", session);
+        }
+        let response = request.send().await.expect("cairn answers");
+        let id = response
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        (response.text().await.expect("a body"), id)
+    }
+
+    async fn open(url: &str) -> McpClient {
+        let http = reqwest::Client::new();
+        let (_, session) = McpClient::post(
+            &http,
+            url,
+            None,
+            serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                           "clientInfo": {"name": "codex-beside", "version": "1"}}}),
+        )
+        .await;
+        let session = session.expect("an MCP session");
+        McpClient::post(
+            &http,
+            url,
+            Some(&session),
+            serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        )
+        .await;
+        McpClient {
+            http,
+            url: url.to_owned(),
+            session,
+        }
+    }
+
+    /// `cairn_briefing`'s text for `project`, as `agent` asks for it.
+    async fn briefing(&self, project: &Path, agent: Agent) -> String {
+        let (answer, _) = McpClient::post(
+            &self.http,
+            &self.url,
+            Some(&self.session),
+            serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                "params": {"name": "cairn_briefing",
+                           "arguments": {"project": project, "agent": agent.name()}}}),
+        )
+        .await;
+        // A JSON answer, or one server-sent event holding it.
+        let json = answer
+            .lines()
+            .find_map(|line| line.strip_prefix("data:"))
+            .unwrap_or(&answer);
+        let value: Value = serde_json::from_str(json.trim()).unwrap_or_default();
+        value["result"]["structuredContent"]["text"]
+            .as_str()
+            .unwrap_or_else(|| panic!("cairn_briefing answered {answer}"))
+            .to_owned()
+    }
+}
+
 /// Whether any string in `value` contains `text`.
 fn holds(value: &Value, text: &str) -> bool {
     match value {
@@ -229,14 +312,12 @@ async fn a_turn_one_agent_takes_reaches_the_other_agents_briefing_within_a_secon
                 .await
         })
     };
-    // Codex, working beside it, asks for its briefing over and over.
+    // Codex, working beside it, calls `cairn_briefing` over and over.
+    let mcp = McpClient::open(&url).await;
     let started = Instant::now();
     let seen = loop {
-        let now = briefing(&url, &shop, Agent::Codex).await;
-        if now["text"]
-            .as_str()
-            .is_some_and(|text| text.contains("Failed: `python3 stamp_and_fail.py` (exit 4)"))
-        {
+        let now = mcp.briefing(&shop, Agent::Codex).await;
+        if now.contains("Failed: `python3 stamp_and_fail.py` (exit 4)") {
             break SystemTime::now();
         }
         assert!(
