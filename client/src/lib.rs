@@ -95,6 +95,9 @@ pub struct BriefingOptions {
     pub max_tokens: Option<u32>,
     /// A session to leave out (the one starting).
     pub session: Option<String>,
+    /// The project's normalised git remote (`github.com/acme/shop`): other
+    /// clones of it count as the project too.
+    pub repository: Option<String>,
 }
 
 /// Where a session file comes from ([`SharedContext::import_session_from`]).
@@ -107,6 +110,10 @@ pub struct ImportOptions {
     pub path: Option<String>,
     /// The project folder the file belongs to (Gemini CLI's chats do not say).
     pub project: Option<String>,
+    /// The normalised git remote of the repository the session ran in, and
+    /// the folder of that clone (both, or neither).
+    pub repository: Option<String>,
+    pub root: Option<String>,
 }
 
 /// Retry policy for connection failures.
@@ -451,6 +458,8 @@ impl SharedContext {
             ("agent", &options.agent),
             ("path", &options.path),
             ("project", &options.project),
+            ("repository", &options.repository),
+            ("root", &options.root),
         ]);
         let response = self
             .send(|| {
@@ -466,7 +475,11 @@ impl SharedContext {
     /// What the other agents did recently in a project, within a budget.
     pub async fn briefing(&self, options: &BriefingOptions) -> Result<Briefing, ClientError> {
         let url = format!("{}/v1/briefing", self.base);
-        let mut query = present(&[("agent", &options.agent), ("session", &options.session)]);
+        let mut query = present(&[
+            ("agent", &options.agent),
+            ("session", &options.session),
+            ("repository", &options.repository),
+        ]);
         query.push(("project", options.project.clone()));
         if let Some(max_tokens) = options.max_tokens {
             query.push(("max_tokens", max_tokens.to_string()));

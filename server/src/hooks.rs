@@ -207,6 +207,7 @@ pub async fn brief(args: BriefArgs) -> anyhow::Result<()> {
             agent: args.agent,
             max_tokens: Some(args.max_tokens),
             session: None,
+            repository: repository_of(&project),
         })
         .await?;
     if args.json {
@@ -288,6 +289,71 @@ fn shell_word(word: &str) -> String {
     } else {
         format!("'{}'", word.replace('\'', r"'\''"))
     }
+}
+
+/// The normalised remote of the repository at `root` (`origin`, else the
+/// first remote its git config names): `git@github.com:acme/shop.git` and
+/// `https://github.com/acme/shop` are both `github.com/acme/shop`. Read
+/// from the config file (a worktree's `.git` file is followed), no git run.
+pub fn repository_of(root: &Path) -> Option<String> {
+    let dot_git = root.join(".git");
+    let git_dir = if dot_git.is_file() {
+        let pointer = std::fs::read_to_string(&dot_git).ok()?;
+        let dir = PathBuf::from(pointer.trim().strip_prefix("gitdir:")?.trim());
+        let dir = if dir.is_absolute() {
+            dir
+        } else {
+            root.join(dir)
+        };
+        // A worktree's folder is `<repo>/.git/worktrees/<name>`; its
+        // `commondir` names the repository's.
+        match std::fs::read_to_string(dir.join("commondir")) {
+            Ok(common) => dir.join(common.trim()),
+            Err(_) => dir,
+        }
+    } else {
+        dot_git
+    };
+    let config = std::fs::read_to_string(git_dir.join("config")).ok()?;
+    let mut remotes: Vec<(String, String)> = Vec::new();
+    let mut section = String::new();
+    for line in config.lines().map(str::trim) {
+        if line.starts_with('[') {
+            section = line.to_owned();
+        } else if let Some(url) = line
+            .strip_prefix("url")
+            .map(str::trim_start)
+            .and_then(|rest| rest.strip_prefix('='))
+            && let Some(name) = section
+                .strip_prefix("[remote \"")
+                .and_then(|rest| rest.strip_suffix("\"]"))
+        {
+            remotes.push((name.to_owned(), url.trim().to_owned()));
+        }
+    }
+    let (_, url) = remotes
+        .iter()
+        .find(|(name, _)| name == "origin")
+        .or_else(|| remotes.first())?;
+    normalize_remote(url)
+}
+
+/// A remote URL without scheme, user, port-less `:` path separator and
+/// `.git`, its host lower-cased.
+fn normalize_remote(url: &str) -> Option<String> {
+    let url = url.trim().trim_end_matches('/');
+    let rest = match url.split_once("://") {
+        Some((_, rest)) => rest.to_owned(),
+        // scp-like: `user@host:path`.
+        None => url.replacen(':', "/", 1),
+    };
+    let rest = rest
+        .rsplit_once('@')
+        .map_or(rest.as_str(), |(_, host)| host);
+    let rest = rest.trim_end_matches(".git").trim_end_matches('/');
+    let (host, path) = rest.split_once('/')?;
+    let host = host.split(':').next().unwrap_or(host).to_ascii_lowercase();
+    (!host.is_empty() && !path.is_empty()).then(|| format!("{host}/{path}"))
 }
 
 /// The repository root above `dir` (the nearest folder holding `.git`), or
@@ -373,6 +439,8 @@ impl Link {
                     ("agent", &options.agent),
                     ("path", &options.path),
                     ("project", &options.project),
+                    ("repository", &options.repository),
+                    ("root", &options.root),
                 ]
                 .into_iter()
                 .filter_map(|(name, value)| value.as_deref().map(|value| (name, value)))
@@ -399,6 +467,12 @@ impl Link {
                         .map(|session| ("session", session)),
                 );
                 query.extend(budget.as_deref().map(|budget| ("max_tokens", budget)));
+                query.extend(
+                    options
+                        .repository
+                        .as_deref()
+                        .map(|repository| ("repository", repository)),
+                );
                 let body = plain.request("GET", "/v1/briefing", &query, &[]).await?;
                 serde_json::from_slice(&body).map_err(|error| Failed {
                     message: format!("the server's briefing is not the JSON expected: {error}"),
@@ -587,10 +661,15 @@ async fn hook(args: &HookArgs) -> anyhow::Result<()> {
     let client = link(&args.server, Duration::from_millis(args.timeout_ms))?;
     let spool = Spool::open(&args.server)?;
     let starting = name == "SessionStart";
+    let root = project_root(&cwd);
+    let repository = repository_of(&root);
     let capture = Capture {
         agent: args.agent,
         transcript: transcript.clone(),
         project: cwd.display().to_string(),
+        repository: repository
+            .clone()
+            .map(|repository| (repository, root.display().to_string())),
     };
     // A session that is only starting has nothing to capture yet.
     let reached = if starting {
@@ -615,10 +694,11 @@ async fn hook(args: &HookArgs) -> anyhow::Result<()> {
     if starting {
         let briefing = client
             .briefing(&BriefingOptions {
-                project: project_root(&cwd).display().to_string(),
+                project: root.display().to_string(),
                 agent: Some(args.agent.name().to_owned()),
                 max_tokens: Some(args.max_tokens),
                 session: event["session_id"].as_str().map(str::to_owned),
+                repository: repository.clone(),
             })
             .await;
         match briefing {
@@ -705,6 +785,9 @@ struct Capture {
     transcript: Option<PathBuf>,
     /// The agent's working directory (Gemini's chats do not name it).
     project: String,
+    /// The repository's normalised remote, and the folder of this clone.
+    #[serde(default)]
+    repository: Option<(String, String)>,
 }
 
 mod agent_name {
@@ -751,6 +834,8 @@ impl Capture {
             agent: Some(self.agent.name().to_owned()),
             path: Some(path.display().to_string()),
             project: Some(self.project.clone()),
+            repository: self.repository.as_ref().map(|(remote, _)| remote.clone()),
+            root: self.repository.as_ref().map(|(_, root)| root.clone()),
         };
         client
             .import(compressed, &options)
@@ -897,6 +982,49 @@ mod tests {
         assert_eq!(
             parse_answer(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"),
             None
+        );
+    }
+
+    #[test]
+    fn a_repository_is_named_by_its_remote_however_it_is_written() {
+        for url in [
+            "git@github.com:acme/shop.git",
+            "https://github.com/acme/shop",
+            "https://user:secret@GitHub.com/acme/shop.git/",
+            "ssh://git@github.com:22/acme/shop.git",
+        ] {
+            assert_eq!(
+                normalize_remote(url).as_deref(),
+                Some("github.com/acme/shop"),
+                "{url}"
+            );
+        }
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        std::fs::create_dir(dir.path().join(".git")).expect("a .git");
+        assert_eq!(repository_of(dir.path()), None);
+        std::fs::write(
+            dir.path().join(".git/config"),
+            "[core]\n\tbare = false\n[remote \"upstream\"]\n\turl = https://example.com/a/b\n\
+             [remote \"origin\"]\n\turl = git@github.com:acme/shop.git\n",
+        )
+        .expect("a config");
+        assert_eq!(
+            repository_of(dir.path()).as_deref(),
+            Some("github.com/acme/shop")
+        );
+        // A worktree points at the repository's folder.
+        let worktree = tempfile::tempdir().expect("a temporary folder");
+        let admin = dir.path().join(".git/worktrees/feature");
+        std::fs::create_dir_all(&admin).expect("a worktree folder");
+        std::fs::write(admin.join("commondir"), "../..\n").expect("commondir");
+        std::fs::write(
+            worktree.path().join(".git"),
+            format!("gitdir: {}\n", admin.display()),
+        )
+        .expect("a .git file");
+        assert_eq!(
+            repository_of(worktree.path()).as_deref(),
+            Some("github.com/acme/shop")
         );
     }
 

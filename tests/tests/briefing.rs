@@ -3,7 +3,7 @@
 //! item with a `ccr:` ref that resolves, the same bytes on every call,
 //! within the budget, masked, and never another project's or tenant's work.
 
-use cairn_client::{BriefingOptions, ClientError, SharedContext};
+use cairn_client::{BriefingOptions, ClientError, ImportOptions, SharedContext};
 use cairn_tests::TestServer;
 use cairn_types::ErrorCode;
 use serde_json::{Value, json};
@@ -110,6 +110,7 @@ fn options(project: &str, agent: Option<&str>) -> BriefingOptions {
         agent: agent.map(str::to_owned),
         max_tokens: None,
         session: None,
+        repository: None,
     }
 }
 
@@ -289,5 +290,36 @@ async fn a_briefing_keeps_to_its_budget_newest_first_and_masks_secrets() -> anyh
         .await
         .expect_err("no project");
     assert!(error.to_string().contains("project is required"), "{error}");
+    Ok(())
+}
+
+/// Another clone of the repository (another folder, another machine) is the
+/// same project, once a hook has said which repository a folder holds.
+#[tokio::test]
+async fn another_clone_of_the_repository_is_the_same_project() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let client = server.client();
+    client
+        .import_session_from(
+            the_fix("s-clone", "/home/ana/shop/api", 5),
+            &ImportOptions {
+                agent: Some("claude".to_owned()),
+                repository: Some("github.com/acme/shop".to_owned()),
+                root: Some("/home/ana/shop".to_owned()),
+                ..ImportOptions::default()
+            },
+        )
+        .await?;
+    let with = |repository: Option<&str>| BriefingOptions {
+        repository: repository.map(str::to_owned),
+        ..options("/srv/ci/shop", Some("codex"))
+    };
+    let same = client.briefing(&with(Some("github.com/acme/shop"))).await?;
+    assert_eq!(same.sessions.len(), 1, "{}", same.text);
+    assert!(same.text.contains("Wrote: cart.py"), "{}", same.text);
+    for other in [None, Some("github.com/acme/other")] {
+        let briefing = client.briefing(&with(other)).await?;
+        assert!(briefing.sessions.is_empty(), "{other:?}: {}", briefing.text);
+    }
     Ok(())
 }

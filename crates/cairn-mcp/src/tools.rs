@@ -138,6 +138,10 @@ pub struct BriefingArgs {
     /// Budget in tokens, 100-32000 (default 1500).
     #[serde(default)]
     pub max_tokens: Option<u32>,
+    /// The project's git remote (like `github.com/acme/shop`): other clones
+    /// of it count as the project too.
+    #[serde(default)]
+    pub repository: Option<String>,
 }
 
 /// Arguments of `cairn_compress`.
@@ -537,6 +541,7 @@ async fn briefing(
         agent: args.agent,
         max_tokens: args.max_tokens,
         exclude_session: caller.session.clone(),
+        repository: args.repository,
     };
     let briefing = cairn.briefing(&caller.principal.tenant, query).await?;
     Ok(answer(vec![briefing.text.clone()], &briefing))

@@ -218,6 +218,7 @@ pub(crate) async fn brief(
             agent: agent.map(str::to_owned),
             max_tokens: Some(budget),
             exclude_session: conversation.map(str::to_owned),
+            repository: None,
         };
         let briefing = match cairn.briefing(tenant, query).await {
             Ok(briefing) if !briefing.sessions.is_empty() => briefing.text,

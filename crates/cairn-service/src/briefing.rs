@@ -59,6 +59,18 @@ pub struct BriefingQuery {
     pub max_tokens: Option<u32>,
     /// A session to leave out (the one being started).
     pub exclude_session: Option<String>,
+    /// The project's repository (its normalised git remote): the folders
+    /// of other clones of it that hooks have named count as the project too.
+    pub repository: Option<String>,
+}
+
+/// Folders of one repository kept at most.
+const CLONES_KEPT: usize = 64;
+
+/// The context that lists the folders a repository was seen in.
+fn clones_key(repository: &str) -> Option<cairn_types::ContextKey> {
+    let hash = cairn_core::ContentHash::of(repository.as_bytes()).to_hex();
+    cairn_types::ContextKey::parse(format!("cairn/repositories/{}", &hash[..32])).ok()
 }
 
 impl Cairn {
@@ -78,18 +90,41 @@ impl Cairn {
         }
         let project = project_folder(&query.project)?;
         let agent = crate::validate_label("agent", query.agent)?;
-        let listed = self
-            .store
-            .list_sessions(
-                tenant,
-                &SessionFilter {
-                    // `/` holds every folder.
-                    project: (project != "/").then(|| project.clone()),
-                    limit: SESSIONS_LISTED,
-                    ..SessionFilter::default()
-                },
-            )
-            .await?;
+        // The project's folder, and the other clones of its repository.
+        let mut folders = vec![project.clone()];
+        if let Some(repository) = &query.repository {
+            for folder in self.repository_folders(tenant, repository).await? {
+                let inside = |outer: &str| {
+                    folder == outer
+                        || folder.starts_with(&format!("{}/", outer.trim_end_matches('/')))
+                };
+                if !folders.iter().any(|known| inside(known)) {
+                    folders.push(folder);
+                }
+            }
+        }
+        let mut listed = Vec::new();
+        for folder in &folders {
+            listed.extend(
+                self.store
+                    .list_sessions(
+                        tenant,
+                        &SessionFilter {
+                            // `/` holds every folder.
+                            project: (folder != "/").then(|| folder.clone()),
+                            limit: SESSIONS_LISTED,
+                            ..SessionFilter::default()
+                        },
+                    )
+                    .await?,
+            );
+        }
+        // Newest first, as one listing.
+        listed.sort_by(|a, b| {
+            let at = |record: &SessionRecord| record.row.updated_at.unwrap_or(record.imported_at);
+            at(b).cmp(&at(a)).then_with(|| a.row.id.cmp(&b.row.id))
+        });
+        listed.dedup_by(|a, b| a.row.id == b.row.id);
         let candidates: Vec<SessionRecord> = listed
             .into_iter()
             // Subagents' work is their parent's; the parent is briefed.
@@ -113,6 +148,66 @@ impl Cairn {
             digests,
             candidates.len(),
         ))
+    }
+
+    /// Notes that `folder` holds a clone of `repository` (hooks say so when
+    /// they send a transcript), for briefings of the repository's other
+    /// clones. Kept as the context `cairn/repositories/…`, one folder a line.
+    pub async fn note_repository(
+        &self,
+        tenant: &TenantId,
+        repository: &str,
+        folder: &str,
+    ) -> Result<(), ServiceError> {
+        let repository = repository.trim();
+        let folder = project_folder(folder)?;
+        if repository.is_empty() || repository.len() > 1024 {
+            return Err(ServiceError::InvalidRequest(
+                "repository must be 1-1024 bytes".to_owned(),
+            ));
+        }
+        let mut folders = self.repository_folders(tenant, repository).await?;
+        if folders.contains(&folder) {
+            return Ok(());
+        }
+        folders.push(folder);
+        folders.sort();
+        if folders.len() > CLONES_KEPT {
+            folders.drain(..folders.len() - CLONES_KEPT);
+        }
+        let Some(key) = clones_key(repository) else {
+            return Ok(());
+        };
+        let input = crate::PutInput {
+            content: bytes::Bytes::from(folders.join("\n") + "\n"),
+            agent: Some("cairn".to_owned()),
+            ..crate::PutInput::default()
+        };
+        self.put(tenant, &key, input).await.map(drop)
+    }
+
+    /// The folders `repository` was seen in.
+    async fn repository_folders(
+        &self,
+        tenant: &TenantId,
+        repository: &str,
+    ) -> Result<Vec<String>, ServiceError> {
+        let Some(key) = clones_key(repository.trim()) else {
+            return Ok(Vec::new());
+        };
+        let full = crate::GetOptions {
+            view: cairn_types::View::Full,
+            ..crate::GetOptions::default()
+        };
+        match self.get(tenant, &key, full).await {
+            Ok(stored) => Ok(String::from_utf8_lossy(&stored.content)
+                .lines()
+                .filter(|line| !line.is_empty())
+                .map(str::to_owned)
+                .collect()),
+            Err(ServiceError::NotFound(_)) => Ok(Vec::new()),
+            Err(error) => Err(error),
+        }
     }
 
     /// The messages of a session a briefing reads, with their texts: the

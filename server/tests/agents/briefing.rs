@@ -158,6 +158,8 @@ async fn each_new_session_starts_with_a_briefing_on_the_other_agents_work() {
     let work = tempfile::tempdir().expect("a temp dir");
     let shop = repository(work.path(), "shop");
     let elsewhere = repository(work.path(), "elsewhere");
+    let remote = "[remote \"origin\"]\n\turl = git@github.com:acme/shop.git\n";
+    std::fs::write(shop.join(".git/config"), remote).expect("a git config");
     std::fs::write(
         shop.join("test_calc.py"),
         "from calc import add\nassert add(2, 3) == 5\nprint('test_calc passed')\n",
@@ -284,6 +286,31 @@ async fn each_new_session_starts_with_a_briefing_on_the_other_agents_work() {
         "Claude Code's first request does not carry the briefing:\n{text}\n{}",
         first.text()
     );
+
+    // Codex in another clone of the repository, in another folder: the
+    // same project, known by its remote.
+    let clone = repository(work.path(), "shop-clone");
+    std::fs::write(
+        clone.join(".git/config"),
+        "[remote \"origin\"]\n\turl = https://github.com/acme/shop\n",
+    )
+    .expect("a git config");
+    mock.clear();
+    codex
+        .run_in(&upstream, &clone, "SAY hello from the clone")
+        .await;
+    let first = mock
+        .main_requests()
+        .into_iter()
+        .next()
+        .expect("Codex asked the model");
+    for needle in ["Wrote: calc.py", "`python3 test_calc.py`", "## gemini"] {
+        assert!(
+            first.text().contains(needle),
+            "{needle:?} is not in:\n{}",
+            first.text()
+        );
+    }
 }
 
 #[tokio::test]

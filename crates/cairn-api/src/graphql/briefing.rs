@@ -127,6 +127,8 @@ impl BriefingQuery {
             String,
         >,
         max_tokens: Option<u32>,
+        #[graphql(desc = "The project's git remote: other clones of it count too.")]
+        repository: Option<String>,
     ) -> Result<Briefing, ApiError> {
         let (cairn, principal) = caller(ctx, Scope::Read)?;
         let query = Brief {
@@ -134,6 +136,7 @@ impl BriefingQuery {
             agent,
             max_tokens,
             exclude_session: None,
+            repository,
         };
         Ok(cairn.briefing(&principal.tenant, query).await?.into())
     }

@@ -24,6 +24,9 @@ pub(crate) struct BriefingParams {
     max_tokens: Option<u32>,
     /// A session to leave out (the one starting).
     session: Option<String>,
+    /// The project's git remote, normalised (`github.com/acme/shop`): the
+    /// folders of its other clones that hooks have named count too.
+    repository: Option<String>,
 }
 
 /// `GET /v1/briefing`.
@@ -53,6 +56,7 @@ pub(crate) async fn briefing(
         agent: params.agent,
         max_tokens: params.max_tokens,
         exclude_session: params.session,
+        repository: params.repository,
     };
     Ok(Json(state.cairn.briefing(&caller.tenant, query).await?))
 }

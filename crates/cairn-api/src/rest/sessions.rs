@@ -24,6 +24,11 @@ pub(crate) struct ImportParams {
     /// The project folder the file belongs to (Gemini CLI's chats do not
     /// name it).
     project: Option<String>,
+    /// With `root`: the normalised git remote of the repository whose clone
+    /// at `root` the session ran in; briefings of the repository's other
+    /// clones include it.
+    repository: Option<String>,
+    root: Option<String>,
 }
 
 /// `POST /v1/sessions/import`: the body is one session file as the agent wrote it.
@@ -50,22 +55,27 @@ pub(crate) async fn import(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ImportReport>, ApiError> {
     let body = body.map_err(|rejection| body_error(rejection, state.config.body_limit))?;
-    Ok(Json(
+    let report = state
+        .cairn
+        .import_session(
+            &caller.tenant,
+            body,
+            params.agent.as_deref(),
+            ImportSource {
+                path: params.path.map(std::path::PathBuf::from),
+                project_root: params.project,
+                max_decompressed: Some(state.config.body_limit as u64),
+                ..ImportSource::default()
+            },
+        )
+        .await?;
+    if let (Some(repository), Some(root)) = (&params.repository, &params.root) {
         state
             .cairn
-            .import_session(
-                &caller.tenant,
-                body,
-                params.agent.as_deref(),
-                ImportSource {
-                    path: params.path.map(std::path::PathBuf::from),
-                    project_root: params.project,
-                    max_decompressed: Some(state.config.body_limit as u64),
-                    ..ImportSource::default()
-                },
-            )
-            .await?,
-    ))
+            .note_repository(&caller.tenant, repository, root)
+            .await?;
+    }
+    Ok(Json(report))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
