@@ -539,3 +539,55 @@ async fn through_the_proxy_a_new_conversation_starts_with_the_briefing() {
         }
     }
 }
+
+/// An agent with Cairn's hooks working through Cairn's proxy: the hooks'
+/// captures and the proxy's recording of the conversation are one session,
+/// each message once, and `cairn import` of the file afterwards adds no
+/// second copy.
+#[tokio::test]
+async fn hook_captured_and_proxied_records_of_one_conversation_are_one_session() {
+    let (_mock, upstream) = Mock::start().await;
+    let (server, _data) = cairn(&upstream).await;
+    let url = server.url();
+    for agent in Agent::ALL {
+        let sandbox = Sandbox::new(agent);
+        sandbox.install_hooks(&url).await;
+        let said = sandbox
+            .run(&url, "RUN seq 1 40\nSAY counted to forty", Resume::No)
+            .await;
+        assert!(said.contains("DONE"), "{agent:?}: {said}");
+        // The background captures finish within moments of the turn.
+        let mut detail = Value::Null;
+        for _ in 0..100 {
+            let listed = get(&format!("{url}/v1/sessions?agent={}", agent.name())).await;
+            let sessions = listed["sessions"].as_array().cloned().unwrap_or_default();
+            assert!(sessions.len() <= 1, "{agent:?}: {listed}");
+            if let Some(session) = sessions.first() {
+                detail = get(&format!(
+                    "{url}/v1/sessions/{}?limit=2000",
+                    session["id"].as_str().unwrap_or("")
+                ))
+                .await;
+                if detail.to_string().contains("counted to forty") {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        crate::assert_one_copy(agent, &detail);
+        let files = sandbox.session_files();
+        crate::import(&server, agent, files.last().expect("a session file")).await;
+        let listed = get(&format!("{url}/v1/sessions?agent={}", agent.name())).await;
+        assert_eq!(
+            listed["sessions"].as_array().map(Vec::len),
+            Some(1),
+            "{agent:?}: {listed}"
+        );
+        let detail = get(&format!(
+            "{url}/v1/sessions/{}?limit=2000",
+            listed["sessions"][0]["id"].as_str().unwrap_or("")
+        ))
+        .await;
+        crate::assert_one_copy(agent, &detail);
+    }
+}
