@@ -10,8 +10,28 @@
 # runs (default 30); CAIRN_FUZZ_SKIP which targets it leaves out (default
 # `router`, whose build alone would take CI past 30 minutes: nextest replays
 # its corpus with mutations instead; CAIRN_FUZZ_SKIP= runs it too).
+#
+# Usage: scripts/test.sh [--quick]
+#
+# --quick is the contributor's tier: formatting, lints and the unit tests of
+# every crate (no servers, agents, browsers, databases or models; under two
+# minutes on a warm build). CI runs the whole suite: no arguments.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+quick=false
+case "${1-}" in
+    "") ;;
+    --quick) quick=true ;;
+    -h | --help)
+        sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
+        exit 0
+        ;;
+    *)
+        echo "test.sh: unknown argument ${1}: the choices are none (the whole suite) or --quick" >&2
+        exit 2
+        ;;
+esac
 
 # Each step's heading says how long the run has taken so far, so a slow step shows.
 started=$SECONDS
@@ -20,6 +40,19 @@ step() { printf '\n==> [%dm%02ds] %s\n' $(((SECONDS - started) / 60)) $(((SECOND
 if ! cargo nextest --version >/dev/null 2>&1; then
     step "installing cargo-nextest"
     cargo install cargo-nextest --locked
+fi
+
+if $quick; then
+    step "cargo fmt --check"
+    cargo fmt --all -- --check
+    step "cargo clippy (warnings are errors)"
+    cargo clippy --workspace --all-targets --locked -- -D warnings
+    step "unit tests of every crate (cargo nextest run --lib --bins)"
+    status=0
+    cargo nextest run --workspace --locked --lib --bins --no-fail-fast || status=$?
+    printf '\n==> [%dm%02ds] done (the quick tier; ./scripts/test.sh runs everything)\n' \
+        $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60))
+    exit "$status"
 fi
 
 step "installing the benchmark peer (headroom-ai) into .venv-peer"
