@@ -68,15 +68,9 @@ impl Browser {
     /// failure under `CI=true`).
     pub async fn launch(host_rules: &str) -> anyhow::Result<Option<Browser>> {
         let Some(program) = chromium() else {
-            let message = "no Chromium (run scripts/install-browser.sh or set CAIRN_CHROMIUM): \
-                           the browser tests cannot run";
-            if std::env::var("CI").is_ok_and(|ci| ci == "true") {
-                panic!("{message} (CI=true: a browser is required)");
-            }
-            eprintln!(
-                "\n{}\n!!! SKIPPED: {message}\n{}\n",
-                "!".repeat(78),
-                "!".repeat(78)
+            cairn_core::skip::cannot_run(
+                "the browser tests",
+                "no Chromium (run scripts/install-browser.sh or set CAIRN_CHROMIUM)",
             );
             return Ok(None);
         };

@@ -14,12 +14,9 @@ use cairn_types::SearchResults;
 fn models() -> Option<PathBuf> {
     let dir = cairn_ml::test_models_dir();
     if dir.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but no models: run scripts/install-models.sh"
-        );
-        eprintln!(
-            "\n*** SKIPPED: no models (run scripts/install-models.sh or set CAIRN_MODELS_DIR) ***\n"
+        cairn_core::skip::cannot_run(
+            "the ML tests",
+            "no models (run scripts/install-models.sh or set CAIRN_MODELS_DIR)",
         );
     }
     dir

@@ -9,6 +9,7 @@
 mod hash;
 mod marker;
 pub mod secrets;
+pub mod skip;
 mod sniff;
 pub mod tokens;
 mod view;

@@ -11,13 +11,9 @@ fn embedder() -> Option<&'static Embedder> {
     EMBEDDER
         .get_or_init(|| {
             let Some(dir) = cairn_ml::test_models_dir() else {
-                assert!(
-                    std::env::var("CI").as_deref() != Ok("true"),
-                    "CI=true but no models: run scripts/install-models.sh"
-                );
-                eprintln!(
-                    "\n*** SKIPPED: no models (run scripts/install-models.sh or set \
-                     CAIRN_MODELS_DIR) ***\n"
+                cairn_core::skip::cannot_run(
+                    "the ML tests",
+                    "no models (run scripts/install-models.sh or set CAIRN_MODELS_DIR)",
                 );
                 return None;
             };

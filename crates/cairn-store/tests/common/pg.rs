@@ -34,16 +34,9 @@ impl TestDatabase {
         let mut admin = match sqlx::PgConnection::connect(&admin_url).await {
             Ok(connection) => connection,
             Err(error) => {
-                let message = format!(
-                    "no PostgreSQL at {admin_url} ({error}): the PostgreSQL tests cannot run"
-                );
-                if std::env::var("CI").is_ok_and(|ci| ci == "true") {
-                    panic!("{message} (CI=true: PostgreSQL is required)");
-                }
-                eprintln!(
-                    "\n{}\n!!! SKIPPED: {message}\n{}\n",
-                    "!".repeat(78),
-                    "!".repeat(78)
+                cairn_core::skip::cannot_run(
+                    "the PostgreSQL tests",
+                    &format!("no PostgreSQL at {admin_url} ({error}; set CAIRN_TEST_POSTGRES)"),
                 );
                 return None;
             }
