@@ -35,10 +35,7 @@ pub(crate) struct AttacksArgs {
 }
 
 pub(crate) async fn run(args: &AttacksArgs) -> anyhow::Result<()> {
-    let binary = match &args.binary {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()?.with_file_name("cairn"),
-    };
+    let binary = crate::server_binary(args.binary.as_ref())?;
     let server = ServerProcess::start(&binary).await?;
     let url = server.url.clone();
     let http = reqwest::Client::new();

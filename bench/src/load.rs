@@ -426,10 +426,7 @@ fn slope(rows: &[SoakRow], value: impl Fn(&SoakRow) -> f64) -> f64 {
 }
 
 fn binary(server: &Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    Ok(match server {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()?.with_file_name("cairn"),
-    })
+    crate::server_binary(server.as_ref())
 }
 
 #[derive(Debug, Args)]

@@ -363,6 +363,15 @@ pub(crate) fn http_client(idle: usize) -> reqwest::Result<reqwest::Client> {
 }
 
 /// A `cairn serve` child process, killed when dropped.
+/// The `cairn` binary a benchmark starts: the one named, else the one
+/// beside this program.
+fn server_binary(named: Option<&PathBuf>) -> anyhow::Result<PathBuf> {
+    match named {
+        Some(path) => Ok(path.clone()),
+        None => Ok(std::env::current_exe()?.with_file_name("cairn")),
+    }
+}
+
 struct ServerProcess {
     child: tokio::process::Child,
     url: String,
@@ -657,10 +666,7 @@ where
 }
 
 async fn http(args: HttpArgs) -> anyhow::Result<()> {
-    let binary = match args.server {
-        Some(path) => path,
-        None => std::env::current_exe()?.with_file_name("cairn"),
-    };
+    let binary = server_binary(args.server.as_ref())?;
     let server = match &args.url {
         Some(_) => None,
         None => Some(ServerProcess::start(&binary).await?),

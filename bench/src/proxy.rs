@@ -50,10 +50,7 @@ async fn start_mock() -> anyhow::Result<String> {
 }
 
 pub async fn run(args: &ProxyArgs) -> anyhow::Result<()> {
-    let binary = match &args.binary {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()?.with_file_name("cairn"),
-    };
+    let binary = crate::server_binary(args.binary.as_ref())?;
     let mock = start_mock().await?;
     let server = ServerProcess::start_with_env(
         &binary,

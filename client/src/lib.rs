@@ -431,18 +431,11 @@ impl SharedContext {
         content: impl Into<Bytes>,
         agent: Option<&str>,
     ) -> Result<ImportReport, ClientError> {
-        let url = format!("{}/v1/sessions/import", self.base);
-        let content: Bytes = content.into();
-        let query: Vec<(&str, &str)> = agent.map(|agent| ("agent", agent)).into_iter().collect();
-        let response = self
-            .send(|| {
-                self.request(Method::POST, &url)
-                    .query(&query)
-                    .header(CONTENT_TYPE, "application/octet-stream")
-                    .body(content.clone())
-            })
-            .await?;
-        json(response).await
+        let options = ImportOptions {
+            agent: agent.map(str::to_owned),
+            ..ImportOptions::default()
+        };
+        self.import_session_from(content, &options).await
     }
 
     /// Imports one session file, saying where it comes from. `content` may
