@@ -21,6 +21,7 @@ mod compression;
 mod load;
 mod ml;
 mod proxy;
+mod search_eval;
 mod sessions;
 use clap::{Args, Parser, Subcommand};
 
@@ -62,6 +63,9 @@ enum Command {
     /// times: cross-site and DNS-rebinding requests, a zstd bomb, GraphQL
     /// aliases; what each costs it.
     Attacks(attacks::AttacksArgs),
+    /// Search quality against SQLite FTS5 on the fixture sessions: a
+    /// lexical and a paraphrase query set (hit@1, hit@5, MRR, latency).
+    SearchEval(search_eval::SearchEvalArgs),
     /// Briefing latency over a store of many sessions, and what each of
     /// Cairn's hooks costs an agent's turn (the server up and down).
     Briefing(briefing::BriefingArgs),
@@ -299,6 +303,12 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             runtime.block_on(ml::run(&args))
+        }
+        Command::SearchEval(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(search_eval::run(&args))
         }
         Command::Load(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -34,14 +34,38 @@ pub struct MlArgs {
 }
 
 #[derive(Debug, Deserialize)]
-struct QuerySet {
-    queries: Vec<Labelled>,
+pub(crate) struct QuerySet {
+    pub(crate) queries: Vec<Labelled>,
 }
 
 #[derive(Debug, Deserialize)]
-struct Labelled {
-    query: String,
-    relevant: Vec<String>,
+pub(crate) struct Labelled {
+    pub(crate) query: String,
+    pub(crate) relevant: Vec<String>,
+    /// Look-alikes of the query (`cairn-bench search-eval` adds them).
+    #[serde(default)]
+    pub(crate) distractors: Vec<String>,
+}
+
+/// Imports the session files of the three agents under `fixtures`.
+pub(crate) async fn import_fixtures(
+    cairn: &Cairn,
+    tenant: &TenantId,
+    fixtures: &std::path::Path,
+) -> anyhow::Result<()> {
+    for agent in [Agent::Claude, Agent::Codex, Agent::Gemini] {
+        for file in cairn_sessions::discover(agent, fixtures)? {
+            let bytes = std::fs::read(&file.path)?;
+            let source = ImportSource {
+                path: Some(file.path.clone()),
+                ..ImportSource::default()
+            };
+            cairn
+                .import_session(tenant, bytes.into(), Some(agent.as_str()), source)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 pub async fn run(args: &MlArgs) -> anyhow::Result<()> {
@@ -66,18 +90,7 @@ pub async fn run(args: &MlArgs) -> anyhow::Result<()> {
     )
     .with_search(index);
     let tenant = TenantId::local();
-    for agent in [Agent::Claude, Agent::Codex, Agent::Gemini] {
-        for file in cairn_sessions::discover(agent, &args.fixtures)? {
-            let bytes = std::fs::read(&file.path)?;
-            let source = ImportSource {
-                path: Some(file.path.clone()),
-                ..ImportSource::default()
-            };
-            plain
-                .import_session(&tenant, bytes.into(), Some(agent.as_str()), source)
-                .await?;
-        }
-    }
+    import_fixtures(&plain, &tenant, &args.fixtures).await?;
     plain.index_pending(Default::default(), &|_| {}).await?;
 
     let messages = store.last_message_seq().await?;

@@ -244,6 +244,10 @@ pub struct ServeArgs {
     /// scripts/install-models.sh [default: none: ML off, BM25 alone].
     #[arg(long, env = "CAIRN_MODELS_DIR", value_name = "DIR")]
     pub models_dir: Option<PathBuf>,
+    /// With ML on, re-rank the top hits of a search in prose by meaning,
+    /// the query's own words masked [default: true].
+    #[arg(long, env = "CAIRN_ML_RERANK", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub ml_rerank: Option<bool>,
     #[command(flatten)]
     pub proxy: ProxyArgs,
 }
@@ -607,6 +611,9 @@ pub fn serve_config(args: &ServeArgs) -> anyhow::Result<Config> {
         .extend(args.allowed_hosts.iter().cloned());
     if let Some(dir) = &args.models_dir {
         config.ml.models_dir = Some(dir.clone());
+    }
+    if let Some(rerank) = args.ml_rerank {
+        config.ml.rerank = rerank;
     }
     config.validate()?;
     Ok(config)

@@ -75,6 +75,9 @@ pub struct MlConfig {
     /// The sentence embedder: a subdirectory of the models directory
     /// holding `model.onnx` and `tokenizer.json`.
     pub embedder: String,
+    /// Re-rank the top hits of a query in prose by meaning once the query's
+    /// own words are masked (at most 8 short passages embedded per search).
+    pub rerank: bool,
 }
 
 impl Default for MlConfig {
@@ -82,6 +85,7 @@ impl Default for MlConfig {
         MlConfig {
             models_dir: None,
             embedder: cairn_ml::DEFAULT_EMBEDDER.to_owned(),
+            rerank: true,
         }
     }
 }

@@ -98,7 +98,9 @@ pub async fn load_ml(config: &Config) -> Option<Arc<cairn_service::Ml>> {
                 dim = embedder.dim(),
                 "ML is on: semantic search with the local embedder"
             );
-            Some(Arc::new(cairn_service::Ml::new(embedder)))
+            Some(Arc::new(
+                cairn_service::Ml::new(embedder).with_rerank(config.ml.rerank),
+            ))
         }
         Ok(Err(error)) => {
             tracing::error!(%error, "ML is off: the models cannot be loaded; search and views use BM25 alone");

@@ -1,6 +1,7 @@
 //! Local ML end to end, with real inference (scripts/install-models.sh):
 //! contexts are embedded in the background and hybrid search finds a hit
-//! that shares no word with the query, which BM25 alone cannot; a corrupt
+//! that shares no word with the query, which BM25 alone cannot, and ranks a
+//! report above lexical look-alikes of the query; a corrupt
 //! model leaves the server running on BM25. Without the models the tests say
 //! so loudly and pass, except under `CI=true`.
 
@@ -172,6 +173,87 @@ async fn a_corrupt_model_leaves_the_server_on_bm25() -> anyhow::Result<()> {
         .await?;
     assert_eq!(semantic.total, 0, "{semantic:?}");
     server.stop().await
+}
+
+/// Two dozen sentences that share the words of "connection pool
+/// exhausted" in other senses (issue 25's look-alikes).
+const LOOK_ALIKES: [&str; 24] = [
+    "Car pool lanes are exhausted at rush hour.",
+    "The swimming pool closes early on Sundays.",
+    "After the marathon everyone was exhausted.",
+    "Our connection flight in Frankfurt was delayed.",
+    "The typing pool was exhausted by noon.",
+    "Tide pools are exhausted of life after the storm.",
+    "A weak connection between the two ideas.",
+    "The prize pool was exhausted within an hour.",
+    "The gene pool of the island is small.",
+    "Exhausted parents queued at the pool entrance.",
+    "The phone connection dropped twice during the call.",
+    "The hotel pool heater exhausted its warranty last spring.",
+    "Her family connection to the museum got her the tickets.",
+    "The betting pool for the final is larger than ever.",
+    "Exhausted soil needs a season of clover.",
+    "The pool table in the bar needs new felt.",
+    "A loose connection in the doorbell made it ring at night.",
+    "The motor pool lent us a van for the move.",
+    "The exhausted hikers reached the hut after dark.",
+    "The Wi-Fi connection on the train is slow.",
+    "They pool their savings for a summer trip.",
+    "The supply of patience was exhausted by the third delay.",
+    "Splash pool parties are exhausting for lifeguards.",
+    "The connection between sleep and memory is well studied.",
+];
+const INCIDENT: (&str, &str) = (
+    "incidents/checkout-stall.md",
+    "The checkout service stalled because it ran out of database connections; every \
+     worker waited for a free handle.",
+);
+
+#[tokio::test]
+async fn the_report_outranks_lexical_look_alikes_once_all_are_embedded() -> anyhow::Result<()> {
+    let Some(dir) = models() else { return Ok(()) };
+    // Without the re-ranking stage the look-alikes come first (issue 25).
+    let mut ranks = Vec::new();
+    for rerank in [false, true] {
+        let dir = dir.clone();
+        let server = TestServer::start_with(|config| {
+            config.ml.models_dir = Some(dir);
+            config.ml.rerank = rerank;
+        })
+        .await?;
+        let client = server.client();
+        client.put(INCIDENT.0, INCIDENT.1).await?;
+        for (n, text) in LOOK_ALIKES.iter().enumerate() {
+            client
+                .put(&format!("notes/look-alike-{n}.md"), *text)
+                .await?;
+        }
+        // Every document embedded: the look-alike put last is a semantic
+        // candidate too.
+        let last = LOOK_ALIKES.len() - 1;
+        search_until(&client, "sleep and memory studies", |r| {
+            rank_of(r, &format!("notes/look-alike-{last}.md")).is_some()
+        })
+        .await?;
+        let found = client.search(&query("connection pool exhausted")).await?;
+        ranks.push(rank_of(&found, INCIDENT.0));
+        if rerank {
+            assert_eq!(ranks[1], Some(0), "{found:#?}");
+            // A query that names a look-alike's words still finds it first.
+            let exact = client.search(&query("\"car pool lanes\"")).await?;
+            assert_eq!(
+                exact.hits[0].key.as_deref(),
+                Some("notes/look-alike-0.md"),
+                "{exact:#?}"
+            );
+        }
+        server.stop().await?;
+    }
+    assert!(
+        ranks[0].is_none_or(|rank| rank >= 3),
+        "fused by rank alone, the report is outside the top 3: {ranks:?}"
+    );
+    Ok(())
 }
 
 /// A long report: thirty paragraphs of routine, then the one that matters,

@@ -187,7 +187,7 @@ async fn search_finds_identifiers_by_their_parts_phrases_and_filters() -> anyhow
     assert_eq!(too_early.total, 0, "the time filter");
 
     // A malformed query is a 400 saying why, not a 500.
-    let bad = client.search(&query("\"unclosed phrase")).await;
+    let bad = client.search(&query("unclosed AND")).await;
     match bad {
         Err(ClientError::Api {
             status, message, ..
@@ -335,5 +335,57 @@ async fn index_rebuilt_after(damage: impl FnOnce(&std::path::Path)) -> anyhow::R
     })
     .await?;
     assert_eq!(after.total, before.total);
+    server.stop().await
+}
+
+#[tokio::test]
+async fn a_deep_embedded_identifier_is_found_shown_and_its_copies_are_one_hit() -> anyhow::Result<()>
+{
+    let server = TestServer::start().await?;
+    let client = server.client();
+    // The identifier sits inside a quoted file name, 40 KB into a tool output.
+    let mut output = "INFO scanning tables, nothing to report yet\n".repeat(1000);
+    output.push_str("ERROR sqlite3: cannot open 'user_prompts.db': database is locked\n");
+    output.push_str(&"INFO retrying later\n".repeat(20));
+    for key in ["runs/a/stderr", "runs/b/stderr", "runs/c/stderr"] {
+        client.put(key, output.clone()).await?;
+    }
+    client
+        .put("runs/d/stderr", "the user prompts table is fine")
+        .await?;
+    let found = search_until(&client, query("user_prompts"), |r| {
+        r.hits.iter().any(|hit| hit.keys.len() == 3)
+    })
+    .await?;
+    assert_eq!(found.hits.len(), 1, "{found:#?}");
+    let hit = &found.hits[0];
+    let mut keys = hit.keys.clone();
+    assert_eq!(keys.first(), hit.key.as_ref(), "its own key first");
+    keys.sort();
+    assert_eq!(keys, ["runs/a/stderr", "runs/b/stderr", "runs/c/stderr"]);
+    assert!(
+        hit.snippet.contains("**user_prompts.db**"),
+        "the snippet shows the match, not the head: {}",
+        hit.snippet
+    );
+    // The words apart find the prose too; the copies are still one hit.
+    let both = client.search(&query("user prompts")).await?;
+    assert_eq!(both.hits.len(), 2, "{both:#?}");
+    // Over REST, as any client sees it.
+    let body: serde_json::Value = serde_json::from_slice(
+        &reqwest::get(format!(
+            "{}/v1/search?q=file_name.rs%3A12%20OR%20user_prompts.db",
+            server.url()
+        ))
+        .await?
+        .error_for_status()?
+        .bytes()
+        .await?,
+    )?;
+    assert_eq!(
+        body["hits"][0]["keys"].as_array().map(Vec::len),
+        Some(3),
+        "{body}"
+    );
     server.stop().await
 }

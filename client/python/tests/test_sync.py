@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any, cast
 
@@ -186,12 +186,17 @@ def test_delete_and_clear(ctx: SharedContext, prefix: str) -> None:
     assert ctx.keys(prefix) == [prefix + "keep"]
 
 
-def search_until(ctx: SharedContext, query: str, seconds: float = 10) -> cairn.SearchResults:
-    """Searches until something is found (the index follows the store within moments)."""
+def search_until(
+    ctx: SharedContext,
+    query: str,
+    seconds: float = 10,
+    until: Callable[[cairn.SearchResults], bool] = lambda results: bool(results.hits),
+) -> cairn.SearchResults:
+    """Searches until ``until`` holds (the index follows the store within moments)."""
     deadline = time.monotonic() + seconds
     while True:
         results = ctx.search(query, kind="context")
-        if results.hits or time.monotonic() > deadline:
+        if until(results) or time.monotonic() > deadline:
             return results
         time.sleep(0.1)
 
@@ -206,8 +211,16 @@ def test_search(fresh_server_url: str, prefix: str) -> None:
     assert (hit.key, hit.kind, hit.agent) == (prefix + "s", "context", "searcher")
     assert f"**{word}**" in hit.snippet
     assert ctx.search(word, agent="someone-else").hits == []
+    assert hit.keys == []
     with pytest.raises(cairn.InvalidRequest):
-        ctx.search('"unclosed')
+        ctx.search("deploy AND")
+    # Identical content under two more keys: still one hit, listing all three.
+    for copy in ("t", "u"):
+        ctx.put(prefix + copy, f"the deploy failed because {word} timed out")
+    grouped = search_until(ctx, word, until=lambda r: bool(r.hits) and len(r.hits[0].keys) == 3)
+    assert len(grouped.hits) == 1
+    assert grouped.hits[0].keys[0] == grouped.hits[0].key
+    assert sorted(grouped.hits[0].keys) == [prefix + "s", prefix + "t", prefix + "u"]
 
 
 def test_search_after_deleting_the_newest_key(fresh_server_url: str) -> None:

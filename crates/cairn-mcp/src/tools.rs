@@ -504,6 +504,13 @@ fn describe_hits(results: &SearchResults) -> String {
     );
     for hit in &results.hits {
         let place = match (&hit.session, hit.position, &hit.key) {
+            (_, _, Some(key)) if hit.keys.len() > 1 => {
+                let others: Vec<String> = hit.keys[1..].iter().map(|k| format!("`{k}`")).collect();
+                format!(
+                    "context `{key}` (the same content as {})",
+                    others.join(", ")
+                )
+            }
             (_, _, Some(key)) => format!("context `{key}`"),
             (Some(session), Some(position), _) => format!("session {session} #{position}"),
             _ => hit.kind.clone(),

@@ -39,7 +39,7 @@ use crate::tokenizer::CodeTokenizer;
 
 /// Bumped whenever the schema or the tokenizer changes: an index of another
 /// version is rebuilt.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 /// The tokenizer's name in the index's schema.
 const TOKENIZER: &str = "cairn_code";
 /// Text beyond this many bytes of a document is not indexed (tool outputs
@@ -53,6 +53,8 @@ const WRITER_ARENA_BYTES: usize = 32 << 20;
 /// holds buffers of its own, and on a small machine more threads only run
 /// more merges at once, not sooner.
 const MERGE_THREADS: usize = 1;
+/// Bytes of a hit's text it carries in [`Hit::head`].
+pub const HEAD_BYTES: usize = 1024;
 /// Bytes of a document kept in the index for snippets.
 const PREVIEW_BYTES: usize = 8 * 1024;
 /// The recency boost halves every this many milliseconds (30 days).
@@ -131,12 +133,18 @@ pub struct Hit {
     pub role: Option<String>,
     pub tool: Option<String>,
     pub key: Option<String>,
+    /// Every key holding the same content, `key` first, when more than one
+    /// does ([`group_by_content`]).
+    pub keys: Vec<String>,
     pub position: Option<u64>,
     pub reference: String,
     pub at: i64,
     pub score: f32,
     /// A fragment of the text around the best match, matches in `**`.
     pub snippet: String,
+    /// The first [`HEAD_BYTES`] of the text (secrets masked, as indexed),
+    /// for a re-ranking stage to read.
+    pub head: String,
     /// Whether `snippet` shows a match. The index keeps a document's first
     /// 8 KiB for snippets: a match further in is not shown, and
     /// [`SearchIndex::snippets`] cuts one from the whole text instead.
@@ -206,6 +214,8 @@ pub struct SearchIndex {
     parser: QueryParser,
     /// Why `open` started the index over, if it did.
     started_over: Option<String>,
+    /// Tenants' token totals for BM25, per reader generation.
+    stats_cache: stats::StatsCache,
 }
 
 /// The index writer and the ids it added since its last commit.
@@ -346,6 +356,7 @@ impl SearchIndex {
             fields,
             parser,
             started_over,
+            stats_cache: stats::StatsCache::default(),
         };
         Ok(search)
     }
@@ -591,12 +602,11 @@ impl SearchIndex {
         let full = self.filtered(query, Box::new(BooleanQuery::new(wanted)));
         let searcher = self.reader.searcher();
         let top = searcher.search(&full, &TopDocs::with_limit(ids.len()).order_by_score())?;
-        let highlight: Box<dyn Query> = match self.parser.parse_query(query.text.trim()) {
+        let highlight: Box<dyn Query> = match self.parser.parse_query(&prepare(&query.text)) {
             Ok(parsed) if !query.text.trim().is_empty() => parsed,
             _ => Box::new(AllQuery),
         };
-        let snippets = SnippetGenerator::create(&searcher, &*highlight, fields.text)
-            .map_err(SearchError::Index)?;
+        let snippets = snippet_generator(&searcher, &*highlight, fields.text)?;
         let mut hits = top
             .into_iter()
             .map(|(_, address)| self.hit(&searcher, address, 0.0, &snippets))
@@ -613,7 +623,7 @@ impl SearchIndex {
             Box::new(AllQuery)
         } else {
             self.parser
-                .parse_query(text)
+                .parse_query(&prepare(text))
                 .map_err(|error| SearchError::Query(error.to_string()))?
         };
         let full = self.filtered(query, parsed.box_clone());
@@ -633,12 +643,12 @@ impl SearchIndex {
                 }
             });
         // Scored with the caller's tenant's statistics, not the whole index's.
-        let stats = stats::TenantStats::new(&searcher, fields.tenant, &query.tenant);
+        let stats =
+            stats::TenantStats::new(&searcher, fields.tenant, &query.tenant, &self.stats_cache);
         let (top, total) =
             searcher.search_with_statistics_provider(&full, &(collector, Count), &stats)?;
         // The query's terms are on `text`; the snippet is cut from `preview`.
-        let snippets = SnippetGenerator::create(&searcher, &*parsed, fields.text)
-            .map_err(SearchError::Index)?;
+        let snippets = snippet_generator(&searcher, &*parsed, fields.text)?;
         let hits = top
             .into_iter()
             .map(|(score, address)| self.hit(&searcher, address, score, &snippets))
@@ -677,6 +687,7 @@ impl SearchIndex {
             role: text(fields.role),
             tool: text(fields.tool),
             key: text(fields.key),
+            keys: Vec::new(),
             position: document
                 .get_first(fields.position)
                 .and_then(|value| value.as_u64()),
@@ -687,6 +698,7 @@ impl SearchIndex {
                 .unwrap_or_default(),
             score,
             snippet: rendered,
+            head: head(&preview, HEAD_BYTES).to_owned(),
             highlighted,
         })
     }
@@ -702,11 +714,10 @@ impl SearchIndex {
     ) -> Result<Vec<Option<String>>, SearchError> {
         let parsed = self
             .parser
-            .parse_query(query.trim())
+            .parse_query(&prepare(query))
             .map_err(|error| SearchError::Query(error.to_string()))?;
         let searcher = self.reader.searcher();
-        let generator = SnippetGenerator::create(&searcher, &*parsed, self.fields.text)
-            .map_err(SearchError::Index)?;
+        let generator = snippet_generator(&searcher, &*parsed, self.fields.text)?;
         Ok(texts
             .iter()
             .map(|text| {
@@ -717,6 +728,42 @@ impl SearchIndex {
     }
 }
 
+/// Snippets of `field` for `query`'s terms, as tantivy's
+/// `SnippetGenerator::create` makes them (rarer terms score higher) but cut
+/// with [`CodeTokenizer::SNIPPET`]: the index's tokens inside compounds
+/// overlap, and tantivy's fragment search needs offsets that never go back.
+fn snippet_generator(
+    searcher: &tantivy::Searcher,
+    query: &dyn Query,
+    field: Field,
+) -> Result<SnippetGenerator, SearchError> {
+    let mut terms = std::collections::BTreeSet::new();
+    query.query_terms(&mut |term, _| {
+        if term.field() == field {
+            terms.insert(term.clone());
+        }
+    });
+    let mut scored = std::collections::BTreeMap::new();
+    for term in terms {
+        let Some(text) = term.value().as_str().map(str::to_owned) else {
+            continue;
+        };
+        let doc_freq = searcher.doc_freq(&term)?;
+        if doc_freq > 0 {
+            scored.insert(text, 1.0 / (1.0 + doc_freq as f32));
+        }
+    }
+    Ok(SnippetGenerator::new(
+        scored,
+        TextAnalyzer::builder(CodeTokenizer::SNIPPET).build(),
+        field,
+        SNIPPET_CHARS,
+    ))
+}
+
+/// Characters of a snippet.
+const SNIPPET_CHARS: usize = 150;
+
 /// The snippet of `text` (plain text, matches in `**`) and whether it
 /// highlights a match.
 fn cut(generator: &SnippetGenerator, text: &str) -> (String, bool) {
@@ -724,6 +771,85 @@ fn cut(generator: &SnippetGenerator, text: &str) -> (String, bool) {
     snippet.set_snippet_prefix_postfix("**", "**");
     let highlighted = !snippet.highlighted().is_empty();
     (unescape_html(&snippet.to_html()), highlighted)
+}
+
+/// The fields a query may filter on with `field:value`.
+const FILTER_FIELDS: [&str; 6] = ["agent", "project", "session", "kind", "role", "tool"];
+
+/// The query as the parser should read it: a word that holds the query
+/// syntax's characters without meaning them (`file_name.rs:12`,
+/// `Foo::bar_baz`, `getUserById(x)`, `a[0]`) is quoted, so it is searched
+/// as the identifier it is; `field:value` filters, `"phrases"`, `AND`, `OR`
+/// and a leading `-` or `+` keep their meaning. An unclosed quote is closed.
+pub fn prepare(query: &str) -> String {
+    let mut out = String::new();
+    let mut parts = query.trim().split('"').peekable();
+    let mut quoted = false;
+    while let Some(part) = parts.next() {
+        if quoted {
+            out.push('"');
+            out.push_str(part);
+            out.push('"');
+        } else {
+            for (n, word) in part.split_whitespace().enumerate() {
+                if n > 0 || !out.is_empty() {
+                    out.push(' ');
+                }
+                out.push_str(&prepare_word(word));
+            }
+            if parts.peek().is_some() && !out.is_empty() && !out.ends_with(' ') {
+                out.push(' ');
+            }
+        }
+        quoted = !quoted;
+    }
+    out.trim().to_owned()
+}
+
+fn prepare_word(word: &str) -> std::borrow::Cow<'_, str> {
+    // `--flag` is a flag, not the negation of `-flag`.
+    let (sign, rest) = match word.strip_prefix(['-', '+']) {
+        Some(rest) if !rest.is_empty() && !rest.starts_with(['-', '+']) => (&word[..1], rest),
+        _ => ("", word),
+    };
+    let special = |c: char| ":()^[]{}~!*\'<>=".contains(c);
+    let filter = rest
+        .split_once(':')
+        .is_some_and(|(field, value)| FILTER_FIELDS.contains(&field) && !value.contains(special));
+    if filter || !(rest.contains(special) || rest.starts_with(['-', '+'])) {
+        return std::borrow::Cow::Borrowed(word);
+    }
+    std::borrow::Cow::Owned(format!("{sign}\"{rest}\""))
+}
+
+/// Folds contexts of identical content into the first (best-ranked) of
+/// them, which lists every key in [`Hit::keys`]; returns how many hits were
+/// folded away. Messages stay apart: each is a turn of its own session.
+pub fn group_by_content(hits: &mut Vec<Hit>) -> usize {
+    let mut first_of: std::collections::HashMap<String, usize> = Default::default();
+    let mut kept: Vec<Hit> = Vec::with_capacity(hits.len());
+    let before = hits.len();
+    for hit in hits.drain(..) {
+        let Some(key) = hit.key.clone().filter(|_| hit.kind == "context") else {
+            kept.push(hit);
+            continue;
+        };
+        match first_of.get(&hit.reference) {
+            Some(&at) => {
+                let first = &mut kept[at];
+                if first.keys.is_empty() {
+                    first.keys.extend(first.key.clone());
+                }
+                first.keys.push(key);
+            }
+            None => {
+                first_of.insert(hit.reference.clone(), kept.len());
+                kept.push(hit);
+            }
+        }
+    }
+    *hits = kept;
+    before - hits.len()
 }
 
 /// 1.5 for a document from now, falling to 1.0 with a 30-day half-life.

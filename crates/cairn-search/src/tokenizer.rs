@@ -2,26 +2,48 @@
 //! search for them in code. Each word-like chunk (`getUserById`,
 //! `src/cairn/lib.rs`, `os.path.join`, `snake_case_name`) is indexed whole
 //! and, at the same position, by its parts (`get`, `user`, `by`, `id`; `src`,
-//! `cairn`, `lib.rs`, `lib`, `rs`), so an identifier is found by a part or
-//! whole and a phrase still matches chunk by chunk. Queries use the same
+//! `cairn`, `lib.rs`, `lib`, `rs`) and by every run of consecutive parts
+//! between joiners (`'user_prompts.db'` gives `user_prompts` and
+//! `prompts.db`; `path/to/file_name.rs:12` gives `file_name.rs`;
+//! `Foo::bar_baz` gives `bar_baz`), so an identifier is found however it is
+//! embedded, and a phrase still matches chunk by chunk. Queries use the same
 //! chunking without the parts: a query word is looked up as typed.
 
-use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
+pub use tantivy::tokenizer::Token;
+use tantivy::tokenizer::{TokenStream, Tokenizer};
 
 /// Tokens longer than this many bytes are dropped (base64, minified code).
 const MAX_TOKEN_BYTES: usize = 96;
+/// Runs of at most this many consecutive parts of a chunk are indexed: an
+/// identifier inside a compound (`file_name.rs` in a long path) is rarely
+/// longer, and a chunk of n parts gives at most n × this many runs.
+const MAX_RUN_PARTS: usize = 5;
 
 /// Splits text into lowercased chunks and, when `parts` is set, their parts.
 #[derive(Debug, Clone, Copy)]
 pub struct CodeTokenizer {
     pub parts: bool,
+    /// Every token carries its chunk's offsets (for snippets).
+    pub whole_offsets: bool,
 }
 
 impl CodeTokenizer {
     /// The tokenizer documents are indexed with (chunks and their parts).
-    pub const INDEX: CodeTokenizer = CodeTokenizer { parts: true };
+    pub const INDEX: CodeTokenizer = CodeTokenizer {
+        parts: true,
+        whole_offsets: false,
+    };
     /// The tokenizer queries are read with (chunks only).
-    pub const QUERY: CodeTokenizer = CodeTokenizer { parts: false };
+    pub const QUERY: CodeTokenizer = CodeTokenizer {
+        parts: false,
+        whole_offsets: false,
+    };
+    /// The tokenizer snippets are cut with: the index's tokens, each with
+    /// the offsets of its whole chunk.
+    pub const SNIPPET: CodeTokenizer = CodeTokenizer {
+        parts: true,
+        whole_offsets: true,
+    };
 }
 
 /// The tokens of one text, produced up front.
@@ -36,7 +58,7 @@ impl Tokenizer for CodeTokenizer {
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> CodeTokenStream {
         CodeTokenStream {
-            tokens: tokens(text, self.parts),
+            tokens: tokens_with(text, self.parts, self.whole_offsets),
             next: 0,
         }
     }
@@ -76,6 +98,10 @@ fn joins(c: char) -> bool {
 /// The tokens of `text`: every chunk at its own position, and with `parts`
 /// its parts at the same position.
 pub fn tokens(text: &str, parts: bool) -> Vec<Token> {
+    tokens_with(text, parts, false)
+}
+
+fn tokens_with(text: &str, parts: bool, whole_offsets: bool) -> Vec<Token> {
     let mut out = Vec::new();
     let mut position = 0;
     let mut start = None;
@@ -87,7 +113,7 @@ pub fn tokens(text: &str, parts: bool) -> Vec<Token> {
         match (start, inside) {
             (None, true) => start = Some(at),
             (Some(from), false) => {
-                if push_chunk(&mut out, text, from, at, position, parts) {
+                if push_chunk(&mut out, text, from, at, position, parts, whole_offsets) {
                     position += 1;
                 }
                 start = None;
@@ -107,6 +133,7 @@ fn push_chunk(
     to: usize,
     position: usize,
     parts: bool,
+    whole_offsets: bool,
 ) -> bool {
     let chunk = &text[from..to];
     let trimmed = chunk.trim_matches(joins);
@@ -119,12 +146,21 @@ fn push_chunk(
     push(out, &text[from..to], from, position);
     if parts {
         let mut seen = vec![trimmed.to_lowercase()];
-        for (part_from, part_to) in split_parts(trimmed) {
+        for (part_from, part_to) in split_parts(trimmed).into_iter().chain(runs(trimmed)) {
             let part = &trimmed[part_from..part_to];
             let lower = part.to_lowercase();
             if !seen.contains(&lower) {
                 push(out, part, from + part_from, position);
                 seen.push(lower);
+            }
+        }
+        if whole_offsets {
+            // Every token of the chunk spans the chunk: offsets never go
+            // back, as tantivy's snippet generator needs (it subtracts them),
+            // and a match inside a compound highlights the compound.
+            for token in &mut out[before..] {
+                token.offset_from = from;
+                token.offset_to = to;
             }
         }
     }
@@ -165,6 +201,23 @@ fn split_parts(chunk: &str) -> Vec<(usize, usize)> {
         }
     }
     parts
+}
+
+/// Runs of 2 to [`MAX_RUN_PARTS`] consecutive parts between joiners, as
+/// byte ranges, the joiners between them kept: `a.b_c.d` gives `a.b`,
+/// `a.b_c`, `b_c`, `b_c.d`, `c.d` … (the whole chunk aside).
+fn runs(chunk: &str) -> Vec<(usize, usize)> {
+    let atoms = segments(chunk, 0, joins);
+    let mut out = Vec::new();
+    for first in 0..atoms.len() {
+        for last in first + 1..atoms.len().min(first + MAX_RUN_PARTS) {
+            let run = (atoms[first].0, atoms[last].1);
+            if run != (0, chunk.len()) {
+                out.push(run);
+            }
+        }
+    }
+    out
 }
 
 /// The non-empty stretches of `text` between characters `split` accepts,
@@ -257,6 +310,10 @@ mod tests {
                 (1, "lib.rs"),
                 (1, "lib"),
                 (1, "rs"),
+                (1, "src/cairn"),
+                (1, "src/cairn/lib"),
+                (1, "cairn/lib"),
+                (1, "cairn/lib.rs"),
             ],
         );
         check(
@@ -264,6 +321,76 @@ mod tests {
             &[(0, "httpresponse2"), (0, "http"), (0, "response"), (0, "2")],
         );
         check("std::io", &[(0, "std::io"), (0, "std"), (0, "io")]);
+    }
+
+    /// Whether every chunk of `query` is a token of `text`.
+    fn finds(text: &str, query: &str) -> bool {
+        let indexed: Vec<String> = tokens(text, true).into_iter().map(|t| t.text).collect();
+        tokens(query, false)
+            .iter()
+            .all(|wanted| indexed.contains(&wanted.text))
+    }
+
+    #[test]
+    fn identifiers_are_found_however_they_are_embedded() {
+        for (text, query) in [
+            ("opened 'user_prompts.db' for writing", "user_prompts"),
+            ("opened 'user_prompts.db' for writing", "prompts.db"),
+            ("a.b_c.d", "b_c"),
+            ("a.b_c.d", "b_c.d"),
+            ("at path/to/file_name.rs:12 in", "file_name.rs"),
+            ("at path/to/file_name.rs:12 in", "file_name"),
+            ("at path/to/file_name.rs:12 in", "file_name.rs:12"),
+            ("call Foo::bar_baz()", "bar_baz"),
+            ("call Foo::bar_baz()", "Foo::bar"),
+            ("run with --flag-name=3", "--flag-name"),
+            ("run with --flag-name=3", "flag"),
+            (
+                "GET https://x.example.com/api/getUserById?id=1",
+                "getUserById",
+            ),
+            ("GET https://x.example.com/api/getUserById?id=1", "user"),
+            (
+                "GET https://x.example.com/api/getUserById?id=1",
+                "example.com",
+            ),
+        ] {
+            assert!(finds(text, query), "{query:?} is not found in {text:?}");
+        }
+        assert!(
+            !finds("a.b_c.d", "a_d"),
+            "parts that are not next to each other"
+        );
+    }
+
+    #[test]
+    fn snippet_token_offsets_never_go_back() {
+        for text in [
+            "a.b_c.d e",
+            "path/to/file_name.rs:12 x",
+            "getHTTPResponse2.foo_bar y",
+        ] {
+            let spans: Vec<(usize, usize)> = tokens_with(text, true, true)
+                .iter()
+                .map(|t| (t.offset_from, t.offset_to))
+                .collect();
+            assert!(
+                spans
+                    .windows(2)
+                    .all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1),
+                "{text}: {spans:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn long_compounds_give_a_bounded_number_of_tokens() {
+        let path = (0..40)
+            .map(|n| format!("d{n}"))
+            .collect::<Vec<_>>()
+            .join("/");
+        let count = tokens(&path, true).len();
+        assert!(count <= 40 * (MAX_RUN_PARTS + 3), "{count} tokens");
     }
 
     #[test]

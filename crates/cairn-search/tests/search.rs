@@ -262,9 +262,16 @@ fn recent_messages_rank_first_and_snippets_highlight() {
 }
 
 #[test]
+fn an_unclosed_quote_or_an_unknown_field_is_read_as_meant() {
+    let (_dir, index) = index();
+    assert_eq!(search(&index, "\"connection reset"), ["m2"]);
+    assert_eq!(search(&index, "nosuchfield:x"), Vec::<String>::new());
+}
+
+#[test]
 fn a_malformed_query_is_an_error_not_a_panic() {
     let (_dir, index) = index();
-    for bad in ["\"unclosed", "nosuchfield:x", "(a OR"] {
+    for bad in ["(a OR", "a AND", "OR"] {
         match index.search(&SearchQuery {
             text: bad.to_owned(),
             ..query()
@@ -467,5 +474,175 @@ fn a_closed_index_releases_its_folder_and_refuses_writes() {
         search(&first, "text"),
         Vec::<String>::new(),
         "the closed one still reads (its last view)"
+    );
+}
+
+/// One index of the identifier shapes issue 25 names, each in one message.
+fn embedded_identifiers() -> (tempfile::TempDir, SearchIndex) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let index = SearchIndex::open(&dir.path().join("index")).expect("the index opens");
+    index
+        .add([
+            message(
+                "db",
+                "claude",
+                "s1",
+                NOW,
+                "sqlite3 opened 'user_prompts.db' (3 tables)",
+            ),
+            message(
+                "dotted",
+                "claude",
+                "s1",
+                NOW,
+                "set a.b_c.d = 4 in the config",
+            ),
+            message(
+                "path",
+                "codex",
+                "s2",
+                NOW,
+                "panicked at path/to/file_name.rs:12:5",
+            ),
+            message("rust", "codex", "s2", NOW, "calls Foo::bar_baz() twice"),
+            message(
+                "flag",
+                "gemini",
+                "s3",
+                NOW,
+                "run it with --flag-name=3 please",
+            ),
+            message(
+                "url",
+                "gemini",
+                "s3",
+                NOW,
+                "GET https://api.example.com/v2/getUserById?id=7",
+            ),
+            message(
+                "other",
+                "gemini",
+                "s3",
+                NOW,
+                "the user prompts are in a database",
+            ),
+        ])
+        .expect("documents are added");
+    index.commit("1").expect("commit");
+    (dir, index)
+}
+
+#[test]
+fn identifiers_are_found_inside_dotted_path_and_scoped_tokens() {
+    let (_dir, index) = embedded_identifiers();
+    for (query, expected) in [
+        ("user_prompts", "db"),
+        ("user_prompts.db", "db"),
+        ("b_c", "dotted"),
+        ("a.b_c.d", "dotted"),
+        ("file_name.rs", "path"),
+        ("file_name", "path"),
+        ("file_name.rs:12", "path"),
+        ("Foo::bar_baz", "rust"),
+        ("bar_baz", "rust"),
+        ("--flag-name", "flag"),
+        ("flag-name", "flag"),
+        ("getUserById", "url"),
+        ("\"opened user_prompts.db\"", "db"),
+    ] {
+        assert_eq!(search(&index, query), [expected], "{query}");
+    }
+    // The words apart still find both the compound and the prose.
+    assert_eq!(search(&index, "user prompts"), ["db", "other"]);
+}
+
+#[test]
+fn query_syntax_characters_inside_an_identifier_are_searched_not_parsed() {
+    let (_dir, index) = embedded_identifiers();
+    assert_eq!(search(&index, "bar_baz()"), ["rust"]);
+    assert_eq!(search(&index, "agent:codex bar_baz"), ["rust"]);
+    assert_eq!(search(&index, "agent:claude bar_baz"), Vec::<String>::new());
+    assert_eq!(search(&index, "file_name -Foo::bar_baz"), ["path"]);
+}
+
+#[test]
+fn a_snippet_shows_a_match_deep_in_a_long_text() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let index = SearchIndex::open(&dir.path().join("index")).expect("the index opens");
+    let mut text = "ordinary log line with nothing to find\n".repeat(2000);
+    text.push_str("here the run calls reconcileLedgerEntries and stops\n");
+    text.push_str(&"more ordinary lines\n".repeat(50));
+    index
+        .add([message("long", "codex", "s1", NOW, &text)])
+        .expect("add");
+    index.commit("1").expect("commit");
+    let found = index
+        .search(&SearchQuery {
+            text: "reconcileLedgerEntries".to_owned(),
+            ..query()
+        })
+        .expect("search");
+    assert_eq!(found.hits.len(), 1);
+    // Past the stored preview: the index says so, and cuts one from the whole text.
+    assert!(!found.hits[0].highlighted, "{}", found.hits[0].snippet);
+    let snippets = index
+        .snippets("reconcileLedgerEntries", &[text])
+        .expect("snippets");
+    let snippet = snippets[0].as_deref().expect("a snippet");
+    assert!(snippet.contains("**reconcileLedgerEntries**"), "{snippet}");
+}
+
+#[test]
+fn identical_contexts_are_one_hit_listing_their_keys() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let index = SearchIndex::open(&dir.path().join("index")).expect("the index opens");
+    let context = |id: &str, key: &str, text: &str| Doc {
+        kind: "context".to_owned(),
+        key: Some(key.to_owned()),
+        reference: format!("ccr:{}", text.len()),
+        ..message(id, "codex", "", NOW, text)
+    };
+    index
+        .add([
+            context("c1", "a/report", "the migration report: 3 tables moved"),
+            context("c2", "b/report", "the migration report: 3 tables moved"),
+            context("c3", "c/report", "the migration report: 3 tables moved"),
+            context("c4", "d/other", "another migration, of one table"),
+            message(
+                "m1",
+                "claude",
+                "s1",
+                NOW,
+                "the migration report: 3 tables moved",
+            ),
+        ])
+        .expect("add");
+    index.commit("1").expect("commit");
+    let mut found = index
+        .search(&SearchQuery {
+            text: "migration".to_owned(),
+            ..query()
+        })
+        .expect("search");
+    assert_eq!(found.hits.len(), 5);
+    let folded = cairn_search::group_by_content(&mut found.hits);
+    assert_eq!(folded, 2);
+    let contexts: Vec<&cairn_search::Hit> = found
+        .hits
+        .iter()
+        .filter(|hit| hit.kind == "context")
+        .collect();
+    assert_eq!(contexts.len(), 2);
+    let report = contexts
+        .iter()
+        .find(|hit| !hit.keys.is_empty())
+        .expect("the report is one hit");
+    let mut keys = report.keys.clone();
+    assert_eq!(Some(&keys[0]), report.key.as_ref(), "its own key first");
+    keys.sort();
+    assert_eq!(keys, ["a/report", "b/report", "c/report"]);
+    assert!(
+        found.hits.iter().any(|hit| hit.kind == "message"),
+        "a message of the same text stays its own hit"
     );
 }

@@ -1,7 +1,8 @@
 //! Local ML (SPEC §7): the background embedder, which follows the message
 //! and context feeds with its own progress (stored with the vectors) and
 //! embeds what is new, never on the put path; and hybrid search, which fuses
-//! the BM25 ranking with an exact vector scan by reciprocal rank fusion.
+//! the BM25 ranking with an exact vector scan by reciprocal rank fusion,
+//! then re-ranks the top of a natural-language query's hits ([`rerank`]).
 //!
 //! The vectors of the configured model are loaded into memory at start (one
 //! `dim × 4` bytes per document) and scanned exactly per search.
@@ -30,6 +31,17 @@ const VECTOR_CANDIDATES: usize = 50;
 pub(crate) const BM25_CANDIDATES: usize = 50;
 /// A semantic candidate below this cosine similarity is not one.
 const MIN_SIMILARITY: f32 = 0.3;
+/// Hits of a natural-language query the re-ranking stage scores.
+const RERANK_CANDIDATES: usize = 8;
+/// Bytes of each candidate's text the re-ranking stage embeds (about 40
+/// wordpieces: the model's cost grows with the length of what it reads, and
+/// this stage's budget is tens of milliseconds).
+const RERANK_BYTES: usize = 160;
+/// Weights of the re-ranking score: the similarity of the candidate with the
+/// query's words masked, plus these times its whole text's similarity and
+/// its BM25 score (over the best one).
+const RERANK_WHOLE: f32 = 0.5;
+const RERANK_LEXICAL: f32 = 0.3;
 /// Reciprocal rank fusion's constant: a document's fused score is the sum of
 /// `1 / (RRF_K + rank)` over the rankings it is in.
 const RRF_K: f32 = 60.0;
@@ -41,6 +53,8 @@ pub struct Ml {
     /// tenant → document id → vector.
     vectors: RwLock<HashMap<String, HashMap<String, Vec<f32>>>>,
     wake: tokio::sync::Notify,
+    /// Whether hybrid search re-ranks a prose query's top hits ([`rerank`]).
+    rerank: bool,
 }
 
 impl Ml {
@@ -49,7 +63,14 @@ impl Ml {
             embedder: Arc::new(embedder),
             vectors: RwLock::new(HashMap::new()),
             wake: tokio::sync::Notify::new(),
+            rerank: true,
         }
+    }
+
+    /// Turns the re-ranking stage of hybrid search on (the default) or off.
+    pub fn with_rerank(mut self, rerank: bool) -> Ml {
+        self.rerank = rerank;
+        self
     }
 
     pub fn embedder(&self) -> &Arc<Embedder> {
@@ -282,6 +303,12 @@ impl Cairn {
                 })
                 .then_with(|| a.1.id.cmp(&b.1.id))
         });
+        if ml.rerank
+            && let Some(words) = natural_language(&query.text)
+        {
+            self.rerank(&ml, &query.tenant, &vector, &words, bm25, &mut hits)
+                .await?;
+        }
         let hits = hits
             .into_iter()
             .map(|(score, mut hit)| {
@@ -291,6 +318,164 @@ impl Cairn {
             .collect();
         Ok(Some((hits, bm25.total + added)))
     }
+
+    /// Re-ranks the first [`RERANK_CANDIDATES`] of `hits` for a
+    /// natural-language query by what each says *besides* the query's
+    /// words. A bi-encoder rates a text that shares the query's words in
+    /// other senses ("car pool lanes are exhausted" for "connection pool
+    /// exhausted") above one that means the query in other words ("ran out
+    /// of database connections"); with the shared words masked, the
+    /// look-alike has little left that resembles the query and the real
+    /// match keeps its meaning. The score adds, with smaller weights, the
+    /// whole text's similarity and BM25, so a text that matches both ways
+    /// still leads. Bounded: one batch of short passages per search.
+    async fn rerank(
+        &self,
+        ml: &Ml,
+        tenant: &str,
+        query: &[f32],
+        words: &[String],
+        bm25: &cairn_search::Found,
+        hits: &mut [(f32, Hit)],
+    ) -> Result<(), ServiceError> {
+        let n = hits.len().min(RERANK_CANDIDATES);
+        if n < 2 {
+            return Ok(());
+        }
+        // The similarity of the whole text, from its stored vector.
+        let whole: Vec<Option<f32>> = {
+            let vectors = ml.read();
+            let docs = vectors.get(tenant);
+            hits[..n]
+                .iter()
+                .map(|(_, hit)| {
+                    docs.and_then(|docs| docs.get(&hit.id))
+                        .map(|vector| cairn_ml::cosine(query, vector))
+                })
+                .collect()
+        };
+        // Only a passage that holds a query word changes when masked: the
+        // others keep their whole text's similarity, and only the changed
+        // ones go through the model (one batch, the cost of this stage).
+        let mut changed = Vec::new();
+        let mut texts = Vec::new();
+        for (at, ((_, hit), whole)) in hits[..n].iter().zip(&whole).enumerate() {
+            let passage = head(&hit.head, RERANK_BYTES);
+            let masked = without_words(passage, words);
+            if masked != passage || whole.is_none() {
+                changed.push(at);
+                texts.push(masked);
+            }
+        }
+        let embedder = ml.embedder.clone();
+        let vectors = spawn_cpu(move || embedder.embed(&texts))
+            .await?
+            .map_err(|error| ServiceError::Internal(error.to_string()))?;
+        let mut masked: Vec<f32> = whole.iter().map(|whole| whole.unwrap_or(0.0)).collect();
+        for (at, vector) in changed.into_iter().zip(vectors) {
+            masked[at] = cairn_ml::cosine(query, &vector);
+        }
+        let best = bm25.hits.iter().map(|hit| hit.score).fold(0f32, f32::max);
+        let lexical: HashMap<&str, f32> = bm25
+            .hits
+            .iter()
+            .map(|hit| (hit.id.as_str(), hit.score))
+            .collect();
+        for (((score, hit), masked), whole) in hits[..n].iter_mut().zip(masked).zip(whole) {
+            let lexical = match lexical.get(hit.id.as_str()) {
+                Some(score) if best > 0.0 => score / best,
+                _ => 0.0,
+            };
+            *score = masked + RERANK_WHOLE * whole.unwrap_or(0.0) + RERANK_LEXICAL * lexical;
+        }
+        hits[..n].sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
+        Ok(())
+    }
+}
+
+/// Words a natural-language query's re-ranking ignores.
+const STOPWORDS: [&str; 40] = [
+    "a", "an", "and", "are", "as", "at", "be", "by", "did", "do", "does", "for", "from", "has",
+    "have", "how", "i", "in", "is", "it", "its", "of", "on", "or", "that", "the", "their", "there",
+    "these", "this", "those", "to", "was", "we", "were", "what", "when", "where", "which", "with",
+];
+
+/// The content words of a query in prose (lowercased, stopwords dropped),
+/// or `None` for a query that is not: one with quotes, operators, filters,
+/// or a word shaped like an identifier (`user_id`, `getUser`, `v2`), which
+/// BM25's order answers best, or fewer than two content words.
+fn natural_language(query: &str) -> Option<Vec<String>> {
+    if query.contains(['"', ':', '(', ')', '*', '[', '{']) {
+        return None;
+    }
+    let mut words = Vec::new();
+    let mut shaped = 0;
+    let mut total = 0;
+    for word in query.split_whitespace() {
+        if matches!(word, "AND" | "OR" | "NOT") || word.starts_with(['-', '+']) {
+            return None;
+        }
+        let word = word.trim_matches(|c: char| !c.is_alphanumeric());
+        if word.is_empty() {
+            continue;
+        }
+        if !word
+            .chars()
+            .all(|c| c.is_alphabetic() || c == '\'' || c == '-')
+        {
+            return None;
+        }
+        total += 1;
+        if word.chars().skip(1).any(char::is_uppercase) {
+            shaped += 1;
+        }
+        let lower = word.to_lowercase();
+        if !STOPWORDS.contains(&lower.as_str()) {
+            words.push(lower);
+        }
+    }
+    // `OpenAI` in a sentence is a name; a query of names is a lookup.
+    (words.len() >= 2 && shaped * 3 <= total).then_some(words)
+}
+
+/// `text` without the words that are one of `words` or differ from one by a
+/// suffix of at most two letters (`connection`, `connections`).
+fn without_words(text: &str, words: &[String]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut start = None;
+    for (at, c) in text
+        .char_indices()
+        .chain(std::iter::once((text.len(), ' ')))
+    {
+        match (start, c.is_alphanumeric()) {
+            (None, true) => start = Some(at),
+            (Some(from), false) => {
+                let word = text[from..at].to_lowercase();
+                let masked = words.iter().any(|query| {
+                    let (short, long) = if query.len() <= word.len() {
+                        (query.as_str(), word.as_str())
+                    } else {
+                        (word.as_str(), query.as_str())
+                    };
+                    long.starts_with(short) && long.len() - short.len() <= 2 && short.len() >= 3
+                });
+                if !masked {
+                    out.push_str(&text[from..at]);
+                }
+                start = None;
+                if at < text.len() {
+                    out.push(c);
+                }
+            }
+            (None, false) => {
+                if at < text.len() {
+                    out.push(c);
+                }
+            }
+            (Some(_), true) => {}
+        }
+    }
+    out
 }
 
 /// Prose sentences of a view with a query are scored by similarity to it as
@@ -377,6 +562,45 @@ mod tests {
             "pool exhausted db"
         );
         assert_eq!(semantic_text("   "), "");
+    }
+
+    #[test]
+    fn only_prose_queries_are_re_ranked() {
+        assert_eq!(
+            natural_language("connection pool exhausted"),
+            Some(vec!["connection".into(), "pool".into(), "exhausted".into()])
+        );
+        assert!(natural_language("usage statistics adapter for the OpenAI coding agent").is_some());
+        for lookup in [
+            "user_prompts",
+            "getUserById failed",
+            "\"connection reset\"",
+            "agent:codex pool",
+            "pool -car",
+            "v2 release",
+            "pool",
+            "the pool",
+        ] {
+            assert_eq!(natural_language(lookup), None, "{lookup}");
+        }
+    }
+
+    #[test]
+    fn the_query_words_are_masked_with_their_suffixes() {
+        let words = vec![
+            "connection".to_owned(),
+            "pool".to_owned(),
+            "exhausted".to_owned(),
+        ];
+        assert_eq!(
+            without_words("Car pool lanes are exhausted; 3 connections.", &words),
+            "Car  lanes are ; 3 ."
+        );
+        assert_eq!(
+            without_words("pooling poolside", &words),
+            "pooling poolside"
+        );
+        assert_eq!(without_words("", &words), "");
     }
 
     #[test]

@@ -122,9 +122,11 @@ impl Cairn {
         query.now = now_millis();
         let limit = query.limit.clamp(1, cairn_search::MAX_LIMIT);
         let hybrid = self.ml.is_some() && !query.text.trim().is_empty();
+        // More candidates than shown: identical contexts fold into one hit.
+        query.limit = (limit * 2).min(cairn_search::MAX_LIMIT);
         if hybrid {
-            // More BM25 candidates than shown, for the fusion to choose from.
-            query.limit = limit.max(crate::ml::BM25_CANDIDATES);
+            // And for the fusion to choose from.
+            query.limit = query.limit.max(crate::ml::BM25_CANDIDATES);
         }
         let search_query = query.clone();
         let mut found = tokio::task::spawn_blocking(move || index.search(&search_query))
@@ -146,8 +148,10 @@ impl Cairn {
                 // Semantic search is an addition: BM25 answers alone.
                 Err(error) => tracing::warn!(%error, "semantic search failed; BM25 alone"),
             }
-            found.hits.truncate(limit);
         }
+        let folded = cairn_search::group_by_content(&mut found.hits);
+        found.total = found.total.saturating_sub(folded);
+        found.hits.truncate(limit);
         if self.store.shared() {
             self.drop_keys_deleted_elsewhere(tenant, &mut found).await?;
         }
@@ -164,6 +168,7 @@ impl Cairn {
                     project: hit.project,
                     session: hit.session,
                     position: hit.position,
+                    keys: hit.keys,
                     key: hit.key,
                     role: hit.role,
                     tool: hit.tool,

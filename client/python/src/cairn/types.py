@@ -295,6 +295,9 @@ class SearchHit:
     role: str | None
     tool: str | None
     position: int | None
+    keys: list[str] = field(default_factory=list)
+    """Every key that holds this same content, ``key`` first, when more than one does:
+    identical contexts are one hit."""
 
     @classmethod
     def from_json(cls, data: JSON) -> SearchHit:
@@ -311,6 +314,7 @@ class SearchHit:
             role=_field(data, "role", str, optional=True),
             tool=_field(data, "tool", str, optional=True),
             position=_field(data, "position", int, optional=True),
+            keys=[str(key) for key in _field(data, "keys", list, optional=True) or []],
         )
 
 

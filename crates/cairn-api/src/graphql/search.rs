@@ -44,6 +44,9 @@ pub(crate) struct SearchHit {
     position: Option<u64>,
     /// The context's key.
     key: Option<String>,
+    /// Every key that holds this same content, `key` first, when more than
+    /// one does: identical contexts are one hit.
+    keys: Vec<String>,
     role: Option<String>,
     tool: Option<String>,
     /// The full message or context.
@@ -104,6 +107,7 @@ impl SearchQuery {
                     session: hit.session,
                     position: hit.position,
                     key: hit.key,
+                    keys: hit.keys,
                     role: hit.role,
                     tool: hit.tool,
                     reference: hit.reference,
