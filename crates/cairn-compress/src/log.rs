@@ -14,6 +14,7 @@ use cairn_core::CcrRef;
 
 use crate::QueryMatcher;
 use crate::lines::{Line, Priority, Selected, select};
+use crate::records::Records;
 
 /// Lines kept at each end of the text.
 const HEAD_LINES: usize = 5;
@@ -331,6 +332,21 @@ pub fn compress(
             rank: 0,
             origin,
         });
+    }
+    // A match keeps the record it falls in (a stanza, a log entry with its
+    // trace, a commit, an indented block), not only its own line. Code has
+    // its own units (the outline keeps a match's declaration).
+    if mode != Mode::Code && lines.iter().any(|line| line.priority == Priority::Query) {
+        let texts: Vec<&str> = collapsed.iter().map(|(line, _)| *line).collect();
+        let records = Records::new(&texts);
+        let matches: Vec<usize> = (0..lines.len())
+            .filter(|&index| lines[index].priority == Priority::Query)
+            .collect();
+        for index in matches {
+            for kept in records.around(index) {
+                lines[kept].priority = Priority::Query;
+            }
+        }
     }
     select(&lines, max_tokens, matcher, reference, "lines")
 }

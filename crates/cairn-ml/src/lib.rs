@@ -37,6 +37,8 @@ pub const DEFAULT_EMBEDDER: &str = "minilm";
 pub const MAX_TOKENS: usize = 256;
 /// Texts run through the model together.
 pub const BATCH: usize = 16;
+/// Intra-op threads of the session searches use.
+pub const QUERY_THREADS: usize = 2;
 
 /// What can go wrong.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +60,10 @@ pub enum MlError {
 #[derive(Debug)]
 pub struct Embedder {
     session: Mutex<Session>,
+    /// The same model for searches ([`Embedder::embed_query`]): a search
+    /// never waits behind a background batch, and its few short texts run
+    /// on [`QUERY_THREADS`] threads.
+    query_session: Mutex<Session>,
     tokenizer: Tokenizer,
     token_type_ids: bool,
     dim: usize,
@@ -89,16 +95,20 @@ impl Embedder {
             path: model.clone(),
             message,
         };
-        let session = Session::builder(&environment)
-            .map_err(|error| model_error(error.to_string()))?
-            .with_optimization_level(GraphOptimizationLevel::Level3)
-            .map_err(|error| model_error(error.to_string()))?
-            .with_intra_threads(1)
-            .map_err(|error| model_error(error.to_string()))?
-            .with_inter_threads(1)
-            .map_err(|error| model_error(error.to_string()))?
-            .commit_from_file(&model)
-            .map_err(|error| model_error(error.to_string()))?;
+        let session = |threads: usize| {
+            Session::builder(&environment)
+                .map_err(|error| model_error(error.to_string()))?
+                .with_optimization_level(GraphOptimizationLevel::Level3)
+                .map_err(|error| model_error(error.to_string()))?
+                .with_intra_threads(threads)
+                .map_err(|error| model_error(error.to_string()))?
+                .with_inter_threads(1)
+                .map_err(|error| model_error(error.to_string()))?
+                .commit_from_file(&model)
+                .map_err(|error| model_error(error.to_string()))
+        };
+        let query_session = session(QUERY_THREADS)?;
+        let session = session(1)?;
         let names: Vec<&str> = session.inputs().iter().map(|input| input.name()).collect();
         for required in ["input_ids", "attention_mask"] {
             if !names.contains(&required) {
@@ -128,6 +138,7 @@ impl Embedder {
             blake3::hash(&std::fs::read(&model).map_err(|error| model_error(error.to_string()))?);
         let mut embedder = Embedder {
             session: Mutex::new(session),
+            query_session: Mutex::new(query_session),
             tokenizer,
             token_type_ids,
             dim: 0,
@@ -156,14 +167,32 @@ impl Embedder {
 
     /// One unit vector per text, in order, [`BATCH`] texts per model run.
     pub fn embed<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>, MlError> {
+        self.embed_with(&self.session, texts)
+    }
+
+    /// [`Embedder::embed`] for a search's few short texts: its own session,
+    /// on [`QUERY_THREADS`] threads, never behind the background embedder.
+    pub fn embed_query<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>, MlError> {
+        self.embed_with(&self.query_session, texts)
+    }
+
+    fn embed_with<S: AsRef<str>>(
+        &self,
+        session: &Mutex<Session>,
+        texts: &[S],
+    ) -> Result<Vec<Vec<f32>>, MlError> {
         let mut vectors = Vec::with_capacity(texts.len());
         for batch in texts.chunks(BATCH) {
-            vectors.extend(self.embed_batch(batch)?);
+            vectors.extend(self.embed_batch(session, batch)?);
         }
         Ok(vectors)
     }
 
-    fn embed_batch<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>, MlError> {
+    fn embed_batch<S: AsRef<str>>(
+        &self,
+        session: &Mutex<Session>,
+        texts: &[S],
+    ) -> Result<Vec<Vec<f32>>, MlError> {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
@@ -210,8 +239,7 @@ impl Embedder {
         if self.token_type_ids {
             inputs.push(("token_type_ids".into(), tensor(types)?.into()));
         }
-        let mut session = self
-            .session
+        let mut session = session
             .lock()
             .map_err(|_| MlError::Inference("a previous inference panicked".into()))?;
         let outputs = session

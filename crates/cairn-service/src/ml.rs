@@ -258,7 +258,7 @@ impl Cairn {
             return Ok(None);
         }
         let embedder = ml.embedder.clone();
-        let vector = spawn_cpu(move || embedder.embed(&[text]))
+        let vector = spawn_cpu(move || embedder.embed_query(&[text]))
             .await?
             .map_err(|error| ServiceError::Internal(error.to_string()))?
             .pop()
@@ -368,7 +368,7 @@ impl Cairn {
             }
         }
         let embedder = ml.embedder.clone();
-        let vectors = spawn_cpu(move || embedder.embed(&texts))
+        let vectors = spawn_cpu(move || embedder.embed_query(&texts))
             .await?
             .map_err(|error| ServiceError::Internal(error.to_string()))?;
         let mut masked: Vec<f32> = whole.iter().map(|whole| whole.unwrap_or(0.0)).collect();
@@ -499,7 +499,7 @@ impl cairn_compress::SentenceScorer for ProseScorer {
         let mut texts = Vec::with_capacity(sentences.len() + 1);
         texts.push(query);
         texts.extend_from_slice(sentences);
-        let vectors = match self.0.embed(&texts) {
+        let vectors = match self.0.embed_query(&texts) {
             Ok(vectors) => vectors,
             Err(error) => {
                 tracing::warn!(%error, "scoring sentences failed; BM25 alone");

@@ -1,0 +1,188 @@
+//! Query views keep the whole record a match falls in, for each record shape
+//! tool outputs have (issue 26): a `dpkg -s` stanza, a log entry with its
+//! stack trace, a `git log` commit, a `kubectl describe` block. Each case is
+//! a long listing of many records, a question about one of them, the lines
+//! of that record the view must keep under a tight token budget, and lines
+//! of its neighbours it must cut.
+
+use cairn_compress::{Options, compress};
+use cairn_core::{ContentHash, RenderedView};
+
+struct Case {
+    name: &'static str,
+    text: String,
+    query: &'static str,
+    /// Lines of the matching record: every one is in the view.
+    keep: Vec<String>,
+    /// Lines of neighbouring records: none is in the view.
+    cut: Vec<String>,
+}
+
+fn packages() -> Case {
+    let mut text = String::new();
+    for n in 0..150 {
+        text.push_str(&format!(
+            "Package: libpkg{n}\nStatus: install ok installed\nPriority: optional\n\
+             Section: libs\nInstalled-Size: {}\nMaintainer: Team {n} <team{n}@example.org>\n\
+             Architecture: amd64\nMulti-Arch: same\nVersion: {n}.{}.3-1\n\
+             Depends: libc6 (>= 2.34)\nDescription: library number {n}\n \
+             It does the work of library {n}.\nHomepage: https://example.org/{n}\n\n",
+            1000 + n * 7,
+            n % 13
+        ));
+    }
+    Case {
+        name: "dpkg stanza",
+        text,
+        query: "which version of libpkg77 is installed",
+        keep: vec![
+            "Package: libpkg77".into(),
+            "Version: 77.12.3-1".into(),
+            "Maintainer: Team 77 <team77@example.org>".into(),
+            "Homepage: https://example.org/77".into(),
+        ],
+        cut: vec!["Version: 76.11.3-1".into(), "Version: 78.0.3-1".into()],
+    }
+}
+
+fn log_entries() -> Case {
+    let mut text = String::new();
+    for n in 0..300 {
+        let second = n % 60;
+        let minute = n / 60;
+        if n == 171 {
+            text.push_str(&format!(
+                "2026-12-04 10:{minute:02}:{second:02}.000 ERROR worker-3 payment 9f31 failed\n\
+                 java.lang.IllegalStateException: ledger closed\n\
+                 \tat shop.Ledger.post(Ledger.java:88)\n\
+                 \tat shop.Payments.capture(Payments.java:141)\n\
+                 \tat shop.Worker.run(Worker.java:52)\n"
+            ));
+        } else {
+            text.push_str(&format!(
+                "2026-12-04 10:{minute:02}:{second:02}.000 INFO worker-{} order {n} processed in {} ms\n",
+                n % 4,
+                20 + n % 17
+            ));
+        }
+    }
+    Case {
+        name: "log entry with its trace",
+        text,
+        query: "why did payment 9f31 fail",
+        keep: vec![
+            "java.lang.IllegalStateException: ledger closed".into(),
+            "\tat shop.Payments.capture(Payments.java:141)".into(),
+            "\tat shop.Worker.run(Worker.java:52)".into(),
+        ],
+        cut: vec!["order 172 processed".into(), "order 170 processed".into()],
+    }
+}
+
+fn commits() -> Case {
+    let mut text = String::new();
+    for n in 0..120 {
+        let message = if n == 64 {
+            "Fix the retry loop in the uploader".to_owned()
+        } else {
+            format!("Update dependency number {n}")
+        };
+        text.push_str(&format!(
+            "commit {:040x}\nAuthor: Dev {n} <dev{n}@example.org>\n\
+             Date:   Mon Dec {} 10:{:02}:00 2026 +0000\n\n    {message}\n\n",
+            0xabc0_0000_u64 + n,
+            1 + n % 28,
+            n % 60
+        ));
+    }
+    Case {
+        name: "git log commit",
+        text,
+        query: "who fixed the retry loop",
+        keep: vec![
+            "Author: Dev 64 <dev64@example.org>".into(),
+            "Date:   Mon Dec 9 10:04:00 2026 +0000".into(),
+            format!("commit {:040x}", 0xabc0_0000_u64 + 64),
+        ],
+        cut: vec![
+            "Author: Dev 63 <dev63@example.org>".into(),
+            "Author: Dev 65 <dev65@example.org>".into(),
+        ],
+    }
+}
+
+fn describe() -> Case {
+    let mut text = String::from(
+        "Name:         web-1\nNamespace:    default\nNode:         node-3/10.0.0.3\n\
+         Status:       Running\nContainers:\n",
+    );
+    for n in 0..60 {
+        text.push_str(&format!(
+            "  app-{n}:\n    Container ID:  containerd://{:064x}\n    Image:         \
+             registry.example.org/app-{n}:v{}.{}\n    Port:          {}/TCP\n    \
+             State:         Running\n    Ready:         True\n    Restart Count: {}\n",
+            n * 7919,
+            1 + n % 5,
+            n % 10,
+            8000 + n,
+            n % 3
+        ));
+    }
+    text.push_str("Conditions:\n  Type   Status\n  Ready  True\n");
+    Case {
+        name: "kubectl describe block",
+        text,
+        query: "which image does app-41 run",
+        keep: vec![
+            "  app-41:".into(),
+            "    Port:          8041/TCP".into(),
+            "    Image:         registry.example.org/app-41:v2.1".into(),
+        ],
+        cut: vec![
+            "    Port:          8040/TCP".into(),
+            "    Port:          8042/TCP".into(),
+        ],
+    }
+}
+
+#[test]
+fn a_query_keeps_the_record_it_matches_and_cuts_its_neighbours() {
+    for case in [packages(), log_entries(), commits(), describe()] {
+        let hash = ContentHash::of(case.text.as_bytes());
+        // A tight budget: only what the query keeps survives it.
+        let options = Options {
+            query: Some(case.query),
+            max_tokens: Some(400),
+            ..Options::default()
+        };
+        let compressed = compress(case.text.as_bytes(), &hash, &options);
+        let RenderedView::Rendered { content, .. } = compressed.view else {
+            panic!("{}: the view is the original", case.name);
+        };
+        let lines: Vec<&str> = content.lines().collect();
+        for wanted in &case.keep {
+            assert!(
+                lines.iter().any(|line| line.contains(wanted.as_str())),
+                "{}: the view lost {wanted:?} of the matching record:\n{}",
+                case.name,
+                content
+            );
+        }
+        for unwanted in &case.cut {
+            assert!(
+                !lines.iter().any(|line| line.contains(unwanted.as_str())),
+                "{}: the view kept {unwanted:?} of a neighbour:\n{}",
+                case.name,
+                content
+            );
+        }
+        assert!(
+            content.len() * 10 < case.text.len(),
+            "{}: the view ({:?}) keeps most of the original ({} of {} bytes)",
+            case.name,
+            compressed.kind,
+            content.len(),
+            case.text.len()
+        );
+    }
+}
