@@ -636,6 +636,28 @@ async fn unknown_routes_methods_and_parameters_get_the_error_shape() -> anyhow::
         let body: ErrorBody = serde_json::from_slice(&response.bytes().await?)?;
         assert_eq!(body.error.code, code, "{method} {path}");
     }
+    // Every list refuses a page size outside its bounds, the same way.
+    for path in [
+        "/v1/contexts",
+        "/v1/sessions",
+        "/v1/sessions/some-session",
+        "/v1/search",
+    ] {
+        for limit in ["0", "5000", "2147483648"] {
+            let response = http
+                .get(format!("{}{path}?limit={limit}", server.url()))
+                .send()
+                .await?;
+            assert_eq!(response.status().as_u16(), 400, "{path}?limit={limit}");
+            let body: ErrorBody = serde_json::from_slice(&response.bytes().await?)?;
+            assert_eq!(body.error.code, ErrorCode::InvalidRequest);
+            assert!(
+                body.error.message.contains("limit must be between 1 and"),
+                "{path}?limit={limit}: {}",
+                body.error.message
+            );
+        }
+    }
     server.stop().await
 }
 

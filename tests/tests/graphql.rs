@@ -574,6 +574,21 @@ async fn limits_syntax_errors_and_unknown_fields_get_coded_errors_never_500() ->
         .error("{ contexts(first: 0) { nodes { key } } }", json!({}))
         .await?;
     assert_eq!(code, "invalid_request");
+    // Every page size outside its bounds, negative ones included, is refused
+    // with the bounds (not "Failed to parse Int").
+    for query in [
+        "{ contexts(first: -1) { nodes { key } } }",
+        "{ sessions(first: -1) { nodes { id } } }",
+        "{ sessions(first: 5000) { nodes { id } } }",
+        "{ search(query: \"x\", first: -1) { total } }",
+    ] {
+        let (_, code, message) = client.error(query, json!({})).await?;
+        assert_eq!(code, "invalid_request", "{query}");
+        assert!(
+            message.contains("first must be between 1 and"),
+            "{query}: {message}"
+        );
+    }
     let (_, code, _) = client
         .error(
             "mutation { delete(key: \"never/put\") { versions } }",

@@ -46,6 +46,29 @@ pub(crate) const COSTLY: usize = 1_000;
 
 /// The complexity of a list field: one, plus its selection once per item of
 /// a page of `first` (at least one).
+/// `first` as a page size of at most `max`: a value outside `1..=max`
+/// (negative ones included, which an unsigned argument would reject with
+/// "Failed to parse Int") is refused with the bounds.
+pub(crate) fn page_size(first: Option<i32>, max: u32) -> Result<Option<u32>, ApiError> {
+    match first {
+        None => Ok(None),
+        Some(first) => match u32::try_from(first) {
+            Ok(size @ 1..) if size <= max => Ok(Some(size)),
+            _ => Err(ApiError::invalid_request(format!(
+                "first must be between 1 and {max}"
+            ))),
+        },
+    }
+}
+
+/// What a page of `first` (or `default`) costs in query complexity.
+pub(crate) fn first_cost(first: Option<i32>, default: usize, child_complexity: usize) -> usize {
+    page_cost(
+        first.map_or(default, |first| first.max(0) as usize),
+        child_complexity,
+    )
+}
+
 pub(crate) fn page_cost(first: usize, child_complexity: usize) -> usize {
     first
         .max(1)

@@ -53,7 +53,9 @@ pub use events::{PutEvent, PutFilter, PutSubscription};
 pub use ml::Ml;
 pub use search::{IndexProgress, Watermark};
 pub use select::{Part, Selection};
-pub use sessions::{ImportSource, ProxiedMessage, ProxiedSession, SessionQuery};
+pub use sessions::{
+    DEFAULT_MESSAGES, ImportSource, MAX_MESSAGES, ProxiedMessage, ProxiedSession, SessionQuery,
+};
 pub use time::{format_millis, now_millis, parse_time};
 
 /// The longest time to live accepted: 100 years.
@@ -247,6 +249,17 @@ pub struct ListQuery {
 /// Default and largest page of `list`.
 pub const DEFAULT_PAGE: u32 = 100;
 pub const MAX_PAGE: u32 = 1000;
+
+/// A page size: `limit`, or `default` without one; one outside `1..=max` is
+/// refused, the same way by every list.
+pub fn page_limit(limit: Option<u32>, default: u32, max: u32) -> Result<u32, ServiceError> {
+    match limit.unwrap_or(default) {
+        limit @ 1.. if limit <= max => Ok(limit),
+        _ => Err(ServiceError::InvalidRequest(format!(
+            "limit must be between 1 and {max}"
+        ))),
+    }
+}
 
 /// The verbs, over one store. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -690,12 +703,7 @@ impl Cairn {
         tenant: &TenantId,
         query: ListQuery,
     ) -> Result<ContextList, ServiceError> {
-        let limit = query.limit.unwrap_or(DEFAULT_PAGE);
-        if limit == 0 || limit > MAX_PAGE {
-            return Err(ServiceError::InvalidRequest(format!(
-                "limit must be between 1 and {MAX_PAGE}"
-            )));
-        }
+        let limit = page_limit(query.limit, DEFAULT_PAGE, MAX_PAGE)?;
         let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
         let filter = ListFilter {
             prefix: query.prefix.filter(|prefix| !prefix.is_empty()),

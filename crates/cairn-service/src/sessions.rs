@@ -201,10 +201,7 @@ impl Cairn {
         tenant: &TenantId,
         query: SessionQuery,
     ) -> Result<SessionList, ServiceError> {
-        let limit = query
-            .limit
-            .unwrap_or(crate::DEFAULT_PAGE)
-            .clamp(1, crate::MAX_PAGE);
+        let limit = crate::page_limit(query.limit, crate::DEFAULT_PAGE, crate::MAX_PAGE)?;
         let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
         let records = self
             .store
@@ -243,12 +240,12 @@ impl Cairn {
         from: u64,
         limit: Option<u32>,
     ) -> Result<SessionDetail, ServiceError> {
+        let limit = crate::page_limit(limit, DEFAULT_MESSAGES, MAX_MESSAGES)?;
         let record = self
             .store
             .get_session(tenant, id)
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("no session {id:?}")))?;
-        let limit = limit.unwrap_or(DEFAULT_MESSAGES).clamp(1, MAX_MESSAGES);
         let records = self
             .store
             .session_messages(tenant, id, from, limit + 1)

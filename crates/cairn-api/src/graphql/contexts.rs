@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_graphql::{Context, Enum, InputObject, Json, Object, SimpleObject};
 use bytes::Bytes;
 use cairn_auth::Scope;
-use cairn_service::{DEFAULT_PAGE, GetOptions, ListQuery, PutInput, Selection};
+use cairn_service::{DEFAULT_PAGE, GetOptions, ListQuery, MAX_PAGE, PutInput, Selection};
 use cairn_types::{ContentEncoding, ContextKey};
 
 use super::caller;
@@ -338,15 +338,16 @@ impl ContextQuery {
 
     /// Live keys in key order, a page at a time.
     #[graphql(
-        complexity = "crate::graphql::page_cost(first.unwrap_or(DEFAULT_PAGE) as usize, child_complexity)"
+        complexity = "crate::graphql::first_cost(first, DEFAULT_PAGE as usize, child_complexity)"
     )]
     async fn contexts(
         &self,
         ctx: &Context<'_>,
         filter: Option<ContextFilter>,
-        #[graphql(desc = "Page size, 1-1000 (default 100).")] first: Option<u32>,
+        #[graphql(desc = "Page size, 1-1000 (default 100).")] first: Option<i32>,
         #[graphql(desc = "`pageInfo.endCursor` of the previous page.")] after: Option<String>,
     ) -> Result<ContextConnection, ApiError> {
+        let first = crate::graphql::page_size(first, MAX_PAGE)?;
         let (cairn, principal) = caller(ctx, Scope::Read)?;
         let filter = filter.unwrap_or_default();
         let query = ListQuery {

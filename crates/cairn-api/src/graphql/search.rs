@@ -66,22 +66,18 @@ impl SearchQuery {
     /// Searches imported sessions and contexts: words (an identifier is found
     /// by its parts), `"phrases"`, `field:value`, `AND`, `OR`, `-word`.
     #[graphql(
-        complexity = "crate::graphql::COSTLY + crate::graphql::page_cost(first.unwrap_or(DEFAULT_FIRST), child_complexity)"
+        complexity = "crate::graphql::COSTLY + crate::graphql::first_cost(first, DEFAULT_FIRST, child_complexity)"
     )]
     async fn search(
         &self,
         ctx: &Context<'_>,
         query: String,
         filter: Option<SearchFilter>,
-        #[graphql(desc = "At most 1000; 20 by default.")] first: Option<usize>,
+        #[graphql(desc = "Hits, 1-1000 (default 20).")] first: Option<i32>,
     ) -> Result<SearchResults, ApiError> {
+        let first = crate::graphql::page_size(first, MAX_SEARCH_RESULTS as u32)?
+            .map_or(DEFAULT_FIRST, |first| first as usize);
         let (cairn, principal) = caller(ctx, Scope::Read)?;
-        let first = first.unwrap_or(DEFAULT_FIRST);
-        if first == 0 || first > MAX_SEARCH_RESULTS {
-            return Err(ApiError::invalid_request(format!(
-                "first must be between 1 and {MAX_SEARCH_RESULTS}"
-            )));
-        }
         let filter = filter.unwrap_or_default();
         let search = Search {
             text: query,

@@ -3,15 +3,15 @@
 use async_graphql::{ComplexObject, Context, InputObject, Object, SimpleObject};
 use bytes::Bytes;
 use cairn_auth::Scope;
-use cairn_service::{DEFAULT_PAGE, ImportSource, SessionQuery as ListSessions};
+use cairn_service::{
+    DEFAULT_MESSAGES, DEFAULT_PAGE, ImportSource, MAX_MESSAGES, MAX_PAGE,
+    SessionQuery as ListSessions,
+};
 use cairn_types::{SessionMessage, SessionSummary};
 
 use super::caller;
 use super::contexts::{MarkerType, PageInfo, markers};
 use crate::ApiError;
-
-/// Messages in a page unless `first` says otherwise (the service's default).
-const DEFAULT_MESSAGES: u32 = 200;
 
 /// An imported session. Its `messages` are read a page at a time.
 #[derive(SimpleObject, Debug, Clone)]
@@ -53,12 +53,12 @@ impl SessionType {
     /// The session's messages in order, a page at a time. Tool outputs come
     /// as compressed views; `ref` names the full output.
     #[graphql(
-        complexity = "crate::graphql::page_cost(first.unwrap_or(DEFAULT_MESSAGES) as usize, child_complexity)"
+        complexity = "crate::graphql::first_cost(first, DEFAULT_MESSAGES as usize, child_complexity)"
     )]
     async fn messages(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Page size (default 200, at most 2000).")] first: Option<u32>,
+        #[graphql(desc = "Page size, 1-2000 (default 200).")] first: Option<i32>,
         #[graphql(desc = "`pageInfo.endCursor` of the previous page.")] after: Option<String>,
     ) -> Result<MessageConnection, ApiError> {
         let from = match &after {
@@ -67,6 +67,7 @@ impl SessionType {
                 ApiError::invalid_request(format!("after must be a message cursor, got {cursor:?}"))
             })?,
         };
+        let first = crate::graphql::page_size(first, MAX_MESSAGES)?;
         let (cairn, principal) = caller(ctx, Scope::Read)?;
         let detail = cairn
             .session(&principal.tenant, &self.id, from, first)
@@ -176,15 +177,16 @@ pub(crate) struct SessionQuery;
 impl SessionQuery {
     /// Imported sessions, most recently updated first.
     #[graphql(
-        complexity = "crate::graphql::page_cost(first.unwrap_or(DEFAULT_PAGE) as usize, child_complexity)"
+        complexity = "crate::graphql::first_cost(first, DEFAULT_PAGE as usize, child_complexity)"
     )]
     async fn sessions(
         &self,
         ctx: &Context<'_>,
         filter: Option<SessionFilter>,
-        #[graphql(desc = "Page size, 1-1000 (default 100).")] first: Option<u32>,
+        #[graphql(desc = "Page size, 1-1000 (default 100).")] first: Option<i32>,
         #[graphql(desc = "`pageInfo.endCursor` of the previous page.")] after: Option<String>,
     ) -> Result<SessionConnection, ApiError> {
+        let first = crate::graphql::page_size(first, MAX_PAGE)?;
         let (cairn, principal) = caller(ctx, Scope::Read)?;
         let filter = filter.unwrap_or_default();
         let query = ListSessions {

@@ -201,6 +201,7 @@ pub(crate) struct ListParams {
     /// Only keys whose latest version belongs to this session.
     session: Option<String>,
     /// Page size, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,

@@ -31,7 +31,8 @@ pub(crate) struct SearchParams {
     since: Option<String>,
     /// RFC 3339, exclusive.
     until: Option<String>,
-    /// At most 1000; 20 by default.
+    /// Hits: 1 to 1000, 20 by default.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
 }
 

@@ -88,6 +88,8 @@ pub(crate) struct ListParams {
     project: Option<String>,
     /// Only sessions updated at or after this time (RFC 3339).
     since: Option<String>,
+    /// Sessions per page: 1 to 1000, 100 by default.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -126,6 +128,8 @@ pub(crate) async fn list(
 pub(crate) struct SessionParams {
     /// The first message's position (`next_from` of the previous page).
     from: Option<u64>,
+    /// Messages per page: 1 to 2000, 200 by default.
+    #[param(minimum = 1, maximum = 2000)]
     limit: Option<u32>,
 }
 
@@ -141,6 +145,7 @@ pub(crate) struct SessionParams {
     ),
     responses(
         (status = 200, description = "The session", body = SessionDetail),
+        (status = 400, description = "A limit outside 1-2000", body = ErrorBody),
         (status = 404, description = "No such session for this tenant", body = ErrorBody),
     ),
 )]
