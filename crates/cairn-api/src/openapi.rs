@@ -51,7 +51,7 @@ impl utoipa::ToSchema for Binary {}
         rest::health::readyz,
     ),
     components(schemas(cairn_types::ErrorCode, cairn_types::ErrorBody, cairn_types::ErrorDetail)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &AuthResponses),
     security(("bearer" = [])),
     tags(
         (name = "contexts", description = "Put, read, list and delete contexts"),
@@ -84,6 +84,72 @@ impl utoipa::Modify for BearerAuth {
             .components
             .get_or_insert_with(Default::default)
             .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+/// Every operation that takes the bearer token documents what a request
+/// without a good one gets: 401 (missing, malformed, expired or of another
+/// audience), 403 (a scope the route needs is missing) and 429 (too many
+/// failed authentications from the address, with `Retry-After`).
+struct AuthResponses;
+
+impl utoipa::Modify for AuthResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::SecurityRequirement;
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                // `security(())`: a probe anyone may call.
+                let open = operation.security.as_ref().is_some_and(|requirements| {
+                    requirements
+                        .iter()
+                        .all(|requirement| *requirement == SecurityRequirement::default())
+                });
+                if open {
+                    continue;
+                }
+                for (status, description) in [
+                    (
+                        "401",
+                        "No bearer token, or one that is malformed, expired or for another audience (auth on)",
+                    ),
+                    (
+                        "403",
+                        "The token lacks the scope this route needs (auth on)",
+                    ),
+                    (
+                        "429",
+                        "Too many failed authentications from this address; see Retry-After",
+                    ),
+                ] {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error(description).into());
+                }
+            }
+        }
     }
 }
 

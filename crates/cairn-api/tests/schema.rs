@@ -59,6 +59,29 @@ fn the_graphql_schema_has_every_root_field_of_the_spec() {
 }
 
 #[test]
+fn every_operation_but_the_probes_documents_the_auth_failures() {
+    let document: serde_json::Value =
+        serde_json::from_str(cairn_api::openapi_json()).expect("valid JSON");
+    let paths = document["paths"].as_object().expect("paths");
+    let mut checked = 0;
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().expect("a path item") {
+            let responses = &operation["responses"];
+            let probe = path == "/healthz" || path == "/readyz";
+            for status in ["401", "403", "429"] {
+                assert_eq!(
+                    responses[status].is_object(),
+                    !probe,
+                    "{method} {path}: {status}"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 14, "{checked} operations");
+}
+
+#[test]
 fn the_document_names_every_route_and_the_error_catalogue() {
     let document: serde_json::Value =
         serde_json::from_str(cairn_api::openapi_json()).expect("valid JSON");

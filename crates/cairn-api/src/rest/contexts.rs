@@ -244,6 +244,7 @@ pub(crate) async fn list(
     params(("key" = String, Path, description = "The key")),
     responses(
         (status = 200, description = "Deleted", body = Deleted),
+        (status = 400, description = "An invalid key", body = ErrorBody),
         (status = 404, description = "No such key", body = ErrorBody),
     ),
 )]
