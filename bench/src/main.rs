@@ -274,6 +274,58 @@ struct HttpArgs {
     /// Print the results as JSON instead of a Markdown table.
     #[arg(long)]
     json: bool,
+    /// The Redis the reference run of `redis-benchmark` (same clients and
+    /// payload size, SET and GET) talks to, when it is on the PATH.
+    #[arg(long, default_value_t = 6379)]
+    redis_port: u16,
+    /// Leave out the `redis-benchmark` reference run.
+    #[arg(long)]
+    no_redis: bool,
+}
+
+/// What `redis-benchmark` measured: requests per second and p99 ms.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+struct RedisFigure {
+    per_second: f64,
+    p99_ms: f64,
+}
+
+/// Runs `redis-benchmark` with the load of `args` (clients, payload size,
+/// as many SETs as puts and GETs as gets) against the local Redis: the
+/// loopback key-value round trip of this machine, measured in the same
+/// run. `None` (and a note on standard error) when it cannot run.
+fn redis_reference(args: &HttpArgs) -> Option<(RedisFigure, RedisFigure)> {
+    if args.no_redis {
+        return None;
+    }
+    let run = |test: &str, count: u64| -> Option<RedisFigure> {
+        let output = std::process::Command::new("redis-benchmark")
+            .args(["-h", "127.0.0.1", "-p", &args.redis_port.to_string()])
+            .args(["-c", &args.clients.to_string()])
+            .args(["-d", &args.payload_bytes.to_string()])
+            .args(["-n", &count.max(1000).to_string(), "-t", test, "--csv"])
+            .stderr(Stdio::null())
+            .output()
+            .map_err(|error| eprintln!("redis-benchmark cannot run ({error}): no Redis reference"))
+            .ok()?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        // "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms",…
+        let row = text.lines().find(|line| line.starts_with(&format!("\"{}\"", test.to_uppercase())));
+        let Some(row) = row else {
+            eprintln!("redis-benchmark gave no {test} figure (is Redis up on port {}?)", args.redis_port);
+            return None;
+        };
+        let fields: Vec<f64> = row
+            .split(',')
+            .skip(1)
+            .filter_map(|field| field.trim_matches('"').parse().ok())
+            .collect();
+        Some(RedisFigure {
+            per_second: *fields.first()?,
+            p99_ms: *fields.get(5)?,
+        })
+    };
+    Some((run("set", args.puts)?, run("get", args.gets)?))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -740,6 +792,7 @@ async fn http(args: HttpArgs) -> anyhow::Result<()> {
     get.server_cpu_us = per_request_us(cpu_after_put, cpu(&server), get.requests);
     let rss_kib = server.as_ref().and_then(ServerProcess::rss_kib);
     let results = [put, get];
+    let redis = redis_reference(&args);
     if args.json {
         println!(
             "{}",
@@ -749,6 +802,7 @@ async fn http(args: HttpArgs) -> anyhow::Result<()> {
                 "get_keys": stored,
                 "server_rss_kib": rss_kib,
                 "phases": results,
+                "redis": redis.map(|(set, get)| serde_json::json!({"set": set, "get": get})),
             }))?
         );
         return Ok(());
@@ -779,6 +833,25 @@ async fn http(args: HttpArgs) -> anyhow::Result<()> {
                 .server_cpu_us
                 .map_or("?".to_owned(), |us| format!("{us:.0}")),
         );
+    }
+    if let Some((set, get)) = redis {
+        println!(
+            "\nThe same load through `redis-benchmark` on this machine in the same run (the \
+             ceiling of a loopback key-value round trip: Redis neither keeps the data durable \
+             nor compresses it):\n"
+        );
+        println!("| | Cairn per second (p99 ms) | Redis per second (p99 ms) | Cairn / Redis |");
+        println!("|---|---:|---:|---:|");
+        for (name, cairn, redis) in [("PUT / SET", &results[0], set), ("GET", &results[1], get)] {
+            println!(
+                "| {name} | {:.0} ({:.2}) | {:.0} ({:.2}) | {:.1}% |",
+                cairn.per_second,
+                cairn.p99_ms,
+                redis.per_second,
+                redis.p99_ms,
+                100.0 * cairn.per_second / redis.per_second.max(f64::MIN_POSITIVE)
+            );
+        }
     }
     Ok(())
 }

@@ -47,6 +47,36 @@ pub(crate) struct Labelled {
     pub(crate) distractors: Vec<String>,
 }
 
+/// Reads a labelled query set.
+pub(crate) fn read_query_set(path: &std::path::Path) -> anyhow::Result<QuerySet> {
+    serde_json::from_slice(
+        &std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
+    )
+    .with_context(|| format!("{} is not a query set", path.display()))
+}
+
+/// A service on a fresh SQLite store and search index in `dir`, with the
+/// fixture sessions under `fixtures` imported.
+pub(crate) async fn fixture_service(
+    dir: &std::path::Path,
+    fixtures: &std::path::Path,
+) -> anyhow::Result<(Arc<SqliteStore>, Cairn)> {
+    let store = Arc::new(SqliteStore::open(&SqliteOptions::new(dir.join("cairn.db"))).await?);
+    let index = Arc::new(SearchIndex::open(&dir.join("index"))?);
+    let cairn = Cairn::new(
+        store.clone(),
+        ServiceConfig {
+            default_ttl: None,
+            zstd_level: 3,
+            cache_bytes: 64 << 20,
+            retention: Duration::from_secs(3600),
+        },
+    )
+    .with_search(index);
+    import_fixtures(&cairn, &TenantId::local(), fixtures).await?;
+    Ok((store, cairn))
+}
+
 /// Imports the session files of the three agents under `fixtures`.
 pub(crate) async fn import_fixtures(
     cairn: &Cairn,
@@ -69,28 +99,11 @@ pub(crate) async fn import_fixtures(
 }
 
 pub async fn run(args: &MlArgs) -> anyhow::Result<()> {
-    let set: QuerySet = serde_json::from_slice(
-        &std::fs::read(&args.queries)
-            .with_context(|| format!("cannot read {}", args.queries.display()))?,
-    )
-    .with_context(|| format!("{} is not a query set", args.queries.display()))?;
+    let set = read_query_set(&args.queries)?;
     let embedder = cairn_ml::Embedder::load(&args.models, cairn_ml::DEFAULT_EMBEDDER)?;
     let dir = tempfile::tempdir()?;
-    let store =
-        Arc::new(SqliteStore::open(&SqliteOptions::new(dir.path().join("cairn.db"))).await?);
-    let index = Arc::new(SearchIndex::open(&dir.path().join("index"))?);
-    let plain = Cairn::new(
-        store.clone(),
-        ServiceConfig {
-            default_ttl: None,
-            zstd_level: 3,
-            cache_bytes: 64 << 20,
-            retention: Duration::from_secs(3600),
-        },
-    )
-    .with_search(index);
+    let (store, plain) = fixture_service(dir.path(), &args.fixtures).await?;
     let tenant = TenantId::local();
-    import_fixtures(&plain, &tenant, &args.fixtures).await?;
     plain.index_pending(Default::default(), &|_| {}).await?;
 
     let messages = store.last_message_seq().await?;

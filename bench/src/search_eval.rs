@@ -22,15 +22,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use cairn_core::ContentHash;
-use cairn_search::SearchIndex;
 use cairn_search::tokenizer::Token;
-use cairn_service::{Cairn, Ml, PutInput, SearchQuery, ServiceConfig};
-use cairn_store::{MessageBody, SqliteOptions, SqliteStore, Store as _};
+use cairn_service::{Cairn, Ml, PutInput, SearchQuery};
+use cairn_store::{MessageBody, Store as _};
 use cairn_types::{ContextKey, TenantId};
 use clap::Args;
 use sqlx::Row as _;
 
-use crate::ml::{QuerySet, import_fixtures};
+use crate::ml::{fixture_service, read_query_set};
 
 #[derive(Debug, Args)]
 pub struct SearchEvalArgs {
@@ -128,27 +127,10 @@ impl Score {
 }
 
 pub async fn run(args: &SearchEvalArgs) -> anyhow::Result<()> {
-    let set: QuerySet = serde_json::from_slice(
-        &std::fs::read(&args.queries)
-            .with_context(|| format!("cannot read {}", args.queries.display()))?,
-    )
-    .with_context(|| format!("{} is not a query set", args.queries.display()))?;
+    let set = read_query_set(&args.queries)?;
     let dir = tempfile::tempdir()?;
-    let store =
-        Arc::new(SqliteStore::open(&SqliteOptions::new(dir.path().join("cairn.db"))).await?);
-    let index = Arc::new(SearchIndex::open(&dir.path().join("index"))?);
-    let plain = Cairn::new(
-        store.clone(),
-        ServiceConfig {
-            default_ttl: None,
-            zstd_level: 3,
-            cache_bytes: 64 << 20,
-            retention: Duration::from_secs(3600),
-        },
-    )
-    .with_search(index);
+    let (store, plain) = fixture_service(dir.path(), &args.fixtures).await?;
     let tenant = TenantId::local();
-    import_fixtures(&plain, &tenant, &args.fixtures).await?;
     let distractors: Vec<&String> = set.queries.iter().flat_map(|q| &q.distractors).collect();
     for (n, text) in distractors.iter().enumerate() {
         let key = ContextKey::parse(format!("notes/distractor-{n}"))?;
