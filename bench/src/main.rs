@@ -310,9 +310,14 @@ fn redis_reference(args: &HttpArgs) -> Option<(RedisFigure, RedisFigure)> {
             .ok()?;
         let text = String::from_utf8_lossy(&output.stdout);
         // "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms",…
-        let row = text.lines().find(|line| line.starts_with(&format!("\"{}\"", test.to_uppercase())));
+        let row = text
+            .lines()
+            .find(|line| line.starts_with(&format!("\"{}\"", test.to_uppercase())));
         let Some(row) = row else {
-            eprintln!("redis-benchmark gave no {test} figure (is Redis up on port {}?)", args.redis_port);
+            eprintln!(
+                "redis-benchmark gave no {test} figure (is Redis up on port {}?)",
+                args.redis_port
+            );
             return None;
         };
         let fields: Vec<f64> = row

@@ -289,6 +289,11 @@ pub fn compress(
         .filter(|count| **count <= RARE_TEMPLATE)
         .count();
     let rarity_tells = mode == Mode::Log && rare_lines * 10 <= collapsed.len() * 3;
+    // A `git log`: who changed what when is the outline worth keeping.
+    let commit_outline = {
+        let texts: Vec<&str> = collapsed.iter().map(|(line, _)| *line).collect();
+        crate::records::is_git_log(&texts).then(|| crate::records::commit_outline(&texts))
+    };
     let mut lines = Vec::with_capacity(collapsed.len());
     let mut trace_left = 0usize;
     let total = collapsed.len();
@@ -306,7 +311,10 @@ pub fn compress(
             Priority::Query
         } else if matches!(level, Level::Error | Level::Warn) || in_trace {
             Priority::Important
-        } else if index < HEAD_LINES
+        } else if commit_outline
+            .as_ref()
+            .is_some_and(|outline| outline[index])
+            || index < HEAD_LINES
             || index + TAIL_LINES >= total
             || (rarity_tells && first && template_counts[template] <= RARE_TEMPLATE)
             || (mode != Mode::Log && opens_block(&collapsed, index))

@@ -183,6 +183,50 @@ fn stanzas(lines: &[&str]) -> Vec<Range<usize>> {
     out
 }
 
+/// Whether `lines` read as `git log` output: at least two `commit <hash>`
+/// lines, each soon followed by an `Author:` line.
+pub fn is_git_log(lines: &[&str]) -> bool {
+    let headed = lines
+        .iter()
+        .enumerate()
+        .filter(|(at, line)| {
+            is_commit(line)
+                && lines[at + 1..]
+                    .iter()
+                    .take(3)
+                    .any(|next| next.starts_with("Author:"))
+        })
+        .count();
+    headed >= 2
+}
+
+/// The lines of a `git log` that say who changed what when: each commit's
+/// `commit`, `Merge:`, `Author:` and `Date:` lines and its subject (the first
+/// line of its message).
+pub fn commit_outline(lines: &[&str]) -> Vec<bool> {
+    let mut outline = vec![false; lines.len()];
+    let mut in_header = false;
+    let mut subject_next = false;
+    for (at, line) in lines.iter().enumerate() {
+        if is_commit(line) {
+            outline[at] = true;
+            in_header = true;
+            subject_next = false;
+        } else if in_header {
+            if line.trim().is_empty() {
+                in_header = false;
+                subject_next = true;
+            } else {
+                outline[at] = line.contains(':');
+            }
+        } else if subject_next && !line.trim().is_empty() {
+            outline[at] = true;
+            subject_next = false;
+        }
+    }
+    outline
+}
+
 /// `commit 1a2b3c4…` (git log).
 fn is_commit(line: &str) -> bool {
     line.strip_prefix("commit ").is_some_and(|rest| {
@@ -297,6 +341,38 @@ mod tests {
         );
         assert!(commit.contains(&"Author: Ann <ann@example.com>"));
         assert!(!commit.iter().any(|line| line.contains("Bob")));
+    }
+
+    #[test]
+    fn a_git_log_outline_is_each_commits_header_and_subject() {
+        let text = "commit 1111111111111111111111111111111111111111\n\
+                    Author: Ann <ann@example.com>\nDate:   Mon Dec 1 10:00:00 2026\n\n\
+                    \x20   Fix the retry loop\n\n\x20   The loop never slept.\n\n\
+                    commit 2222222222222222222222222222222222222222\n\
+                    Merge: 1111111 3333333\nAuthor: Bob <bob@example.com>\n\
+                    Date:   Tue Dec 2 10:00:00 2026\n\n\x20   Merge the release\n";
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(is_git_log(&lines));
+        let outline: Vec<&str> = commit_outline(&lines)
+            .into_iter()
+            .zip(&lines)
+            .filter_map(|(kept, line)| kept.then_some(*line))
+            .collect();
+        assert_eq!(
+            outline,
+            [
+                "commit 1111111111111111111111111111111111111111",
+                "Author: Ann <ann@example.com>",
+                "Date:   Mon Dec 1 10:00:00 2026",
+                "    Fix the retry loop",
+                "commit 2222222222222222222222222222222222222222",
+                "Merge: 1111111 3333333",
+                "Author: Bob <bob@example.com>",
+                "Date:   Tue Dec 2 10:00:00 2026",
+                "    Merge the release",
+            ]
+        );
+        assert!(!is_git_log(&["commit abcdef1", "the rest"]));
     }
 
     #[test]

@@ -120,7 +120,7 @@ fn detect_unparsed(text: &str) -> Option<Kind> {
     let share = |test: &dyn Fn(&str) -> bool| {
         lines.iter().filter(|line| test(line)).count() * 100 / lines.len()
     };
-    if share(&looks_like_log_line) >= 30 {
+    if share(&looks_like_log_line) >= 30 || crate::records::is_git_log(&lines) {
         return Some(Kind::Log);
     }
     // Code with long docstrings or comments has fewer lines that look like

@@ -186,3 +186,50 @@ fn a_query_keeps_the_record_it_matches_and_cuts_its_neighbours() {
         );
     }
 }
+
+#[test]
+fn a_git_log_view_keeps_who_changed_what_when_and_folds_the_bodies() {
+    let mut text = String::new();
+    for n in 0..80 {
+        text.push_str(&format!(
+            "commit {:040x}\nAuthor: Dev {n} <dev{n}@example.org>\n\
+             Date:   Mon Dec {} 10:{:02}:00 2026 +0000\n\n    Change number {n} of the uploader\n\n",
+            0xdef0_0000_u64 + n,
+            1 + n % 28,
+            n % 60
+        ));
+        for line in 0..8 {
+            text.push_str(&format!(
+                "    Body line {line} of change {n}: why it was made and what it touches.\n"
+            ));
+        }
+        text.push('\n');
+    }
+    let hash = ContentHash::of(text.as_bytes());
+    let compressed = compress(text.as_bytes(), &hash, &Options::default());
+    assert_eq!(compressed.kind, cairn_compress::Kind::Log);
+    let RenderedView::Rendered { content, .. } = compressed.view else {
+        panic!("the git log is not compressed");
+    };
+    for n in 0..80 {
+        for wanted in [
+            format!("Change number {n} of the uploader"),
+            format!("Author: Dev {n} <dev{n}@example.org>"),
+        ] {
+            assert!(
+                content.contains(&wanted),
+                "{wanted} is in the view:\n{content}"
+            );
+        }
+    }
+    assert!(
+        !content.contains("Body line 3 of change 40"),
+        "bodies are folded:\n{content}"
+    );
+    assert!(
+        content.len() * 2 < text.len(),
+        "{} of {}",
+        content.len(),
+        text.len()
+    );
+}
