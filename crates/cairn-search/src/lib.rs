@@ -812,14 +812,25 @@ fn prepare_word(word: &str) -> std::borrow::Cow<'_, str> {
         Some(rest) if !rest.is_empty() && !rest.starts_with(['-', '+']) => (&word[..1], rest),
         _ => ("", word),
     };
+    // Grouping: parentheses that open the word, and those that close it
+    // beyond what the word opens itself (`(a`, `b)`, but not `f(x)`).
+    let core = rest.trim_start_matches('(');
+    let open = &rest[..rest.len() - core.len()];
+    let mut end = core.len();
+    while core[..end].ends_with(')')
+        && core[..end].matches(')').count() > core[..end].matches('(').count()
+    {
+        end -= 1;
+    }
+    let (core, close) = core.split_at(end);
     let special = |c: char| ":()^[]{}~!*\'<>=".contains(c);
-    let filter = rest
+    let filter = core
         .split_once(':')
         .is_some_and(|(field, value)| FILTER_FIELDS.contains(&field) && !value.contains(special));
-    if filter || !(rest.contains(special) || rest.starts_with(['-', '+'])) {
+    if core.is_empty() || filter || !(core.contains(special) || core.starts_with(['-', '+'])) {
         return std::borrow::Cow::Borrowed(word);
     }
-    std::borrow::Cow::Owned(format!("{sign}\"{rest}\""))
+    std::borrow::Cow::Owned(format!("{sign}{open}\"{core}\"{close}"))
 }
 
 /// Folds contexts of identical content into the first (best-ranked) of

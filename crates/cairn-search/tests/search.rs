@@ -563,6 +563,12 @@ fn query_syntax_characters_inside_an_identifier_are_searched_not_parsed() {
     assert_eq!(search(&index, "agent:codex bar_baz"), ["rust"]);
     assert_eq!(search(&index, "agent:claude bar_baz"), Vec::<String>::new());
     assert_eq!(search(&index, "file_name -Foo::bar_baz"), ["path"]);
+    // Parentheses that group still group, around identifiers too.
+    assert_eq!(
+        search(&index, "(Foo::bar_baz OR file_name.rs:12) AND agent:codex"),
+        ["path", "rust"]
+    );
+    assert_eq!(search(&index, "(user_prompts OR b_c) -a.b_c.d"), ["db"]);
 }
 
 #[test]
