@@ -2,7 +2,9 @@
 //!
 //! Kept: file headers, hunk headers and every changed line. Context lines are
 //! trimmed to one on each side of a change. Hunks of lockfiles and generated
-//! files are summarised (their changed-line counts) instead of shown.
+//! files are summarised (their changed-line counts) instead of shown. With a
+//! query that matches some hunk, the hunks it does not touch fold into
+//! markers that say which file and how many lines they add and remove.
 
 use cairn_core::CcrRef;
 
@@ -44,6 +46,71 @@ fn is_generated(path: &str) -> bool {
         || name.ends_with(".min.js")
         || name.ends_with(".min.css")
         || name.ends_with(".map")
+}
+
+/// When some hunk holds a query match, every hunk that holds none becomes
+/// one run of low-priority lines named `file +A −D`: the question is about
+/// the other hunks, and the marker says where this one is and how big.
+fn fold_untouched_hunks(
+    raw: &[&str],
+    priorities: &mut [Priority],
+    categories: &mut [Option<String>],
+) {
+    if !priorities.contains(&Priority::Query) {
+        return;
+    }
+    // Hunks: from an `@@` line to the next `@@` or file header.
+    let mut hunks: Vec<(usize, usize)> = Vec::new();
+    let mut start: Option<usize> = None;
+    for (index, line) in raw.iter().enumerate() {
+        let file_header = line.starts_with("--- ")
+            && raw
+                .get(index + 1)
+                .is_some_and(|next| next.starts_with("+++ "));
+        let boundary = line.starts_with("@@") || line.starts_with("diff --git ") || file_header;
+        if boundary && let Some(from) = start.take() {
+            hunks.push((from, index));
+        }
+        if line.starts_with("@@") {
+            start = Some(index);
+        }
+    }
+    if let Some(from) = start {
+        hunks.push((from, raw.len()));
+    }
+    let mut file = String::new();
+    let mut files: Vec<String> = Vec::with_capacity(raw.len());
+    for line in raw {
+        if let Some(path) = line.strip_prefix("+++ ") {
+            file = path.trim_start_matches("b/").to_owned();
+        } else if let Some(rest) = line.strip_prefix("diff --git ") {
+            file = rest
+                .rsplit(' ')
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("b/")
+                .to_owned();
+        }
+        files.push(file.clone());
+    }
+    for (from, to) in hunks {
+        if priorities[from..to].contains(&Priority::Query) {
+            continue;
+        }
+        let added = raw[from..to]
+            .iter()
+            .filter(|line| line.starts_with('+'))
+            .count();
+        let removed = raw[from..to]
+            .iter()
+            .filter(|line| line.starts_with('-'))
+            .count();
+        let name = format!("{} +{added} −{removed}", files[from]);
+        for index in from..to {
+            priorities[index] = Priority::Low;
+            categories[index] = Some(name.clone());
+        }
+    }
 }
 
 pub fn compress(
@@ -96,6 +163,7 @@ pub fn compress(
         priorities.push(priority);
         categories.push(category);
     }
+    fold_untouched_hunks(&raw, &mut priorities, &mut categories);
     // Keep a line of context on each side of every change.
     let changed: Vec<bool> = raw
         .iter()
@@ -170,5 +238,60 @@ mod tests {
             view.contains("60 lines omitted: 60 Cargo.lock (generated)"),
             "{view}"
         );
+    }
+
+    #[test]
+    fn a_query_folds_the_hunks_it_does_not_touch() {
+        let mut text = String::from(
+            "diff --git a/src/net.rs b/src/net.rs
+--- a/src/net.rs
++++ b/src/net.rs
+",
+        );
+        for hunk in 0..4 {
+            text.push_str(&format!(
+                "@@ -{0},6 +{0},6 @@ fn part_{hunk}()
+",
+                hunk * 40 + 1
+            ));
+            text.push_str(&format!(
+                " let a{hunk} = 1;
+"
+            ));
+            if hunk == 2 {
+                text.push_str(
+                    "-    retry_limit = 3
++    retry_limit = 5
+",
+                );
+            } else {
+                text.push_str(&format!(
+                    "-    width_{hunk} = 10
++    width_{hunk} = 12
+"
+                ));
+            }
+            text.push_str(&format!(
+                " let b{hunk} = 2;
+"
+            ));
+        }
+        let reference = ContentHash::of(text.as_bytes()).ccr_ref();
+        let matcher = QueryMatcher::new(Some("what is the new retry_limit"), text.lines());
+        let view = compress(&text, &matcher, &reference, None).content;
+        assert!(view.contains("+    retry_limit = 5"), "{view}");
+        assert!(view.contains("@@ -81,6 +81,6 @@ fn part_2()"), "{view}");
+        assert!(
+            view.contains("+++ b/src/net.rs"),
+            "the file header stays: {view}"
+        );
+        assert!(!view.contains("width_0"), "{view}");
+        assert!(
+            view.contains("src/net.rs +1 −1"),
+            "the fold says where and how big: {view}"
+        );
+        // Without a query every change stays.
+        let plain = compress(&text, &QueryMatcher::default(), &reference, None).content;
+        assert!(plain.contains("width_0 = 12"), "{plain}");
     }
 }
