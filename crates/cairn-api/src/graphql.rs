@@ -44,8 +44,6 @@ pub const MAX_COMPLEXITY: usize = 20_000;
 /// of CPU in one request).
 pub(crate) const COSTLY: usize = 1_000;
 
-/// The complexity of a list field: one, plus its selection once per item of
-/// a page of `first` (at least one).
 /// `first` as a page size of at most `max`: a value outside `1..=max`
 /// (negative ones included, which an unsigned argument would reject with
 /// "Failed to parse Int") is refused with the bounds.
@@ -69,6 +67,8 @@ pub(crate) fn first_cost(first: Option<i32>, default: usize, child_complexity: u
     )
 }
 
+/// The complexity of a list field: one, plus its selection once per item of
+/// a page of `first` (at least one).
 pub(crate) fn page_cost(first: usize, child_complexity: usize) -> usize {
     first
         .max(1)

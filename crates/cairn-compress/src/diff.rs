@@ -56,10 +56,7 @@ fn fold_untouched_hunks(
     priorities: &mut [Priority],
     categories: &mut [Option<String>],
 ) {
-    if !priorities.contains(&Priority::Query) {
-        return;
-    }
-    // Hunks: from an `@@` line to the next `@@` or file header.
+    // Hunks: from an `@@` line to the next `@@`, file header or commit.
     let mut hunks: Vec<(usize, usize)> = Vec::new();
     let mut start: Option<usize> = None;
     for (index, line) in raw.iter().enumerate() {
@@ -67,7 +64,11 @@ fn fold_untouched_hunks(
             && raw
                 .get(index + 1)
                 .is_some_and(|next| next.starts_with("+++ "));
-        let boundary = line.starts_with("@@") || line.starts_with("diff --git ") || file_header;
+        let commit = line.strip_prefix("commit ").is_some_and(|rest| {
+            rest.len() >= 7 && rest.chars().take(7).all(|c| c.is_ascii_hexdigit())
+        });
+        let boundary =
+            line.starts_with("@@") || line.starts_with("diff --git ") || file_header || commit;
         if boundary && let Some(from) = start.take() {
             hunks.push((from, index));
         }
@@ -77,6 +78,14 @@ fn fold_untouched_hunks(
     }
     if let Some(from) = start {
         hunks.push((from, raw.len()));
+    }
+    // Only a question about the changes folds the others: one that matches
+    // a commit message or a file name alone leaves every change in view.
+    if !hunks
+        .iter()
+        .any(|&(from, to)| priorities[from..to].contains(&Priority::Query))
+    {
+        return;
     }
     let mut file = String::new();
     let mut files: Vec<String> = Vec::with_capacity(raw.len());
@@ -293,5 +302,17 @@ mod tests {
         // Without a query every change stays.
         let plain = compress(&text, &QueryMatcher::default(), &reference, None).content;
         assert!(plain.contains("width_0 = 12"), "{plain}");
+        // A question that matches only the commit message (`git show`)
+        // folds nothing.
+        let shown = format!(
+            "commit 0123456789abcdef0123456789abcdef01234567\nAuthor: A <a@example.org>\n\n    \
+             Widen the panels\n\n{text}"
+        );
+        let matcher = QueryMatcher::new(Some("why widen the panels"), shown.lines());
+        let view = compress(&shown, &matcher, &reference, None).content;
+        assert!(
+            view.contains("width_0 = 12") && view.contains("width_3 = 12"),
+            "{view}"
+        );
     }
 }

@@ -350,9 +350,11 @@ pub fn compress(
         let matches: Vec<usize> = (0..lines.len())
             .filter(|&index| lines[index].priority == Priority::Query)
             .collect();
+        // Important, not Query: a budget may still cut a record's other
+        // lines when thousands of records match, never the matches.
         for index in matches {
             for kept in records.around(index) {
-                lines[kept].priority = Priority::Query;
+                lines[kept].priority = lines[kept].priority.max(Priority::Important);
             }
         }
     }

@@ -770,7 +770,32 @@ fn cut(generator: &SnippetGenerator, text: &str) -> (String, bool) {
     let mut snippet = generator.snippet(text);
     snippet.set_snippet_prefix_postfix("**", "**");
     let highlighted = !snippet.highlighted().is_empty();
-    (unescape_html(&snippet.to_html()), highlighted)
+    (trimmed(unescape_html(&snippet.to_html())), highlighted)
+}
+
+/// A snippet cut to about [`SNIPPET_CHARS`] around its first highlight: a
+/// match inside a long compound (a URL of kilobytes) highlights the whole
+/// compound, and tantivy's fragment then spans all of it.
+fn trimmed(snippet: String) -> String {
+    let chars = snippet.chars().count();
+    if chars <= 2 * SNIPPET_CHARS {
+        return snippet;
+    }
+    let first = snippet.find("**").unwrap_or(0);
+    let at = snippet[..first].chars().count();
+    let from = at.saturating_sub(SNIPPET_CHARS / 3);
+    let to = (from + SNIPPET_CHARS * 2).min(chars);
+    let mut out: String = snippet.chars().skip(from).take(to - from).collect();
+    if out.matches("**").count() % 2 == 1 {
+        out.push_str("**");
+    }
+    if from > 0 {
+        out.insert(0, '…');
+    }
+    if to < chars {
+        out.push('…');
+    }
+    out
 }
 
 /// The fields a query may filter on with `field:value`.
@@ -791,13 +816,22 @@ pub fn prepare(query: &str) -> String {
             out.push_str(part);
             out.push('"');
         } else {
+            // What follows a phrase with no space (`"a b")`) stays glued to it.
+            let after_phrase = out.ends_with('"') && !part.starts_with(char::is_whitespace);
             for (n, word) in part.split_whitespace().enumerate() {
-                if n > 0 || !out.is_empty() {
+                if n > 0 || (!out.is_empty() && !after_phrase) {
                     out.push(' ');
                 }
                 out.push_str(&prepare_word(word));
             }
-            if parts.peek().is_some() && !out.is_empty() && !out.ends_with(' ') {
+            // A sign or a parenthesis right before a quote belongs to the
+            // phrase: `-"car pool"` excludes it, `("a b"` groups it.
+            let glued = !part.ends_with(char::is_whitespace)
+                && part
+                    .split_whitespace()
+                    .next_back()
+                    .is_some_and(|word| word.chars().all(|c| matches!(c, '-' | '+' | '(')));
+            if parts.peek().is_some() && !out.is_empty() && !out.ends_with(' ') && !glued {
                 out.push(' ');
             }
         }
@@ -807,15 +841,23 @@ pub fn prepare(query: &str) -> String {
 }
 
 fn prepare_word(word: &str) -> std::borrow::Cow<'_, str> {
-    // `--flag` is a flag, not the negation of `-flag`.
-    let (sign, rest) = match word.strip_prefix(['-', '+']) {
-        Some(rest) if !rest.is_empty() && !rest.starts_with(['-', '+']) => (&word[..1], rest),
-        _ => ("", word),
+    // Operators alone (`-` or `(` before a phrase) are left to the parser.
+    if word.chars().all(|c| matches!(c, '-' | '+' | '(' | ')')) {
+        return std::borrow::Cow::Borrowed(word);
+    }
+    // Grouping: parentheses that open the word (before or after its sign),
+    // and those that close it beyond what the word opens itself (`(a`,
+    // `-(a`, `(-a`, `b)`, but not `f(x)`).
+    let unopened = word.trim_start_matches(['(', '-', '+']);
+    let lead = &word[..word.len() - unopened.len()];
+    // `--flag` is a flag, not the negation of `-flag`: a lead with two signs
+    // is part of the word.
+    let open = if lead.matches(['-', '+']).count() > 1 {
+        lead.trim_end_matches(['-', '+'])
+    } else {
+        lead
     };
-    // Grouping: parentheses that open the word, and those that close it
-    // beyond what the word opens itself (`(a`, `b)`, but not `f(x)`).
-    let core = rest.trim_start_matches('(');
-    let open = &rest[..rest.len() - core.len()];
+    let core = &word[open.len()..];
     let mut end = core.len();
     while core[..end].ends_with(')')
         && core[..end].matches(')').count() > core[..end].matches('(').count()
@@ -830,7 +872,7 @@ fn prepare_word(word: &str) -> std::borrow::Cow<'_, str> {
     if core.is_empty() || filter || !(core.contains(special) || core.starts_with(['-', '+'])) {
         return std::borrow::Cow::Borrowed(word);
     }
-    std::borrow::Cow::Owned(format!("{sign}{open}\"{core}\"{close}"))
+    std::borrow::Cow::Owned(format!("{open}\"{core}\"{close}"))
 }
 
 /// Folds contexts of identical content into the first (best-ranked) of

@@ -145,13 +145,12 @@ fn push_chunk(
     let before = out.len();
     push(out, &text[from..to], from, position);
     if parts {
-        let mut seen = vec![trimmed.to_lowercase()];
+        let mut seen = std::collections::HashSet::from([trimmed.to_lowercase()]);
         for (part_from, part_to) in split_parts(trimmed).into_iter().chain(runs(trimmed)) {
             let part = &trimmed[part_from..part_to];
             let lower = part.to_lowercase();
-            if !seen.contains(&lower) {
+            if seen.insert(lower) {
                 push(out, part, from + part_from, position);
-                seen.push(lower);
             }
         }
         if whole_offsets {

@@ -305,9 +305,11 @@ impl Cairn {
         });
         if ml.rerank
             && let Some(words) = natural_language(&query.text)
+            && let Err(error) = self
+                .rerank(&ml, &query.tenant, &vector, &words, bm25, &mut hits)
+                .await
         {
-            self.rerank(&ml, &query.tenant, &vector, &words, bm25, &mut hits)
-                .await?;
+            tracing::warn!(%error, "re-ranking failed; the fused order stands");
         }
         let hits = hits
             .into_iter()
