@@ -64,11 +64,10 @@ fn fold_untouched_hunks(
             && raw
                 .get(index + 1)
                 .is_some_and(|next| next.starts_with("+++ "));
-        let commit = line.strip_prefix("commit ").is_some_and(|rest| {
-            rest.len() >= 7 && rest.chars().take(7).all(|c| c.is_ascii_hexdigit())
-        });
-        let boundary =
-            line.starts_with("@@") || line.starts_with("diff --git ") || file_header || commit;
+        let boundary = line.starts_with("@@")
+            || line.starts_with("diff --git ")
+            || file_header
+            || crate::records::is_commit(line);
         if boundary && let Some(from) = start.take() {
             hunks.push((from, index));
         }

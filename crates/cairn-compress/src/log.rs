@@ -289,11 +289,10 @@ pub fn compress(
         .filter(|count| **count <= RARE_TEMPLATE)
         .count();
     let rarity_tells = mode == Mode::Log && rare_lines * 10 <= collapsed.len() * 3;
+    let texts: Vec<&str> = collapsed.iter().map(|(line, _)| *line).collect();
     // A `git log`: who changed what when is the outline worth keeping.
-    let commit_outline = {
-        let texts: Vec<&str> = collapsed.iter().map(|(line, _)| *line).collect();
-        crate::records::is_git_log(&texts).then(|| crate::records::commit_outline(&texts))
-    };
+    let commit_outline =
+        crate::records::is_git_log(&texts).then(|| crate::records::commit_outline(&texts));
     let mut lines = Vec::with_capacity(collapsed.len());
     let mut trace_left = 0usize;
     let total = collapsed.len();
@@ -345,7 +344,6 @@ pub fn compress(
     // trace, a commit, an indented block), not only its own line. Code has
     // its own units (the outline keeps a match's declaration).
     if mode != Mode::Code && lines.iter().any(|line| line.priority == Priority::Query) {
-        let texts: Vec<&str> = collapsed.iter().map(|(line, _)| *line).collect();
         let records = Records::new(&texts);
         let matches: Vec<usize> = (0..lines.len())
             .filter(|&index| lines[index].priority == Priority::Query)

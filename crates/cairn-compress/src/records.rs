@@ -228,7 +228,7 @@ pub fn commit_outline(lines: &[&str]) -> Vec<bool> {
 }
 
 /// `commit 1a2b3c4…` (git log).
-fn is_commit(line: &str) -> bool {
+pub(crate) fn is_commit(line: &str) -> bool {
     line.strip_prefix("commit ").is_some_and(|rest| {
         let hash: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();
         (7..=64).contains(&hash.len())

@@ -477,59 +477,62 @@ fn a_closed_index_releases_its_folder_and_refuses_writes() {
     );
 }
 
-/// One index of the identifier shapes issue 25 names, each in one message.
-fn embedded_identifiers() -> (tempfile::TempDir, SearchIndex) {
+/// An index in a temporary folder holding `docs`, committed.
+fn committed(docs: impl IntoIterator<Item = Doc>) -> (tempfile::TempDir, SearchIndex) {
     let dir = tempfile::tempdir().expect("a temp dir");
     let index = SearchIndex::open(&dir.path().join("index")).expect("the index opens");
-    index
-        .add([
-            message(
-                "db",
-                "claude",
-                "s1",
-                NOW,
-                "sqlite3 opened 'user_prompts.db' (3 tables)",
-            ),
-            message(
-                "dotted",
-                "claude",
-                "s1",
-                NOW,
-                "set a.b_c.d = 4 in the config",
-            ),
-            message(
-                "path",
-                "codex",
-                "s2",
-                NOW,
-                "panicked at path/to/file_name.rs:12:5",
-            ),
-            message("rust", "codex", "s2", NOW, "calls Foo::bar_baz() twice"),
-            message(
-                "flag",
-                "gemini",
-                "s3",
-                NOW,
-                "run it with --flag-name=3 please",
-            ),
-            message(
-                "url",
-                "gemini",
-                "s3",
-                NOW,
-                "GET https://api.example.com/v2/getUserById?id=7",
-            ),
-            message(
-                "other",
-                "gemini",
-                "s3",
-                NOW,
-                "the user prompts are in a database",
-            ),
-        ])
-        .expect("documents are added");
+    index.add(docs).expect("documents are added");
     index.commit("1").expect("commit");
     (dir, index)
+}
+
+/// One index of the identifier shapes issue 25 names, each in one message.
+fn embedded_identifiers() -> (tempfile::TempDir, SearchIndex) {
+    committed([
+        message(
+            "db",
+            "claude",
+            "s1",
+            NOW,
+            "sqlite3 opened 'user_prompts.db' (3 tables)",
+        ),
+        message(
+            "dotted",
+            "claude",
+            "s1",
+            NOW,
+            "set a.b_c.d = 4 in the config",
+        ),
+        message(
+            "path",
+            "codex",
+            "s2",
+            NOW,
+            "panicked at path/to/file_name.rs:12:5",
+        ),
+        message("rust", "codex", "s2", NOW, "calls Foo::bar_baz() twice"),
+        message(
+            "flag",
+            "gemini",
+            "s3",
+            NOW,
+            "run it with --flag-name=3 please",
+        ),
+        message(
+            "url",
+            "gemini",
+            "s3",
+            NOW,
+            "GET https://api.example.com/v2/getUserById?id=7",
+        ),
+        message(
+            "other",
+            "gemini",
+            "s3",
+            NOW,
+            "the user prompts are in a database",
+        ),
+    ])
 }
 
 #[test]
@@ -586,15 +589,10 @@ fn query_syntax_characters_inside_an_identifier_are_searched_not_parsed() {
 
 #[test]
 fn a_snippet_shows_a_match_deep_in_a_long_text() {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let index = SearchIndex::open(&dir.path().join("index")).expect("the index opens");
     let mut text = "ordinary log line with nothing to find\n".repeat(2000);
     text.push_str("here the run calls reconcileLedgerEntries and stops\n");
     text.push_str(&"more ordinary lines\n".repeat(50));
-    index
-        .add([message("long", "codex", "s1", NOW, &text)])
-        .expect("add");
-    index.commit("1").expect("commit");
+    let (_dir, index) = committed([message("long", "codex", "s1", NOW, &text)]);
     let found = index
         .search(&SearchQuery {
             text: "reconcileLedgerEntries".to_owned(),
@@ -613,17 +611,12 @@ fn a_snippet_shows_a_match_deep_in_a_long_text() {
 
 #[test]
 fn a_match_inside_a_long_compound_gives_a_short_snippet() {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let index = SearchIndex::open(&dir.path().join("index")).expect("the index opens");
     let path = (0..400)
         .map(|n| format!("seg{n}"))
         .collect::<Vec<_>>()
         .join("/");
     let text = format!("fetched https://example.org/{path}/getUserById?x=1 ok");
-    index
-        .add([message("long", "codex", "s1", NOW, &text)])
-        .expect("add");
-    index.commit("1").expect("commit");
+    let (_dir, index) = committed([message("long", "codex", "s1", NOW, &text)]);
     let found = index
         .search(&SearchQuery {
             text: "getUserById".to_owned(),
@@ -641,30 +634,25 @@ fn a_match_inside_a_long_compound_gives_a_short_snippet() {
 
 #[test]
 fn identical_contexts_are_one_hit_listing_their_keys() {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let index = SearchIndex::open(&dir.path().join("index")).expect("the index opens");
     let context = |id: &str, key: &str, text: &str| Doc {
         kind: "context".to_owned(),
         key: Some(key.to_owned()),
         reference: format!("ccr:{}", text.len()),
         ..message(id, "codex", "", NOW, text)
     };
-    index
-        .add([
-            context("c1", "a/report", "the migration report: 3 tables moved"),
-            context("c2", "b/report", "the migration report: 3 tables moved"),
-            context("c3", "c/report", "the migration report: 3 tables moved"),
-            context("c4", "d/other", "another migration, of one table"),
-            message(
-                "m1",
-                "claude",
-                "s1",
-                NOW,
-                "the migration report: 3 tables moved",
-            ),
-        ])
-        .expect("add");
-    index.commit("1").expect("commit");
+    let (_dir, index) = committed([
+        context("c1", "a/report", "the migration report: 3 tables moved"),
+        context("c2", "b/report", "the migration report: 3 tables moved"),
+        context("c3", "c/report", "the migration report: 3 tables moved"),
+        context("c4", "d/other", "another migration, of one table"),
+        message(
+            "m1",
+            "claude",
+            "s1",
+            NOW,
+            "the migration report: 3 tables moved",
+        ),
+    ]);
     let mut found = index
         .search(&SearchQuery {
             text: "migration".to_owned(),
