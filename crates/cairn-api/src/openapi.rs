@@ -42,6 +42,7 @@ impl utoipa::ToSchema for Binary {}
         rest::ccr::retrieve,
         rest::compress::compress,
         rest::stats::stats,
+        rest::stats::activity,
         rest::sessions::import,
         rest::sessions::list,
         rest::sessions::get,

@@ -32,6 +32,7 @@ pub(crate) fn router() -> Router<ApiState> {
         )
         .route("/v1/ccr/{reference}", get(ccr::retrieve))
         .route("/v1/stats", get(stats::stats))
+        .route("/v1/activity", get(stats::activity))
         .route("/v1/sessions/import", axum::routing::post(sessions::import))
         .route("/v1/sessions", get(sessions::list))
         .route("/v1/sessions/{*id}", get(sessions::get))

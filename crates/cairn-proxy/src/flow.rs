@@ -135,7 +135,7 @@ pub(crate) async fn handle(
         .fetch_add(blocks, Ordering::Relaxed);
     state
         .cairn
-        .record_proxy_traffic(&tenant, tokens_original, tokens_sent);
+        .record_proxy_traffic(&tenant, provider.family(), tokens_original, tokens_sent);
     tracing::info!(
         provider = provider.family(),
         tokens_original,

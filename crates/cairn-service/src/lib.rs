@@ -35,8 +35,8 @@ use cairn_store::{
     PutOutcome, Store, StoreError, StoredRendering, StoredView,
 };
 use cairn_types::{
-    ContentEncoding, ContextKey, ContextList, ContextSummary, Marker, PutReceipt, Stats, TenantId,
-    View,
+    Activity, ContentEncoding, ContextActivity, ContextKey, ContextList, ContextSummary, Marker,
+    PutReceipt, SessionActivity, Stats, TenantId, View,
 };
 use tracing::Instrument as _;
 
@@ -242,6 +242,10 @@ pub struct ListQuery {
     pub prefix: Option<String>,
     pub agent: Option<String>,
     pub session: Option<String>,
+    /// Only keys whose latest version has this media type (`application/json`).
+    pub content_type: Option<String>,
+    /// Only keys whose latest version was written at or after this time (RFC 3339).
+    pub since: Option<String>,
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -709,6 +713,8 @@ impl Cairn {
             prefix: query.prefix.filter(|prefix| !prefix.is_empty()),
             agent: query.agent,
             session: query.session,
+            content_type: query.content_type,
+            since: query.since.as_deref().map(parse_time).transpose()?,
             after,
             limit: limit + 1,
         };
@@ -775,6 +781,51 @@ impl Cairn {
                 .tokens_original
                 .saturating_sub(stats.tokens_compressed),
             proxy: self.proxy_traffic.stats(tenant),
+        })
+    }
+
+    /// What this tenant's agents put and imported over the last `days` days
+    /// (today included), by day, agent and content type, and what the proxy
+    /// saved for each provider.
+    pub async fn activity(&self, tenant: &TenantId, days: u32) -> Result<Activity, ServiceError> {
+        const DAY: i64 = 86_400_000;
+        if !(1..=366).contains(&days) {
+            return Err(ServiceError::InvalidRequest(format!(
+                "days is 1 to 366, not {days}"
+            )));
+        }
+        let today = now_millis().div_euclid(DAY);
+        let first = today - i64::from(days) + 1;
+        let activity = self.store.activity(tenant, first * DAY).await?;
+        let date = |day: i64| format_millis(day * DAY)[..10].to_owned();
+        Ok(Activity {
+            since: date(first),
+            contexts: activity
+                .contexts
+                .into_iter()
+                .map(|row| ContextActivity {
+                    day: date(row.day),
+                    agent: row.agent,
+                    content_type: row.content_type,
+                    versions: row.versions,
+                    tokens_saved: row.tokens_original.saturating_sub(row.tokens_compressed),
+                    tokens_original: row.tokens_original,
+                    tokens_compressed: row.tokens_compressed,
+                })
+                .collect(),
+            sessions: activity
+                .sessions
+                .into_iter()
+                .map(|row| SessionActivity {
+                    day: date(row.day),
+                    agent: row.agent,
+                    sessions: row.sessions,
+                    messages: row.messages,
+                })
+                .collect(),
+            sessions_total: activity.sessions_total,
+            messages_total: activity.messages_total,
+            proxy: self.proxy_traffic.by_provider(tenant),
         })
     }
 

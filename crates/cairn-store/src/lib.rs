@@ -9,6 +9,7 @@
 //! API boundary: depends on `cairn-types` and `cairn-core` only; nothing here
 //! reads configuration or the environment.
 
+mod activity;
 mod error;
 mod merge;
 mod postgres;
@@ -89,6 +90,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn delete_context(&self, tenant: &TenantId, key: &ContextKey) -> Result<u64, StoreError>;
 
     async fn stats(&self, tenant: &TenantId, now: Millis) -> Result<StoreStats, StoreError>;
+
+    /// What was put and imported from `since` on, by day (UTC), agent and
+    /// content type: the numbers behind the dashboard's charts.
+    async fn activity(&self, tenant: &TenantId, since: Millis)
+    -> Result<StoreActivity, StoreError>;
 
     /// Removes versions and retentions expired at `now`, then references and
     /// blobs nothing uses.
@@ -337,6 +343,10 @@ pub struct ListFilter {
     pub prefix: Option<String>,
     pub agent: Option<String>,
     pub session: Option<String>,
+    /// Only latest versions of this media type.
+    pub content_type: Option<String>,
+    /// Only latest versions written at or after this instant.
+    pub since: Option<Millis>,
     /// Only keys strictly after this one.
     pub after: Option<String>,
     pub limit: u32,
@@ -352,6 +362,37 @@ pub struct StoreStats {
     pub bytes_stored: u64,
     pub tokens_original: u64,
     pub tokens_compressed: u64,
+}
+
+/// [`Store::activity`]: contexts and sessions by day.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreActivity {
+    pub contexts: Vec<ContextActivity>,
+    pub sessions: Vec<SessionActivity>,
+    /// Every session and message of the tenant, whenever they started.
+    pub sessions_total: u64,
+    pub messages_total: u64,
+}
+
+/// The versions one agent put on one day, of one content type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContextActivity {
+    /// Days since the Unix epoch (UTC).
+    pub day: i64,
+    pub agent: Option<String>,
+    pub content_type: String,
+    pub versions: u64,
+    pub tokens_original: u64,
+    pub tokens_compressed: u64,
+}
+
+/// The sessions of one agent that started on one day, and their messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionActivity {
+    pub day: i64,
+    pub agent: String,
+    pub sessions: u64,
+    pub messages: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -556,6 +556,8 @@ impl Store for PostgresStore {
              AND ($4::TEXT IS NULL OR c.agent = $4) \
              AND ($5::TEXT IS NULL OR c.session = $5) \
              AND (c.expires_at IS NULL OR c.expires_at > $6) \
+             AND ($8::TEXT IS NULL OR b.content_type = $8) \
+             AND ($9::BIGINT IS NULL OR c.created_at >= $9) \
              ORDER BY c.key LIMIT $7"
         ))
         .bind(tenant.as_str())
@@ -565,6 +567,8 @@ impl Store for PostgresStore {
         .bind(filter.session.as_deref())
         .bind(now)
         .bind(i64::from(filter.limit))
+        .bind(filter.content_type.as_deref())
+        .bind(filter.since)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(context_record).collect()
@@ -611,6 +615,40 @@ impl Store for PostgresStore {
             blobs: to_u64(&blobs, "n")?,
             bytes_unique: to_u64(&blobs, "bytes_unique")?,
             bytes_stored: to_u64(&blobs, "bytes_stored")?,
+        })
+    }
+
+    async fn activity(
+        &self,
+        tenant: &TenantId,
+        since: Millis,
+    ) -> Result<crate::StoreActivity, StoreError> {
+        let contexts = sqlx::query(crate::activity::CONTEXT_ACTIVITY_SQL)
+            .bind(tenant.as_str())
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await?;
+        let sessions = sqlx::query(crate::activity::SESSION_ACTIVITY_SQL)
+            .bind(tenant.as_str())
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await?;
+        let totals = sqlx::query(crate::activity::SESSION_TOTALS_SQL)
+            .bind(tenant.as_str())
+            .fetch_one(&self.pool)
+            .await?;
+        let (sessions_total, messages_total) = crate::activity::totals_row(&totals)?;
+        Ok(crate::StoreActivity {
+            contexts: contexts
+                .iter()
+                .map(crate::activity::context_row)
+                .collect::<Result<_, _>>()?,
+            sessions: sessions
+                .iter()
+                .map(crate::activity::session_row)
+                .collect::<Result<_, _>>()?,
+            sessions_total,
+            messages_total,
         })
     }
 

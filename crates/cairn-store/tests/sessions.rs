@@ -1,6 +1,7 @@
 //! Imported sessions, on SQLite and on PostgreSQL alike: re-importing adds nothing, a newer copy of a
 //! record replaces it in place, positions follow import order, tool outputs
-//! are blobs that gc keeps while a message points at them.
+//! are blobs that gc keeps while a message points at them; activity by day,
+//! and the list's kind and time filters.
 
 #[macro_use]
 mod common;
@@ -9,7 +10,7 @@ use std::sync::Arc;
 
 use cairn_core::ContentHash;
 use cairn_store::{
-    MessageBody, NewMessage, Origin, SessionFilter, SessionImport, SessionRow, Store,
+    ListFilter, MessageBody, NewMessage, Origin, SessionFilter, SessionImport, SessionRow, Store,
 };
 use cairn_types::TenantId;
 
@@ -396,7 +397,154 @@ async fn the_proxys_copy_and_the_files_copy_become_one_session(store: Arc<dyn St
     );
 }
 
+/// Contexts by day, agent and content type; sessions by the day they
+/// started; everything per tenant; the days before `since` left out.
+async fn activity_counts_puts_and_sessions_by_day_agent_and_kind(store: Arc<dyn Store>) {
+    const DAY: i64 = 86_400_000;
+    let tenant = TenantId::new("default");
+    let at = |key: &str, agent: &str, content: &[u8], day: i64, json: bool| {
+        let mut write = common::write("default", key, content, None);
+        write.agent = Some(agent.to_owned());
+        write.created_at = day * DAY + 5;
+        if let Some(blob) = write.blob.as_mut() {
+            blob.tokens_original = 100;
+            blob.tokens_compressed = 10;
+            if json {
+                blob.content_type = "application/json".into();
+            }
+        }
+        write
+    };
+    for write in [
+        at("a", "claude", b"one", 20_000, false),
+        at("b", "claude", b"two", 20_000, false),
+        at("c", "codex", b"[3]", 20_000, true),
+        at("d", "codex", b"four", 20_001, false),
+        at("old", "codex", b"five", 19_000, false),
+    ] {
+        store.put_context(write).await.expect("put");
+    }
+    store
+        .put_context(common::write("acme", "x", b"another tenant", None))
+        .await
+        .expect("put");
+    let mut import = first_import();
+    import.sessions[0].started_at = Some(20_001 * DAY);
+    import
+        .sessions
+        .push(session("s2", "gemini", 20_001 * DAY + 7));
+    import.sessions.push(session("s0", "gemini", 19_000 * DAY));
+    store
+        .import_sessions(&tenant, &import, 1)
+        .await
+        .expect("import");
+
+    let activity = store
+        .activity(&tenant, 20_000 * DAY)
+        .await
+        .expect("activity");
+    let contexts: Vec<_> = activity
+        .contexts
+        .iter()
+        .map(|row| {
+            (
+                row.day,
+                row.agent.as_deref().unwrap_or("-"),
+                row.content_type.as_str(),
+                row.versions,
+                row.tokens_original,
+                row.tokens_compressed,
+            )
+        })
+        .collect();
+    assert_eq!(
+        contexts,
+        [
+            (20_000, "claude", "text/plain", 2, 200, 20),
+            (20_000, "codex", "application/json", 1, 100, 10),
+            (20_001, "codex", "text/plain", 1, 100, 10),
+        ]
+    );
+    let sessions: Vec<_> = activity
+        .sessions
+        .iter()
+        .map(|row| (row.day, row.agent.as_str(), row.sessions, row.messages))
+        .collect();
+    assert_eq!(
+        sessions,
+        [(20_001, "claude", 1, 3), (20_001, "gemini", 1, 0)]
+    );
+    assert_eq!((activity.sessions_total, activity.messages_total), (3, 3));
+    let other = store
+        .activity(&TenantId::new("acme"), 0)
+        .await
+        .expect("activity");
+    assert_eq!(other.contexts.len(), 1);
+    assert!(other.sessions.is_empty() && other.sessions_total == 0);
+}
+
+/// The list's kind and time filters look at each key's latest version.
+async fn contexts_list_by_content_type_and_time(store: Arc<dyn Store>) {
+    let tenant = TenantId::new("default");
+    let json_at_5000 = |key: &str, content: &[u8]| {
+        let mut json = common::write("default", key, content, None);
+        json.created_at = 5_000;
+        if let Some(blob) = json.blob.as_mut() {
+            blob.content_type = "application/json".into();
+        }
+        json
+    };
+    store
+        .put_context(json_at_5000("j", b"[1]"))
+        .await
+        .expect("put");
+    // `v` was JSON written at 5,000; its latest version is text written at 1,000.
+    store
+        .put_context(json_at_5000("v", b"[2]"))
+        .await
+        .expect("put");
+    for (key, content) in [("v", b"now text".as_slice()), ("t", b"text")] {
+        store
+            .put_context(common::write("default", key, content, None))
+            .await
+            .expect("put");
+    }
+    let keys = |filter: ListFilter| {
+        let store = store.clone();
+        let tenant = tenant.clone();
+        async move {
+            store
+                .list_contexts(
+                    &tenant,
+                    &ListFilter {
+                        limit: 10,
+                        ..filter
+                    },
+                    0,
+                )
+                .await
+                .expect("list")
+                .into_iter()
+                .map(|record| record.key)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(keys(ListFilter::default()).await, ["j", "t", "v"]);
+    let kind = ListFilter {
+        content_type: Some("application/json".into()),
+        ..ListFilter::default()
+    };
+    assert_eq!(keys(kind).await, ["j"]);
+    let since = ListFilter {
+        since: Some(2_000),
+        ..ListFilter::default()
+    };
+    assert_eq!(keys(since).await, ["j"]);
+}
+
 on_every_backend!(
+    activity_counts_puts_and_sessions_by_day_agent_and_kind,
+    contexts_list_by_content_type_and_time,
     the_proxys_copy_and_the_files_copy_become_one_session,
     importing_again_adds_nothing_and_a_grown_file_adds_its_new_records,
     sessions_list_newest_first_filtered_and_per_tenant,

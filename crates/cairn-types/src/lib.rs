@@ -11,8 +11,9 @@ mod wire;
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use ids::{ContextKey, InvalidKey, MAX_KEY_BYTES, TenantId};
 pub use wire::{
-    Briefing, BriefingFailure, BriefingItem, BriefingSession, CompressRequest, CompressResponse,
-    ContentEncoding, ContextList, ContextSummary, ContextView, Deleted, Health, ImportLineError,
-    ImportReport, Marker, Match, ProxyStats, PutReceipt, PutRequest, Retrieved, SearchHit,
-    SearchResults, SessionDetail, SessionList, SessionMessage, SessionSummary, Stats, View,
+    Activity, Briefing, BriefingFailure, BriefingItem, BriefingSession, CompressRequest,
+    CompressResponse, ContentEncoding, ContextActivity, ContextList, ContextSummary, ContextView,
+    Deleted, Health, ImportLineError, ImportReport, Marker, Match, ProviderTraffic, ProxyStats,
+    PutReceipt, PutRequest, Retrieved, SearchHit, SearchResults, SessionActivity, SessionDetail,
+    SessionList, SessionMessage, SessionSummary, Stats, View,
 };

@@ -192,6 +192,62 @@ pub struct ProxyStats {
     pub tokens_saved: u64,
 }
 
+/// `GET /v1/activity`: what the agents put and imported, day by day (UTC),
+/// and what the LLM proxy saved for each provider since the server started.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Activity {
+    /// The first day counted (`YYYY-MM-DD`).
+    pub since: String,
+    /// Versions put, by day, agent and content type; days without puts are absent.
+    pub contexts: Vec<ContextActivity>,
+    /// Sessions imported or captured, by the day they started and agent.
+    pub sessions: Vec<SessionActivity>,
+    /// Every session of the tenant, whenever it started.
+    pub sessions_total: u64,
+    /// Every message of those sessions.
+    pub messages_total: u64,
+    /// The proxy's traffic by provider (`anthropic`, `openai`, `gemini`).
+    pub proxy: Vec<ProviderTraffic>,
+}
+
+/// The versions one agent put on one day, of one content type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ContextActivity {
+    /// `YYYY-MM-DD` (UTC).
+    pub day: String,
+    pub agent: Option<String>,
+    pub content_type: String,
+    pub versions: u64,
+    pub tokens_original: u64,
+    pub tokens_compressed: u64,
+    /// `tokens_original - tokens_compressed`.
+    pub tokens_saved: u64,
+}
+
+/// The sessions of one agent that started on one day, and their messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionActivity {
+    /// `YYYY-MM-DD` (UTC).
+    pub day: String,
+    pub agent: String,
+    pub sessions: u64,
+    pub messages: u64,
+}
+
+/// The proxy's traffic to one provider for a tenant since the server started.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProviderTraffic {
+    pub provider: String,
+    pub requests: u64,
+    pub tokens_original: u64,
+    pub tokens_sent: u64,
+    pub tokens_saved: u64,
+}
+
 /// `DELETE /v1/contexts/{key}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -115,6 +115,7 @@ _BY_CODE: dict[str, type[CairnError]] = {
     "storage_full": StorageFull,
     "unavailable": Unavailable,
     "internal": ServerError,
+    "unknown": ServerError,
 }
 
 _BY_STATUS: dict[int, type[CairnError]] = {

@@ -335,6 +335,27 @@ class SearchResults:
 
 
 @dataclass(frozen=True)
+class ProxyStats:
+    """What the LLM proxy forwarded for this tenant since the server started."""
+
+    requests: int
+    tokens_original: int
+    """Tokens of those requests as the clients sent them."""
+    tokens_sent: int
+    """Tokens of those requests as sent upstream."""
+    tokens_saved: int
+
+    @classmethod
+    def from_json(cls, data: JSON) -> ProxyStats:
+        return cls(
+            requests=_field(data, "requests", int),
+            tokens_original=_field(data, "tokens_original", int),
+            tokens_sent=_field(data, "tokens_sent", int),
+            tokens_saved=_field(data, "tokens_saved", int),
+        )
+
+
+@dataclass(frozen=True)
 class Stats:
     """What this tenant has stored and what compression saved.
 
@@ -353,9 +374,12 @@ class Stats:
     tokens_original: int
     tokens_compressed: int
     tokens_saved: int
+    proxy: ProxyStats
+    """What the LLM proxy saved since the server started."""
 
     @classmethod
     def from_json(cls, data: JSON) -> Stats:
+        proxy = data.get("proxy")
         return cls(
             contexts=_field(data, "contexts", int),
             versions=_field(data, "versions", int),
@@ -367,6 +391,7 @@ class Stats:
             tokens_original=_field(data, "tokens_original", int),
             tokens_compressed=_field(data, "tokens_compressed", int),
             tokens_saved=_field(data, "tokens_saved", int),
+            proxy=ProxyStats.from_json(proxy) if isinstance(proxy, Mapping) else ProxyStats(0, 0, 0, 0),
         )
 
     @property

@@ -356,6 +356,7 @@ impl ContextQuery {
             session: filter.session,
             limit: first,
             cursor: after,
+            ..ListQuery::default()
         };
         let list = cairn.list(&principal.tenant, query).await?;
         Ok(ContextConnection {

@@ -200,6 +200,11 @@ pub(crate) struct ListParams {
     agent: Option<String>,
     /// Only keys whose latest version belongs to this session.
     session: Option<String>,
+    /// Only keys whose latest version has this media type (`application/json`).
+    content_type: Option<String>,
+    /// Only keys whose latest version was written at or after this time (RFC 3339).
+    #[param(format = DateTime)]
+    since: Option<String>,
     /// Page size, 1-1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
@@ -228,6 +233,8 @@ pub(crate) async fn list(
         prefix: params.prefix,
         agent: params.agent,
         session: params.session,
+        content_type: params.content_type,
+        since: params.since,
         limit: params.limit,
         cursor: params.cursor,
     };
