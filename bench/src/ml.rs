@@ -17,17 +17,25 @@ use cairn_types::TenantId;
 use clap::Args;
 use serde::Deserialize;
 
+/// What `ml` and `search-eval` read: the models, the sessions searched and
+/// the labelled queries about them.
 #[derive(Debug, Args)]
-pub struct MlArgs {
+pub struct QueryFiles {
     /// The models directory (`scripts/install-models.sh` lays it out).
     #[arg(long, env = "CAIRN_MODELS_DIR", default_value = "models")]
     pub models: PathBuf,
     /// The session files the queries are about.
     #[arg(long, default_value = "fixtures/sessions")]
     pub fixtures: PathBuf,
-    /// The labelled queries.
+    /// The labelled queries (paraphrases, with their look-alikes).
     #[arg(long, default_value = "bench/ml-queries.json")]
     pub queries: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct MlArgs {
+    #[command(flatten)]
+    pub files: QueryFiles,
     /// Times each query is run for the latency figures.
     #[arg(long, default_value_t = 20)]
     pub repeat: usize,
@@ -99,10 +107,10 @@ pub(crate) async fn import_fixtures(
 }
 
 pub async fn run(args: &MlArgs) -> anyhow::Result<()> {
-    let set = read_query_set(&args.queries)?;
-    let embedder = cairn_ml::Embedder::load(&args.models, cairn_ml::DEFAULT_EMBEDDER)?;
+    let set = read_query_set(&args.files.queries)?;
+    let embedder = cairn_ml::Embedder::load(&args.files.models, cairn_ml::DEFAULT_EMBEDDER)?;
     let dir = tempfile::tempdir()?;
-    let (store, plain) = fixture_service(dir.path(), &args.fixtures).await?;
+    let (store, plain) = fixture_service(dir.path(), &args.files.fixtures).await?;
     let tenant = TenantId::local();
     plain.index_pending(Default::default(), &|_| {}).await?;
 

@@ -16,7 +16,6 @@
 //! Cairn, whether each top-5 hit's snippet shows a query term.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,19 +28,13 @@ use cairn_types::{ContextKey, TenantId};
 use clap::Args;
 use sqlx::Row as _;
 
-use crate::ml::{fixture_service, read_query_set};
+use crate::ml::{QueryFiles, fixture_service, read_query_set};
 
+/// Without the models the hybrid rows are left out.
 #[derive(Debug, Args)]
 pub struct SearchEvalArgs {
-    /// The models directory; without it the hybrid row is left out.
-    #[arg(long, env = "CAIRN_MODELS_DIR", default_value = "models")]
-    pub models: PathBuf,
-    /// The session files searched.
-    #[arg(long, default_value = "fixtures/sessions")]
-    pub fixtures: PathBuf,
-    /// The paraphrase set (with its distractors).
-    #[arg(long, default_value = "bench/ml-queries.json")]
-    pub queries: PathBuf,
+    #[command(flatten)]
+    pub files: QueryFiles,
     /// Lexical queries drawn per shape.
     #[arg(long, default_value_t = 20)]
     pub per_shape: usize,
@@ -127,9 +120,9 @@ impl Score {
 }
 
 pub async fn run(args: &SearchEvalArgs) -> anyhow::Result<()> {
-    let set = read_query_set(&args.queries)?;
+    let set = read_query_set(&args.files.queries)?;
     let dir = tempfile::tempdir()?;
-    let (store, plain) = fixture_service(dir.path(), &args.fixtures).await?;
+    let (store, plain) = fixture_service(dir.path(), &args.files.fixtures).await?;
     let tenant = TenantId::local();
     let distractors: Vec<&String> = set.queries.iter().flat_map(|q| &q.distractors).collect();
     for (n, text) in distractors.iter().enumerate() {
@@ -180,13 +173,13 @@ pub async fn run(args: &SearchEvalArgs) -> anyhow::Result<()> {
         .collect();
 
     let fts = Fts::build(&dir.path().join("fts.db"), &docs).await?;
-    let hybrid = match cairn_ml::Embedder::load(&args.models, cairn_ml::DEFAULT_EMBEDDER) {
+    let hybrid = match cairn_ml::Embedder::load(&args.files.models, cairn_ml::DEFAULT_EMBEDDER) {
         Ok(embedder) => {
             let hybrid = plain.clone().with_ml(Arc::new(Ml::new(embedder)));
             let ml = hybrid.ml().context("ML is attached")?.clone();
             hybrid.embed_pending(&ml, Default::default()).await?;
             // The same vectors, without the re-ranking stage.
-            let again = cairn_ml::Embedder::load(&args.models, cairn_ml::DEFAULT_EMBEDDER)?;
+            let again = cairn_ml::Embedder::load(&args.files.models, cairn_ml::DEFAULT_EMBEDDER)?;
             let rrf = plain
                 .clone()
                 .with_ml(Arc::new(Ml::new(again).with_rerank(false)));
