@@ -2,16 +2,36 @@
 # Installs the peer compressor used by the benchmark in bench/peer/: the Python
 # package headroom-ai, pinned to one version, into its own virtual environment.
 #
-# Usage: scripts/install-peer.sh [DIR]     (DIR defaults to ./.venv-peer)
+# Usage: scripts/install-peer.sh [DIR] [--proxy]     (DIR defaults to ./.venv-peer)
+#
+# --proxy installs headroom-ai[proxy] instead: Headroom's HTTP proxy
+# (`headroom proxy`), which Headroom's TypeScript SharedContext calls to
+# compress (the TypeScript SDK's import-swap test runs it). Its extra
+# packages (magika, onnxruntime, transformers) change how Headroom detects
+# content, so it goes into a venv of its own, never the benchmark's.
 #
 # The script is idempotent: when DIR already holds a venv whose python imports
-# headroom at the pinned version, it installs nothing. On success it prints the
-# path of the venv's python, and nothing else, on stdout.
+# headroom at the pinned version (and, with --proxy, the proxy's packages), it
+# installs nothing. On success it prints the path of the venv's python, and
+# nothing else, on stdout.
 set -euo pipefail
 
-readonly PACKAGE="headroom-ai"
 readonly VERSION="0.42.0"
-readonly DIR="${1:-./.venv-peer}"
+DIR=""
+PACKAGE="headroom-ai"
+CHECK="import headroom"
+for argument in "$@"; do
+  case "$argument" in
+    --proxy) PACKAGE="headroom-ai[proxy]"; CHECK="import headroom, fastapi, uvicorn" ;;
+    -*) echo "install-peer: error: unknown option $argument (the one option is --proxy)" >&2; exit 2 ;;
+    *)
+      [[ -z "$DIR" ]] || { echo "install-peer: error: one DIR only, not also $argument" >&2; exit 2; }
+      DIR="$argument"
+      ;;
+  esac
+done
+DIR="${DIR:-./.venv-peer}"
+readonly DIR PACKAGE CHECK
 readonly PY="$DIR/bin/python"
 
 die() {
@@ -21,7 +41,7 @@ die() {
 
 # Prints the version of headroom importable by the venv's python, or nothing.
 installed_version() {
-  "$PY" -c 'import headroom; print(headroom.__version__)' 2>/dev/null || true
+  "$PY" -c "$CHECK; print(headroom.__version__)" 2>/dev/null || true
 }
 
 command -v python3 >/dev/null 2>&1 || die "python3 is not on PATH"

@@ -15,10 +15,7 @@ die() {
   exit 1
 }
 
-cargo build --quiet --locked -p cairn-server --bin cairn
-CAIRN_BIN="$(cargo metadata --format-version 1 --no-deps \
-  | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/debug/cairn"
-[[ -x "$CAIRN_BIN" ]] || die "no cairn binary at $CAIRN_BIN after building it"
+CAIRN_BIN="$(./scripts/build-cairn.sh)"
 SDK_PYTHON="$(./scripts/install-python-sdk.sh .venv-sdk)"
 HEADROOM_PYTHON="$(./scripts/install-peer.sh .venv-peer)"
 
