@@ -3,6 +3,8 @@
 # It installs what the tests need (cargo-nextest; cargo-fuzz; headroom-ai, the
 # peer the compression benchmark compares against; the Python SDK and pytest;
 # the MCP Python SDK, the client the MCP tests drive the server with; the
+# TypeScript SDK's dev dependencies (npm ci) and Headroom's proxy, which its
+# import-swap test compares against; the
 # real agent CLIs from npm, which the conformance suite runs through Cairn;
 # Chromium, the real browser of the browser tests; the ML models, so the
 # tests run real inference) and uses
@@ -95,6 +97,12 @@ CAIRN_FUZZ_SKIP="${CAIRN_FUZZ_SKIP-router}" ./scripts/fuzz.sh "${CAIRN_FUZZ_SECO
 
 step "Python SDK tests (pytest against a real server)"
 ./scripts/test-python.sh
+
+step "TypeScript SDK tests (node --test against real servers)"
+./scripts/test-typescript.sh
+
+step "dashboard tests (/ui in headless Chromium against real servers)"
+./scripts/test-dashboard.sh
 
 # Last, so its summary is the end of the log (then only the total time).
 step "cargo nextest run (unit, integration, end-to-end, CLI, examples)"

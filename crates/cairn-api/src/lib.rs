@@ -16,6 +16,7 @@ mod openapi;
 mod rest;
 mod throttle;
 mod trace;
+mod ui;
 
 use std::sync::Arc;
 
@@ -95,6 +96,7 @@ pub fn routes(state: ApiState) -> Router {
     let body_limit = state.config.body_limit;
     rest::router()
         .merge(graphql::router(&state))
+        .merge(ui::router())
         .fallback(error::unknown_route)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
