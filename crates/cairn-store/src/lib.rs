@@ -10,10 +10,13 @@
 //! reads configuration or the environment.
 
 mod activity;
+mod embeddings;
 mod error;
 mod merge;
 mod postgres;
+mod sessions;
 mod sqlite;
+mod views;
 
 use async_trait::async_trait;
 use cairn_core::{CcrRef, ContentHash};
@@ -23,6 +26,16 @@ pub use error::StoreError;
 pub use merge::{Origin, PROXY_UID, conversation_answers, message_anchor, new_message_anchor};
 pub use postgres::{FEED_CHANNEL, PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
+
+/// `sql`, written with `$n` placeholders, as `DB` reads it: SQLite's numbered
+/// form is `?n` (there `$n` would name a parameter).
+pub(crate) fn sql_for<DB: sqlx::Database>(sql: &str) -> std::borrow::Cow<'_, str> {
+    if DB::NAME == <sqlx::Sqlite as sqlx::Database>::NAME {
+        sql.replace('$', "?").into()
+    } else {
+        sql.into()
+    }
+}
 
 /// Milliseconds since the Unix epoch.
 pub type Millis = i64;
@@ -181,6 +194,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         limit: u32,
     ) -> Result<Vec<Embedding>, StoreError>;
 
+    /// Stores default views rendered after their puts (a put may leave its
+    /// blob's view pending: [`StoredView::PENDING`]), in one transaction.
+    async fn store_views(&self, views: &[RenderedDefault]) -> Result<(), StoreError>;
+
+    /// Up to `limit` blobs whose default view is pending, oldest first: what
+    /// the background renderer picks up after a restart.
+    async fn pending_views(&self, limit: u32) -> Result<Vec<EncodedBlob>, StoreError>;
+
     /// Checks the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 
@@ -223,6 +244,27 @@ pub struct StoredView {
     pub engine: u32,
     /// `None`: the view is the original itself.
     pub rendered: Option<StoredRendering>,
+}
+
+impl StoredView {
+    /// No view stored yet: the put left it to the background renderer (the
+    /// blob's `tokens_compressed` is its `tokens_original` meanwhile).
+    pub const PENDING: StoredView = StoredView {
+        engine: 0,
+        rendered: None,
+    };
+
+    pub fn is_pending(&self) -> bool {
+        self.engine == 0
+    }
+}
+
+/// A blob's default view rendered after its put, for [`Store::store_views`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedDefault {
+    pub hash: ContentHash,
+    pub tokens_compressed: u64,
+    pub view: StoredView,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -362,6 +404,8 @@ pub struct StoreStats {
     pub bytes_stored: u64,
     pub tokens_original: u64,
     pub tokens_compressed: u64,
+    /// This tenant's blobs whose default view is still being rendered.
+    pub views_pending: u64,
 }
 
 /// [`Store::activity`]: contexts and sessions by day.

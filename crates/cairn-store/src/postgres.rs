@@ -27,13 +27,13 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow}
 use sqlx::{Connection as _, PgConnection, Postgres, Row, Transaction};
 use tokio::sync::watch;
 
+use crate::embeddings::Embeddings;
+use crate::sessions::Sessions;
 use crate::{
     BlobInfo, ContextRecord, ContextWrite, EncodedBlob, Encoding, GcReport, ListFilter, Millis,
     PutOutcome, Store, StoreError, StoreStats,
 };
 
-mod embeddings;
-mod sessions;
 mod writer;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
@@ -224,6 +224,16 @@ fn blob_info(row: &PgRow) -> Result<BlobInfo, StoreError> {
     })
 }
 
+/// A row of blob columns with `encoding` and `data`.
+fn encoded_blob(row: &PgRow) -> Result<EncodedBlob, StoreError> {
+    let encoding: String = row.try_get("encoding")?;
+    Ok(EncodedBlob {
+        info: blob_info(row)?,
+        encoding: Encoding::parse(&encoding)?,
+        data: row.try_get("data")?,
+    })
+}
+
 fn context_record(row: &PgRow) -> Result<ContextRecord, StoreError> {
     Ok(ContextRecord {
         key: row.try_get("key")?,
@@ -317,6 +327,26 @@ async fn release_if_unreferenced(
 }
 
 impl PostgresStore {
+    async fn import_once(
+        &self,
+        tenant: &TenantId,
+        import: &crate::SessionImport,
+        now: Millis,
+    ) -> Result<crate::ImportOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for blob in &import.blobs {
+            insert_blob(&mut tx, tenant, blob, now).await?;
+        }
+        let created = Sessions::upsert(&mut tx, tenant, import, now).await?;
+        // Messages are numbered from here on: under the feed lock, so they
+        // become visible in order. (Taken after the blobs and sessions, whose
+        // rows other transactions may hold while they wait for it.)
+        lock_feed(&mut tx).await?;
+        let outcome = Sessions::merge(&mut tx, tenant, import, created).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
     async fn delete_once(&self, tenant: &TenantId, key: &ContextKey) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await?;
         // Lock the key's counter first, as a put does: a delete and a put of
@@ -507,13 +537,7 @@ impl Store for PostgresStore {
         .bind(hash.to_hex())
         .fetch_optional(&self.pool)
         .await?;
-        let Some(row) = row else { return Ok(None) };
-        let encoding: String = row.try_get("encoding")?;
-        Ok(Some(EncodedBlob {
-            info: blob_info(&row)?,
-            encoding: Encoding::parse(&encoding)?,
-            data: row.try_get("data")?,
-        }))
+        row.as_ref().map(encoded_blob).transpose()
     }
 
     async fn resolve_ref(
@@ -600,7 +624,8 @@ impl Store for PostgresStore {
         .await?;
         let blobs = sqlx::query(
             "SELECT COUNT(*) AS n, COALESCE(SUM(b.bytes_original), 0)::BIGINT AS bytes_unique, \
-             COALESCE(SUM(b.bytes_stored), 0)::BIGINT AS bytes_stored \
+             COALESCE(SUM(b.bytes_stored), 0)::BIGINT AS bytes_stored, \
+             COALESCE(SUM(CASE WHEN b.view_engine = 0 THEN 1 ELSE 0 END), 0)::BIGINT AS views_pending \
              FROM tenant_blobs t JOIN blobs b ON b.hash = t.hash WHERE t.tenant = $1",
         )
         .bind(tenant.as_str())
@@ -615,6 +640,7 @@ impl Store for PostgresStore {
             blobs: to_u64(&blobs, "n")?,
             bytes_unique: to_u64(&blobs, "bytes_unique")?,
             bytes_stored: to_u64(&blobs, "bytes_stored")?,
+            views_pending: to_u64(&blobs, "views_pending")?,
         })
     }
 
@@ -662,7 +688,7 @@ impl Store for PostgresStore {
         import: &crate::SessionImport,
         now: Millis,
     ) -> Result<crate::ImportOutcome, StoreError> {
-        retrying(|| sessions::import(&self.pool, tenant, import, now)).await
+        retrying(|| self.import_once(tenant, import, now)).await
     }
 
     async fn list_sessions(
@@ -670,7 +696,7 @@ impl Store for PostgresStore {
         tenant: &TenantId,
         filter: &crate::SessionFilter,
     ) -> Result<Vec<crate::SessionRecord>, StoreError> {
-        sessions::list(&self.pool, tenant, filter).await
+        Sessions::list(&self.pool, tenant, filter).await
     }
 
     async fn get_session(
@@ -678,7 +704,7 @@ impl Store for PostgresStore {
         tenant: &TenantId,
         id: &str,
     ) -> Result<Option<crate::SessionRecord>, StoreError> {
-        sessions::get(&self.pool, tenant, id).await
+        Sessions::get(&self.pool, tenant, id).await
     }
 
     async fn find_thread(
@@ -687,7 +713,7 @@ impl Store for PostgresStore {
         agent: &str,
         thread_key: &str,
     ) -> Result<Vec<String>, StoreError> {
-        sessions::find_thread(&self.pool, tenant, agent, thread_key).await
+        Sessions::find_thread(&self.pool, tenant, agent, thread_key).await
     }
 
     async fn session_messages(
@@ -697,7 +723,7 @@ impl Store for PostgresStore {
         from: u64,
         limit: u32,
     ) -> Result<Vec<crate::MessageRecord>, StoreError> {
-        sessions::messages(&self.pool, tenant, id, from, limit).await
+        Sessions::messages(&self.pool, tenant, id, from, limit).await
     }
 
     async fn messages_after(
@@ -705,11 +731,11 @@ impl Store for PostgresStore {
         seq: i64,
         limit: u32,
     ) -> Result<Vec<crate::IndexedMessage>, StoreError> {
-        sessions::after(&self.pool, seq, limit).await
+        Sessions::after(&self.pool, seq, limit).await
     }
 
     async fn last_message_seq(&self) -> Result<i64, StoreError> {
-        sessions::last_seq(&self.pool).await
+        Sessions::last_seq(&self.pool).await
     }
 
     async fn contexts_after(
@@ -743,14 +769,14 @@ impl Store for PostgresStore {
         embeddings: &[crate::Embedding],
         progress: crate::EmbeddingProgress,
     ) -> Result<(), StoreError> {
-        embeddings::put(&self.pool, model, embeddings, progress).await
+        Embeddings::put(self.pool.begin().await?, model, embeddings, progress).await
     }
 
     async fn embedding_progress(
         &self,
         model: &str,
     ) -> Result<Option<crate::EmbeddingProgress>, StoreError> {
-        embeddings::progress(&self.pool, model).await
+        Embeddings::progress(&self.pool, model).await
     }
 
     async fn embeddings(
@@ -759,7 +785,32 @@ impl Store for PostgresStore {
         after: &str,
         limit: u32,
     ) -> Result<Vec<crate::Embedding>, StoreError> {
-        embeddings::page(&self.pool, model, after, limit).await
+        Embeddings::page(&self.pool, model, after, limit).await
+    }
+
+    async fn store_views(&self, views: &[crate::RenderedDefault]) -> Result<(), StoreError> {
+        if views.is_empty() {
+            return Ok(());
+        }
+        retrying(|| async {
+            let mut tx = self.pool.begin().await?;
+            for view in views {
+                crate::views::bind_view(sqlx::query(crate::views::STORE_VIEW_SQL), view)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn pending_views(&self, limit: u32) -> Result<Vec<EncodedBlob>, StoreError> {
+        let rows = sqlx::query(&crate::views::pending_sql(BLOB_COLUMNS))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(encoded_blob).collect()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

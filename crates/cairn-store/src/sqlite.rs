@@ -19,13 +19,13 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, Sqlite, Transaction};
 
+use crate::embeddings::Embeddings;
+use crate::sessions::Sessions;
 use crate::{
     BlobInfo, ContextRecord, ContextWrite, EncodedBlob, Encoding, GcReport, ListFilter, Millis,
     PutOutcome, Store, StoreError, StoreStats,
 };
 
-mod embeddings;
-mod sessions;
 mod writer;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -184,6 +184,16 @@ fn blob_info(row: &SqliteRow) -> Result<BlobInfo, StoreError> {
         content_type: row.try_get("content_type")?,
         tokens_original: to_u64(row, "tokens_original")?,
         tokens_compressed: to_u64(row, "tokens_compressed")?,
+    })
+}
+
+/// A row of blob columns with `encoding` and `data`.
+fn encoded_blob(row: &SqliteRow) -> Result<EncodedBlob, StoreError> {
+    let encoding: String = row.try_get("encoding")?;
+    Ok(EncodedBlob {
+        info: blob_info(row)?,
+        encoding: Encoding::parse(&encoding)?,
+        data: row.try_get("data")?,
     })
 }
 
@@ -387,13 +397,7 @@ impl Store for SqliteStore {
         .bind(hash.to_hex())
         .fetch_optional(&self.readers)
         .await?;
-        let Some(row) = row else { return Ok(None) };
-        let encoding: String = row.try_get("encoding")?;
-        Ok(Some(EncodedBlob {
-            info: blob_info(&row)?,
-            encoding: Encoding::parse(&encoding)?,
-            data: row.try_get("data")?,
-        }))
+        row.as_ref().map(encoded_blob).transpose()
     }
 
     async fn resolve_ref(
@@ -499,7 +503,8 @@ impl Store for SqliteStore {
         .await?;
         let blobs = sqlx::query(
             "SELECT COUNT(*) AS n, COALESCE(SUM(b.bytes_original), 0) AS bytes_unique, \
-             COALESCE(SUM(b.bytes_stored), 0) AS bytes_stored \
+             COALESCE(SUM(b.bytes_stored), 0) AS bytes_stored, \
+             COALESCE(SUM(CASE WHEN b.view_engine = 0 THEN 1 ELSE 0 END), 0) AS views_pending \
              FROM tenant_blobs t JOIN blobs b ON b.hash = t.hash WHERE t.tenant = ?1",
         )
         .bind(tenant.as_str())
@@ -514,6 +519,7 @@ impl Store for SqliteStore {
             blobs: to_u64(&blobs, "n")?,
             bytes_unique: to_u64(&blobs, "bytes_unique")?,
             bytes_stored: to_u64(&blobs, "bytes_stored")?,
+            views_pending: to_u64(&blobs, "views_pending")?,
         })
     }
 
@@ -619,7 +625,14 @@ impl Store for SqliteStore {
         import: &crate::SessionImport,
         now: Millis,
     ) -> Result<crate::ImportOutcome, StoreError> {
-        sessions::import(&self.write_pool, tenant, import, now).await
+        let mut tx = self.begin_write().await?;
+        for blob in &import.blobs {
+            insert_blob(&mut tx, tenant, blob, now).await?;
+        }
+        let created = Sessions::upsert(&mut tx, tenant, import, now).await?;
+        let outcome = Sessions::merge(&mut tx, tenant, import, created).await?;
+        tx.commit().await?;
+        Ok(outcome)
     }
 
     async fn list_sessions(
@@ -627,7 +640,7 @@ impl Store for SqliteStore {
         tenant: &TenantId,
         filter: &crate::SessionFilter,
     ) -> Result<Vec<crate::SessionRecord>, StoreError> {
-        sessions::list(&self.readers, tenant, filter).await
+        Sessions::list(&self.readers, tenant, filter).await
     }
 
     async fn get_session(
@@ -635,7 +648,7 @@ impl Store for SqliteStore {
         tenant: &TenantId,
         id: &str,
     ) -> Result<Option<crate::SessionRecord>, StoreError> {
-        sessions::get(&self.readers, tenant, id).await
+        Sessions::get(&self.readers, tenant, id).await
     }
 
     async fn find_thread(
@@ -644,7 +657,7 @@ impl Store for SqliteStore {
         agent: &str,
         thread_key: &str,
     ) -> Result<Vec<String>, StoreError> {
-        sessions::find_thread(&self.readers, tenant, agent, thread_key).await
+        Sessions::find_thread(&self.readers, tenant, agent, thread_key).await
     }
 
     async fn session_messages(
@@ -654,7 +667,7 @@ impl Store for SqliteStore {
         from: u64,
         limit: u32,
     ) -> Result<Vec<crate::MessageRecord>, StoreError> {
-        sessions::messages(&self.readers, tenant, id, from, limit).await
+        Sessions::messages(&self.readers, tenant, id, from, limit).await
     }
 
     async fn messages_after(
@@ -662,11 +675,11 @@ impl Store for SqliteStore {
         seq: i64,
         limit: u32,
     ) -> Result<Vec<crate::IndexedMessage>, StoreError> {
-        sessions::after(&self.readers, seq, limit).await
+        Sessions::after(&self.readers, seq, limit).await
     }
 
     async fn last_message_seq(&self) -> Result<i64, StoreError> {
-        sessions::last_seq(&self.readers).await
+        Sessions::last_seq(&self.readers).await
     }
 
     async fn contexts_after(
@@ -700,14 +713,14 @@ impl Store for SqliteStore {
         embeddings: &[crate::Embedding],
         progress: crate::EmbeddingProgress,
     ) -> Result<(), StoreError> {
-        embeddings::put(&self.write_pool, model, embeddings, progress).await
+        Embeddings::put(self.begin_write().await?, model, embeddings, progress).await
     }
 
     async fn embedding_progress(
         &self,
         model: &str,
     ) -> Result<Option<crate::EmbeddingProgress>, StoreError> {
-        embeddings::progress(&self.readers, model).await
+        Embeddings::progress(&self.readers, model).await
     }
 
     async fn embeddings(
@@ -716,7 +729,31 @@ impl Store for SqliteStore {
         after: &str,
         limit: u32,
     ) -> Result<Vec<crate::Embedding>, StoreError> {
-        embeddings::page(&self.readers, model, after, limit).await
+        Embeddings::page(&self.readers, model, after, limit).await
+    }
+
+    async fn store_views(&self, views: &[crate::RenderedDefault]) -> Result<(), StoreError> {
+        if views.is_empty() {
+            return Ok(());
+        }
+        let sql = crate::views::STORE_VIEW_SQL.replace('$', "?");
+        let mut tx = self.begin_write().await?;
+        for view in views {
+            crate::views::bind_view(sqlx::query(&sql), view)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn pending_views(&self, limit: u32) -> Result<Vec<EncodedBlob>, StoreError> {
+        let sql = crate::views::pending_sql(BLOB_COLUMNS).replace('$', "?");
+        let rows = sqlx::query(&sql)
+            .bind(i64::from(limit))
+            .fetch_all(&self.readers)
+            .await?;
+        rows.iter().map(encoded_blob).collect()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -254,6 +254,87 @@ async fn embeddings_page_by_document_and_replace_with_the_progress(store: Arc<dy
     assert_eq!((all.len(), &all[0]), (5, &again));
 }
 
+async fn views_left_pending_are_found_and_stored_later(store: Arc<dyn Store>) {
+    use cairn_store::{Encoding, RenderedDefault, StoredRendering, StoredView};
+    let tenant = TenantId::new("alice");
+    let mut older = write("alice", "older", b"first original", None);
+    older.created_at = 500;
+    store.put_context(older).await.expect("put");
+    store
+        .put_context(write("alice", "newer", b"second original", None))
+        .await
+        .expect("put");
+    let pending = store.pending_views(10).await.expect("pending");
+    let hashes: Vec<_> = pending.iter().map(|blob| blob.info.hash).collect();
+    assert_eq!(
+        hashes,
+        [
+            ContentHash::of(b"first original"),
+            ContentHash::of(b"second original")
+        ],
+        "oldest first"
+    );
+    assert_eq!(
+        pending[0].data, b"first original",
+        "with the original's bytes"
+    );
+    assert_eq!(store.pending_views(1).await.expect("pending").len(), 1);
+    assert_eq!(
+        store.stats(&tenant, 0).await.expect("stats").views_pending,
+        2
+    );
+
+    let rendered = RenderedDefault {
+        hash: ContentHash::of(b"first original"),
+        tokens_compressed: 0,
+        view: StoredView {
+            engine: 7,
+            rendered: Some(StoredRendering {
+                encoding: Encoding::Identity,
+                data: b"first [cut]".to_vec(),
+                markers: "[]".into(),
+            }),
+        },
+    };
+    let gone = RenderedDefault {
+        hash: ContentHash::of(b"collected meanwhile"),
+        ..rendered.clone()
+    };
+    store
+        .store_views(&[rendered.clone(), gone])
+        .await
+        .expect("store");
+    store.store_views(&[]).await.expect("nothing to store");
+    let stored = store
+        .default_view(&tenant, &rendered.hash)
+        .await
+        .expect("read")
+        .expect("a view");
+    assert_eq!(stored, rendered.view);
+    let key = ContextKey::parse("older").expect("valid");
+    let record = store
+        .get_context(&tenant, &key, None)
+        .await
+        .expect("read")
+        .expect("record");
+    assert_eq!(record.blob.tokens_compressed, 0);
+    let pending = store.pending_views(10).await.expect("pending");
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].info.hash, ContentHash::of(b"second original"));
+    assert_eq!(
+        store.stats(&tenant, 0).await.expect("stats").views_pending,
+        1
+    );
+    assert_eq!(
+        store
+            .stats(&TenantId::new("bob"), 0)
+            .await
+            .expect("stats")
+            .views_pending,
+        0
+    );
+}
+
 on_every_backend!(
     tenants_never_see_each_others_keys_refs_blobs_or_dedup,
     concurrent_puts_batch_together_with_exact_versions_and_dedup_flags,
@@ -261,4 +342,5 @@ on_every_backend!(
     version_numbers_survive_delete_and_gc,
     retained_originals_live_until_their_time_then_gc_takes_them,
     embeddings_page_by_document_and_replace_with_the_progress,
+    views_left_pending_are_found_and_stored_later,
 );
