@@ -732,6 +732,39 @@ where
     }
 }
 
+/// What was left to render when the puts ended, and how long it took.
+struct Drain {
+    pending: u64,
+    seconds: f64,
+}
+
+/// Waits until the server has no view pending (`views_pending` in
+/// `/v1/stats`), at most `max`.
+async fn drain_views(http: &reqwest::Client, url: &str, max: Duration) -> anyhow::Result<Drain> {
+    let started = Instant::now();
+    let mut first = None;
+    loop {
+        let body = http
+            .get(format!("{url}/v1/stats"))
+            .send()
+            .await?
+            .error_for_status()?
+            .bytes()
+            .await?;
+        let stats: serde_json::Value = serde_json::from_slice(&body)?;
+        let pending = stats["views_pending"].as_u64().unwrap_or(0);
+        let first = *first.get_or_insert(pending);
+        if pending == 0 || started.elapsed() > max {
+            return Ok(Drain {
+                pending: first,
+                seconds: started.elapsed().as_secs_f64(),
+            });
+        }
+        // Seldom: the stats are aggregates over every stored version.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 async fn http(args: HttpArgs) -> anyhow::Result<()> {
     let binary = server_binary(args.server.as_ref())?;
     let server = match &args.url {
@@ -771,8 +804,12 @@ async fn http(args: HttpArgs) -> anyhow::Result<()> {
         })
         .await
     };
+    put.server_cpu_us = per_request_us(cpu_before_put, cpu(&server), put.requests);
+    // Views a busy server left pending render in the background: wait for
+    // them, so their CPU counts against the puts and the GETs read stored views.
+    let drain = drain_views(&http, &url, max).await?;
     let cpu_after_put = cpu(&server);
-    put.server_cpu_us = per_request_us(cpu_before_put, cpu_after_put, put.requests);
+    let put_cpu_with_views = per_request_us(cpu_before_put, cpu_after_put, put.requests);
     let stored = args.get_keys.unwrap_or(u64::MAX).min(put.requests).max(1);
     let mut get = {
         let (http, url) = (http.clone(), url.clone());
@@ -806,6 +843,9 @@ async fn http(args: HttpArgs) -> anyhow::Result<()> {
                 "payload_bytes": args.payload_bytes,
                 "get_keys": stored,
                 "server_rss_kib": rss_kib,
+                "views_pending_after_puts": drain.pending,
+                "views_drained_seconds": drain.seconds,
+                "put_server_cpu_us_with_views": put_cpu_with_views,
                 "phases": results,
                 "redis": redis.map(|(set, get)| serde_json::json!({"set": set, "get": get})),
             }))?
@@ -839,6 +879,13 @@ async fn http(args: HttpArgs) -> anyhow::Result<()> {
                 .map_or("?".to_owned(), |us| format!("{us:.0}")),
         );
     }
+    println!(
+        "\nViews pending when the last PUT was acknowledged: {} (rendered in the background \
+         {:.1} s later); server CPU per PUT with its view rendered: {} µs.",
+        drain.pending,
+        drain.seconds,
+        put_cpu_with_views.map_or("?".to_owned(), |us| format!("{us:.0}"))
+    );
     if let Some((set, get)) = redis {
         println!(
             "\nThe same load through `redis-benchmark` on this machine in the same run (the \

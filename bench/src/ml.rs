@@ -78,6 +78,7 @@ pub(crate) async fn fixture_service(
             zstd_level: 3,
             cache_bytes: 64 << 20,
             retention: Duration::from_secs(3600),
+            ..ServiceConfig::default()
         },
     )
     .with_search(index);

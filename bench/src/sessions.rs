@@ -162,6 +162,7 @@ async fn import(args: &SessionsArgs) -> anyhow::Result<()> {
             zstd_level: 3,
             cache_bytes: 64 << 20,
             retention: Duration::from_secs(3600),
+            ..ServiceConfig::default()
         },
     );
     eprintln!(

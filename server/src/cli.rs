@@ -174,6 +174,11 @@ pub struct StorageArgs {
     /// fsync every commit, to survive power loss as well as crashes [default: false].
     #[arg(long, env = "CAIRN_FSYNC_EVERY_COMMIT", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub fsync_every_commit: Option<bool>,
+    /// Leave every put's default view to the background renderer (receipts
+    /// say `view_pending`); off, a put renders it unless the server is busy
+    /// [default: false].
+    #[arg(long, env = "CAIRN_RENDER_VIEWS_AFTER_PUT", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub render_views_after_put: Option<bool>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -545,6 +550,9 @@ fn storage_config(config: &ConfigArgs, storage: &StorageArgs) -> anyhow::Result<
     }
     if let Some(fsync) = storage.fsync_every_commit {
         merged.storage.fsync_every_commit = fsync;
+    }
+    if let Some(after_put) = storage.render_views_after_put {
+        merged.storage.render_views_after_put = after_put;
     }
     if let Some(database) = &storage.database {
         merged.storage.database = Some(database.clone());

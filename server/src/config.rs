@@ -206,6 +206,9 @@ pub struct StorageConfig {
     pub cache_mib: u64,
     /// fsync every commit: survives power loss, not just `kill -9`.
     pub fsync_every_commit: bool,
+    /// Leave every put's default view to the background renderer; off, a
+    /// put renders it unless the server is busy.
+    pub render_views_after_put: bool,
     /// How long the originals of `POST /v1/compress` cuts are kept, in seconds.
     pub compress_retention_seconds: u64,
     /// A PostgreSQL URL (`postgres://…`) to use instead of SQLite in
@@ -237,6 +240,7 @@ impl Default for StorageConfig {
             zstd_level: 3,
             cache_mib: cairn_service::DEFAULT_CACHE_BYTES / (1024 * 1024),
             fsync_every_commit: false,
+            render_views_after_put: false,
             compress_retention_seconds: 30 * 24 * 3600,
             database: None,
         }

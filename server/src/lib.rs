@@ -122,6 +122,7 @@ pub fn service(config: &Config, store: Arc<dyn Store>) -> Cairn {
             zstd_level: config.storage.zstd_level,
             cache_bytes: config.storage.cache_mib.saturating_mul(1024 * 1024),
             retention: std::time::Duration::from_secs(config.storage.compress_retention_seconds),
+            views_after_put: config.storage.render_views_after_put,
         },
     )
 }
@@ -158,6 +159,7 @@ async fn serve_store(
     }
     let indexer = tokio::spawn(cairn.clone().run_indexer());
     let embedder = tokio::spawn(cairn.clone().run_embedder());
+    let renderer = tokio::spawn(cairn.clone().run_view_renderer());
     let state = ApiState {
         cairn: cairn.clone(),
         config: ApiConfig {
@@ -212,6 +214,10 @@ async fn serve_store(
     let _ = indexer.await;
     embedder.abort();
     let _ = embedder.await;
+    // Views still pending stay marked in the database: the next start
+    // renders them.
+    renderer.abort();
+    let _ = renderer.await;
     // Whatever still holds the service (a connection winding down) must not
     // keep the index's lock from the next process.
     search.close();

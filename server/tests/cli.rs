@@ -430,10 +430,28 @@ fn serve_refused(data_dir: &Path) -> String {
     message
 }
 
+/// A log of `lines` lines that the default view cuts, distinct per writer and put.
+fn crash_log(writer: usize, put: usize) -> String {
+    (0..120)
+        .map(|line| {
+            let level = if line % 40 == 7 { "ERROR" } else { "INFO" };
+            format!(
+                "2026-12-05T01:{:02}:{:02}Z {level} writer {writer} put {put} step {line}\n",
+                line / 60,
+                line % 60
+            )
+        })
+        .collect()
+}
+
+/// Puts under load are acknowledged with their default views pending
+/// (`render_views_after_put`), then the server is killed: every acknowledged
+/// put is readable after the restart, the database held views still pending
+/// at the kill, and the restarted server renders every one of them.
 #[test]
 fn every_acknowledged_put_survives_kill_9_under_write_load() {
     let data = tempfile::tempdir().expect("temp dir");
-    let server = Server::start(data.path());
+    let server = Server::start_with_env(data.path(), &[("CAIRN_RENDER_VIEWS_AFTER_PUT", "true")]);
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let acknowledged = runtime.block_on(async {
         let mut writers = Vec::new();
@@ -443,9 +461,11 @@ fn every_acknowledged_put_survives_kill_9_under_write_load() {
                 let mut acknowledged = Vec::new();
                 for put in 0.. {
                     let key = format!("crash/{}", put % 5);
-                    let content = format!("writer {writer} put {put}\n").repeat(50);
+                    let content = crash_log(writer, put);
                     match ctx.put(&key, content.clone()).await {
-                        Ok(receipt) => acknowledged.push((key, receipt.version, content)),
+                        Ok(receipt) => {
+                            acknowledged.push((key, receipt.version, content, receipt.view_pending))
+                        }
                         Err(_) => break,
                     }
                 }
@@ -465,11 +485,31 @@ fn every_acknowledged_put_survives_kill_9_under_write_load() {
         "only {} puts before the kill",
         acknowledged.len()
     );
+    assert!(
+        acknowledged.iter().all(|(.., pending)| *pending),
+        "every receipt says its view is pending"
+    );
+
+    // What the killed server left: originals whose views it had not rendered.
+    let mut config = cairn_server::Config::default();
+    config.storage.data_dir = data.path().to_path_buf();
+    let left_pending = runtime.block_on(async {
+        let store = cairn_server::open_store(&config)
+            .await
+            .expect("the store opens");
+        let pending = store.pending_views(10_000).await.expect("pending views");
+        store.close().await;
+        pending.len()
+    });
+    assert!(
+        left_pending > 0,
+        "the kill left no view pending; the test proves nothing"
+    );
 
     let server = Server::start(data.path());
     runtime.block_on(async {
         let ctx = SharedContext::connect(&server.url).expect("valid URL");
-        for (key, version, content) in &acknowledged {
+        for (key, version, content, _) in &acknowledged {
             let options = cairn_client::GetOptions {
                 version: Some(*version),
                 view: cairn_types::View::Full,
@@ -481,6 +521,30 @@ fn every_acknowledged_put_survives_kill_9_under_write_load() {
                 .expect("an acknowledged put survives");
             assert_eq!(&view.content, content, "{key} version {version}");
         }
+        // The restarted server renders what was pending, by itself.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let stats = ctx.stats().await.expect("stats");
+            if stats.views_pending == 0 {
+                assert!(stats.tokens_compressed < stats.tokens_original, "{stats:?}");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} of {left_pending} views still pending after 60 s",
+                stats.views_pending
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // And a GET serves the stored view, cut and marked.
+        let (key, version, content, _) = &acknowledged[0];
+        let options = cairn_client::GetOptions {
+            version: Some(*version),
+            ..Default::default()
+        };
+        let view = ctx.get_with(key, options).await.expect("the default view");
+        assert!(view.content.len() < content.len(), "{key}: the view cuts");
+        assert!(!view.markers.is_empty(), "{key}: its cuts are marked");
     });
 }
 

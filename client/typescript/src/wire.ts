@@ -310,6 +310,12 @@ export interface PutReceipt {
   tokens_compressed: number;
   tokens_original: number;
   version: number;
+  /**
+   * Whether the default view is still being rendered (the server was
+   * busy): `tokens_compressed` is `tokens_original` until it is, and a GET
+   * meanwhile renders it at once. Left out when false.
+   */
+  view_pending?: boolean;
 }
 
 /**
@@ -463,6 +469,12 @@ export interface Stats {
   tokens_saved: number;
   /** Stored versions, all keys. */
   versions: number;
+  /**
+   * Distinct originals whose default view is still being rendered (puts
+   * acknowledged while the server was busy); their tokens count as not
+   * compressed until then.
+   */
+  views_pending?: number;
 }
 
 /** Which view of a context to read. */

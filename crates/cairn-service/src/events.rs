@@ -143,6 +143,7 @@ mod tests {
                 tokens_compressed: 0,
                 content_type: "text/plain".to_owned(),
                 deduplicated: false,
+                view_pending: false,
                 expires_at: None,
             },
             agent: agent.map(str::to_owned),

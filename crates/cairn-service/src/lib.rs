@@ -23,6 +23,7 @@ mod search;
 mod select;
 mod sessions;
 mod time;
+mod views;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,7 +33,7 @@ use bytes::Bytes;
 use cairn_core::{CcrRef, ContentHash, RenderedView, ViewOptions, sniff, tokens};
 use cairn_store::{
     BlobInfo, ContextRecord, ContextWrite, EncodedBlob, Encoding, GcReport, ListFilter, NewBlob,
-    PutOutcome, Store, StoreError, StoredRendering, StoredView,
+    PutOutcome, RenderedDefault, Store, StoreError, StoredRendering, StoredView,
 };
 use cairn_types::{
     Activity, ContentEncoding, ContextActivity, ContextKey, ContextList, ContextSummary, Marker,
@@ -109,6 +110,9 @@ pub struct ServiceConfig {
     pub cache_bytes: u64,
     /// How long `compress` keeps the originals of its cuts.
     pub retention: Duration,
+    /// Leave every put's default view to [`Cairn::run_view_renderer`]; off,
+    /// a put renders it unless another rendering is in progress.
+    pub views_after_put: bool,
 }
 
 impl Default for ServiceConfig {
@@ -118,6 +122,7 @@ impl Default for ServiceConfig {
             zstd_level: 3,
             cache_bytes: DEFAULT_CACHE_BYTES,
             retention: DEFAULT_RETENTION,
+            views_after_put: false,
         }
     }
 }
@@ -296,6 +301,8 @@ pub struct Cairn {
     /// proxied conversation goes, and what a file replaces, depend on what
     /// is stored.
     session_writes: Arc<tokio::sync::Mutex<()>>,
+    /// Default views rendered after the put ([`Cairn::run_view_renderer`]).
+    views: Arc<views::Views>,
 }
 
 /// How many (tenant, blob) pairs [`Cairn`] remembers as stored (about 200
@@ -321,6 +328,7 @@ impl Cairn {
             proxy_traffic: Arc::default(),
             ml: None,
             session_writes: Arc::default(),
+            views: Arc::default(),
         }
     }
 
@@ -356,15 +364,24 @@ impl Cairn {
         // A blob this tenant stored recently needs no encoding; the store says
         // so if it was collected since, and then we encode after all.
         let known = self.known_blobs.get(&(tenant.clone(), hash));
-        let (blob, info, default_view) = match known {
-            Some(info) => (None, info, None),
-            None => {
-                let (new, default) = self.encode_blob(hash, content.clone()).await?;
-                let view = default.view;
+        let (blob, info, default_view, view_pending) = match known {
+            Some(info) => (None, info, None, self.views.is_pending(&hash)),
+            // Busy: the view is left to the renderer (see `views.rs`).
+            None if self.views.defer(self.config.views_after_put) => {
+                let new = self.encode_original(hash, content.clone()).await?;
                 let info = new.info();
-                (Some(new), info, Some(view))
+                (Some(new), info, None, true)
+            }
+            None => {
+                let _busy = self.views.busy();
+                let (new, default) = self.encode_blob(hash, content.clone()).await?;
+                let info = new.info();
+                (Some(new), info, Some(default.view), false)
             }
         };
+        if view_pending {
+            self.views.mark_pending(hash);
+        }
         let created_at = now_millis();
         let expires_at = ttl.map(|ttl| {
             created_at.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX))
@@ -400,6 +417,9 @@ impl Cairn {
             "put"
         );
         self.wake_indexer();
+        if view_pending {
+            self.queue_view(tenant, key, &info).await?;
+        }
         let receipt = PutReceipt {
             key: key.to_string(),
             hash: hash.to_hex(),
@@ -410,6 +430,7 @@ impl Cairn {
             tokens_compressed: info.tokens_compressed,
             content_type: info.content_type,
             deduplicated: outcome.deduplicated,
+            view_pending,
             expires_at: expires_at.map(format_millis),
         };
         self.announce_put(tenant, &receipt, agent, session, created_at);
@@ -469,6 +490,20 @@ impl Cairn {
             return encode(hash, &content, level);
         }
         spawn_cpu(move || encode(hash, &content, level)).await?
+    }
+
+    /// Measures and encodes an original for storage, leaving its default
+    /// view pending ([`StoredView::PENDING`]).
+    async fn encode_original(
+        &self,
+        hash: ContentHash,
+        content: Bytes,
+    ) -> Result<NewBlob, ServiceError> {
+        let level = self.config.zstd_level;
+        if content.len() <= INLINE_ENCODE_BYTES {
+            return encode_without_view(hash, &content, level);
+        }
+        spawn_cpu(move || encode_without_view(hash, &content, level)).await?
     }
 
     /// Reads a version of `key` (the latest by default) as the view `options` ask for.
@@ -616,10 +651,12 @@ impl Cairn {
         if let Some(view) = self.originals.view(tenant, blob.hash, &options) {
             return Ok(view);
         }
-        if options == ViewOptions::default()
-            && let Some(view) = self.stored_view(tenant, blob).await?
-        {
-            return Ok(self.originals.insert_view(tenant, blob.hash, options, view));
+        if options == ViewOptions::default() {
+            return match self.stored_view(tenant, blob).await? {
+                Some(view) => Ok(self.originals.insert_view(tenant, blob.hash, options, view)),
+                // Pending, or stored by an older engine.
+                None => self.render_for_get(tenant, blob).await,
+            };
         }
         let original = self.original(tenant, blob).await?;
         let (hash, media_type, tokens_original) =
@@ -780,6 +817,7 @@ impl Cairn {
             tokens_saved: stats
                 .tokens_original
                 .saturating_sub(stats.tokens_compressed),
+            views_pending: stats.views_pending,
             proxy: self.proxy_traffic.stats(tenant),
         })
     }
@@ -863,22 +901,21 @@ pub(crate) fn encode(
     content: &Bytes,
     level: i32,
 ) -> Result<(NewBlob, cairn_compress::Compressed), ServiceError> {
+    let mut blob = encode_without_view(hash, content, level)?;
+    let (rendered, view) = render_default(hash, content, blob.tokens_original, level)?;
+    blob.tokens_compressed = rendered.tokens_compressed;
+    blob.view = rendered.view;
+    Ok((blob, view))
+}
+
+/// An original measured and encoded for storage, its default view pending.
+fn encode_without_view(
+    hash: ContentHash,
+    content: &Bytes,
+    level: i32,
+) -> Result<NewBlob, ServiceError> {
     let kind = sniff(content);
     let tokens_original = tokens::count_bytes(content);
-    let default = cairn_compress::compress(
-        content,
-        &hash,
-        &cairn_compress::Options {
-            hint: kind.is_binary().then_some(Kind::Binary),
-            tokens_original: Some(tokens_original),
-            ..cairn_compress::Options::default()
-        },
-    );
-    let default_view = &default.view;
-    let tokens_compressed = match default_view {
-        RenderedView::Original => tokens_original,
-        RenderedView::Rendered { tokens, .. } => *tokens,
-    };
     let compressed = compress_zstd(content, level)
         .map_err(|error| ServiceError::Internal(format!("zstd compression failed: {error}")))?;
     // Keep whichever is smaller: incompressible data (already compressed
@@ -888,13 +925,44 @@ pub(crate) fn encode(
     } else {
         (Encoding::Identity, content.to_vec())
     };
-    let view = StoredView {
-        engine: cairn_compress::ENGINE_VERSION,
-        rendered: match default_view {
-            RenderedView::Original => None,
-            RenderedView::Rendered {
-                content, markers, ..
-            } => Some(StoredRendering {
+    Ok(NewBlob {
+        hash,
+        bytes_original: content.len() as u64,
+        content_type: kind.media_type().to_owned(),
+        tokens_original,
+        tokens_compressed: tokens_original,
+        encoding,
+        data,
+        view: StoredView::PENDING,
+    })
+}
+
+/// Renders an original's default view: as stored, and as the engine gave it.
+pub(crate) fn render_default(
+    hash: ContentHash,
+    content: &Bytes,
+    tokens_original: u64,
+    level: i32,
+) -> Result<(RenderedDefault, cairn_compress::Compressed), ServiceError> {
+    let kind = sniff(content);
+    let default = cairn_compress::compress(
+        content,
+        &hash,
+        &cairn_compress::Options {
+            hint: kind.is_binary().then_some(Kind::Binary),
+            tokens_original: Some(tokens_original),
+            ..cairn_compress::Options::default()
+        },
+    );
+    let (tokens_compressed, rendered) = match &default.view {
+        RenderedView::Original => (tokens_original, None),
+        RenderedView::Rendered {
+            content,
+            tokens,
+            markers,
+        } => (
+            *tokens,
+            Some(StoredRendering {
                 encoding: Encoding::Zstd,
                 data: compress_zstd(content.as_bytes(), level).map_err(|error| {
                     ServiceError::Internal(format!("zstd compression failed: {error}"))
@@ -903,19 +971,17 @@ pub(crate) fn encode(
                     ServiceError::Internal(format!("markers do not serialize: {error}"))
                 })?,
             }),
+        ),
+    };
+    let stored = RenderedDefault {
+        hash,
+        tokens_compressed,
+        view: StoredView {
+            engine: cairn_compress::ENGINE_VERSION,
+            rendered,
         },
     };
-    let blob = NewBlob {
-        hash,
-        bytes_original: content.len() as u64,
-        content_type: kind.media_type().to_owned(),
-        tokens_original,
-        tokens_compressed,
-        encoding,
-        data,
-        view,
-    };
-    Ok((blob, default))
+    Ok((stored, default))
 }
 
 /// zstd with a compression context kept per thread and level, instead of a

@@ -40,6 +40,11 @@ pub struct PutReceipt {
     /// Whether this tenant already referenced these exact bytes, under any
     /// key. Whether another tenant stored them is never reported.
     pub deduplicated: bool,
+    /// Whether the default view is still being rendered (the server was
+    /// busy): `tokens_compressed` is `tokens_original` until it is, and a GET
+    /// meanwhile renders it at once. Left out when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub view_pending: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
 }
@@ -173,6 +178,11 @@ pub struct Stats {
     pub tokens_compressed: u64,
     /// `tokens_original - tokens_compressed`.
     pub tokens_saved: u64,
+    /// Distinct originals whose default view is still being rendered (puts
+    /// acknowledged while the server was busy); their tokens count as not
+    /// compressed until then.
+    #[serde(default)]
+    pub views_pending: u64,
     /// What the LLM proxy saved since the server started.
     #[serde(default)]
     pub proxy: ProxyStats,

@@ -81,6 +81,9 @@ class PutReceipt:
     tells what was recorded."""
     timestamp: float
     """When the receipt arrived, as ``time.time()``."""
+    view_pending: bool = False
+    """Whether the server, busy, left the default view to render after the put:
+    ``tokens_compressed`` equals ``tokens_original`` until it is rendered."""
 
     @classmethod
     def from_json(
@@ -100,6 +103,7 @@ class PutReceipt:
             original=original,
             agent=agent,
             timestamp=timestamp,
+            view_pending=bool(_field(data, "view_pending", bool, optional=True)),
         )
 
     @property
@@ -376,6 +380,8 @@ class Stats:
     tokens_saved: int
     proxy: ProxyStats
     """What the LLM proxy saved since the server started."""
+    views_pending: int = 0
+    """Originals whose default view is still being rendered."""
 
     @classmethod
     def from_json(cls, data: JSON) -> Stats:
@@ -392,6 +398,7 @@ class Stats:
             tokens_compressed=_field(data, "tokens_compressed", int),
             tokens_saved=_field(data, "tokens_saved", int),
             proxy=ProxyStats.from_json(proxy) if isinstance(proxy, Mapping) else ProxyStats(0, 0, 0, 0),
+            views_pending=_field(data, "views_pending", int, optional=True) or 0,
         )
 
     @property

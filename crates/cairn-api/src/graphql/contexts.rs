@@ -276,6 +276,8 @@ pub(crate) struct StatsType {
     tokens_original: u64,
     tokens_compressed: u64,
     tokens_saved: u64,
+    /// Originals whose default view is still being rendered.
+    views_pending: u64,
 }
 
 /// What a put stored.
@@ -292,6 +294,9 @@ pub(crate) struct PutResult {
     content_type: String,
     /// Whether this tenant already referenced these exact bytes.
     deduplicated: bool,
+    /// Whether the default view is still being rendered (the server was
+    /// busy): `tokensCompressed` is `tokensOriginal` until it is.
+    view_pending: bool,
     expires_at: Option<String>,
 }
 
@@ -398,6 +403,7 @@ impl ContextQuery {
             tokens_original: stats.tokens_original,
             tokens_compressed: stats.tokens_compressed,
             tokens_saved: stats.tokens_saved,
+            views_pending: stats.views_pending,
         })
     }
 }
@@ -443,6 +449,7 @@ impl ContextMutation {
             tokens_compressed: receipt.tokens_compressed,
             content_type: receipt.content_type,
             deduplicated: receipt.deduplicated,
+            view_pending: receipt.view_pending,
             expires_at: receipt.expires_at,
         })
     }
