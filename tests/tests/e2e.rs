@@ -679,6 +679,51 @@ async fn health_readiness_and_the_openapi_document_answer() -> anyhow::Result<()
 }
 
 #[tokio::test]
+async fn json_answers_end_with_one_newline_so_curl_output_ends_its_line() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let http = reqwest::Client::new();
+    let url = server.url();
+    let answers = [
+        http.put(format!("{url}/v1/contexts/lined"))
+            .body("a line\n"),
+        http.get(format!("{url}/v1/contexts/lined")),
+        http.get(format!("{url}/v1/stats")),
+        http.get(format!("{url}/v1/contexts/missing")),
+        http.get(format!("{url}/v1/no-such-route")),
+        http.post(format!("{url}/graphql"))
+            .header("content-type", "application/json")
+            .body(r#"{"query":"{ stats { contexts } }"}"#),
+    ];
+    for request in answers {
+        let response = request.send().await?;
+        let status = response.status();
+        let length = response.content_length();
+        let body = response.bytes().await?;
+        assert!(
+            body.ends_with(b"}\n"),
+            "{status}: {:?}",
+            String::from_utf8_lossy(&body)
+        );
+        assert!(!body.ends_with(b"\n\n"), "one newline");
+        assert!(
+            length.is_none_or(|length| length == body.len() as u64),
+            "Content-Length counts it"
+        );
+        serde_json::from_slice::<serde_json::Value>(&body)?;
+    }
+    // Bare bytes are not JSON and stay as they were put.
+    let bare = http
+        .get(format!("{url}/v1/contexts/lined?view=full"))
+        .header("accept", "application/octet-stream")
+        .send()
+        .await?
+        .bytes()
+        .await?;
+    assert_eq!(&bare[..], b"a line\n");
+    server.stop().await
+}
+
+#[tokio::test]
 async fn the_client_retries_until_the_server_is_up_then_gives_a_typed_error() -> anyhow::Result<()>
 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;

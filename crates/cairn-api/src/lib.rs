@@ -104,7 +104,41 @@ pub fn routes(state: ApiState) -> Router {
             state.clone(),
             auth::authenticate,
         ))
+        .layer(axum::middleware::map_response(json_newline))
         .with_state(state)
+}
+
+/// Ends a JSON answer with a newline, as a line of text should, so `curl`'s
+/// output does not run into what the terminal prints next.
+async fn json_newline(response: axum::response::Response) -> axum::response::Response {
+    use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+    let json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
+    if !json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    // The API's JSON answers are whole in memory already: this takes them.
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            let message = format!("the answer could not be read: {error}");
+            return axum::response::IntoResponse::into_response(error::ApiError::new(
+                cairn_types::ErrorCode::Internal,
+                message,
+            ));
+        }
+    };
+    if bytes.ends_with(b"\n") {
+        return axum::response::Response::from_parts(parts, axum::body::Body::from(bytes));
+    }
+    let mut lined = Vec::with_capacity(bytes.len() + 1);
+    lined.extend_from_slice(&bytes);
+    lined.push(b'\n');
+    parts.headers.remove(CONTENT_LENGTH);
+    axum::response::Response::from_parts(parts, axum::body::Body::from(lined))
 }
 
 /// The layers every route gets, whatever surface it belongs to, from the
