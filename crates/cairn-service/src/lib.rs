@@ -365,7 +365,7 @@ impl Cairn {
         // so if it was collected since, and then we encode after all.
         let known = self.known_blobs.get(&(tenant.clone(), hash));
         let (blob, info, default_view, view_pending) = match known {
-            Some(info) => (None, info, None, self.views.is_pending(&hash)),
+            Some(info) => (None, info, None, self.views.is_pending(tenant, hash)),
             // Busy: the view is left to the renderer (see `views.rs`).
             None if self.views.defer(self.config.views_after_put) => {
                 let new = self.encode_original(hash, content.clone()).await?;
@@ -380,7 +380,7 @@ impl Cairn {
             }
         };
         if view_pending {
-            self.views.mark_pending(hash);
+            self.views.mark_pending(tenant, hash);
         }
         let created_at = now_millis();
         let expires_at = ttl.map(|ttl| {
@@ -694,6 +694,10 @@ impl Cairn {
         let Some(stored) = self.store.default_view(tenant, &blob.hash).await? else {
             return Ok(None);
         };
+        // The count stored with the view: `blob` may have been read while
+        // the view was pending.
+        let tokens = stored.tokens_compressed;
+        let stored = stored.view;
         if stored.engine != cairn_compress::ENGINE_VERSION {
             return Ok(None);
         }
@@ -713,7 +717,7 @@ impl Cairn {
             serde_json::from_str(&rendered.markers).map_err(|error| damaged(error.to_string()))?;
         Ok(Some(RenderedView::Rendered {
             content,
-            tokens: blob.tokens_compressed,
+            tokens,
             markers,
         }))
     }

@@ -31,6 +31,11 @@ const QUEUE: usize = 16 * 1024;
 /// Views stored per transaction.
 const BATCH: usize = 64;
 
+/// How long the renderer waits on an empty queue before it looks in the
+/// database for views left pending (by a node that stopped, or a batch that
+/// failed to store), and how old those must be.
+const SWEEP: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// A put whose default view was left to the renderer.
 #[derive(Debug)]
 struct Job {
@@ -50,8 +55,8 @@ pub(crate) struct Views {
     running: AtomicBool,
     /// Renderings in progress, on a request or in the renderer.
     busy: AtomicUsize,
-    /// Blobs put with their view pending and not stored since.
-    pending: Mutex<HashSet<ContentHash>>,
+    /// Blobs each tenant put with their view pending, not stored since.
+    pending: Mutex<HashSet<(TenantId, ContentHash)>>,
     /// One rendering per blob at a time: later callers wait for the first.
     renderings: Mutex<HashMap<ContentHash, Shared>>,
     /// Views rendered after their puts, since start.
@@ -97,12 +102,16 @@ impl Views {
         Busy(&self.busy)
     }
 
-    pub(crate) fn is_pending(&self, hash: &ContentHash) -> bool {
-        lock(&self.pending).contains(hash)
+    pub(crate) fn is_pending(&self, tenant: &TenantId, hash: ContentHash) -> bool {
+        lock(&self.pending).contains(&(tenant.clone(), hash))
     }
 
-    pub(crate) fn mark_pending(&self, hash: ContentHash) {
-        lock(&self.pending).insert(hash);
+    pub(crate) fn mark_pending(&self, tenant: &TenantId, hash: ContentHash) {
+        lock(&self.pending).insert((tenant.clone(), hash));
+    }
+
+    fn done(&self, tenant: &TenantId, hash: ContentHash) {
+        lock(&self.pending).remove(&(tenant.clone(), hash));
     }
 }
 
@@ -131,26 +140,40 @@ impl Cairn {
         }
     }
 
-    /// Renders the default views that puts left pending, until the service
-    /// is dropped: first those a previous process left in the database, then
-    /// the queue, storing them a batch at a time.
+    /// Renders the default views that puts left pending, until the task is
+    /// aborted: first those a previous process left in the database, then
+    /// the queue, storing them a batch at a time; when the queue has been
+    /// empty a while, views left pending in the database again (a node that
+    /// stopped, a batch that failed to store).
     pub async fn run_view_renderer(self) {
         let Some(mut queue) = lock(&self.views.queue).take() else {
             tracing::warn!("the view renderer runs already");
             return;
         };
         self.views.running.store(true, Ordering::Relaxed);
-        if let Err(error) = self.render_left_pending().await {
+        if let Err(error) = self.render_left_pending(crate::now_millis()).await {
             tracing::warn!(%error, "could not render the views left pending before the start");
         }
         let mut jobs = Vec::with_capacity(BATCH);
-        while queue.recv_many(&mut jobs, BATCH).await > 0 {
-            if let Err(error) = self.render_jobs(&jobs).await {
-                // Their blobs stay pending in the database: a GET renders
-                // them, and so does the next start.
-                tracing::warn!(%error, views = jobs.len(), "could not store rendered views");
+        loop {
+            match tokio::time::timeout(SWEEP, queue.recv_many(&mut jobs, BATCH)).await {
+                Ok(0) => return,
+                Ok(_) => {
+                    if let Err(error) = self.render_jobs(&jobs).await {
+                        // Their blobs stay pending in the database: a GET
+                        // renders them, and so does the next sweep.
+                        tracing::warn!(%error, views = jobs.len(), "could not store rendered views");
+                    }
+                    jobs.clear();
+                }
+                Err(_) => {
+                    let before = crate::now_millis()
+                        .saturating_sub(i64::try_from(SWEEP.as_millis()).unwrap_or(i64::MAX));
+                    if let Err(error) = self.render_left_pending(before).await {
+                        tracing::warn!(%error, "could not render views left pending");
+                    }
+                }
             }
-            jobs.clear();
         }
     }
 
@@ -162,16 +185,18 @@ impl Cairn {
             if !seen.insert(job.blob.hash) {
                 continue;
             }
-            match self.stored_view_engine(&job.tenant, &job.blob.hash).await {
-                Ok(Some(engine)) if engine != 0 => continue,
-                Ok(_) => {}
-                Err(error) => return Err(error),
+            if self.stored_view_engine(&job.tenant, &job.blob.hash).await? != Some(0) {
+                continue; // rendered meanwhile, or deleted
             }
             match self.render_pending(&job.tenant, &job.blob).await {
                 Ok((view, _)) => rendered.push(view),
                 // Deleted meanwhile: nothing to render.
                 Err(ServiceError::NotFound(_)) => {}
-                Err(error) => return Err(error),
+                // This one stays pending (a GET will say what is wrong);
+                // the rest of the batch goes on.
+                Err(error) => {
+                    tracing::warn!(%error, hash = %job.blob.hash, "a view did not render")
+                }
             }
         }
         self.store.store_views(&rendered).await?;
@@ -190,16 +215,22 @@ impl Cairn {
             .store
             .default_view(tenant, hash)
             .await?
-            .map(|view| view.engine))
+            .map(|stored| stored.view.engine))
     }
 
-    /// Renders the views a previous process left pending (it stopped, or
-    /// was killed, before it rendered them).
-    async fn render_left_pending(&self) -> Result<(), ServiceError> {
+    /// Renders the views left pending in the database by puts before
+    /// `created_before` (a process stopped, or was killed, before it
+    /// rendered them). A blob that does not decode or render gets the
+    /// original as its view, so it is not tried forever; reading it says
+    /// what is wrong.
+    async fn render_left_pending(&self, created_before: i64) -> Result<(), ServiceError> {
         let level = self.config.zstd_level;
         let mut done = 0usize;
         loop {
-            let blobs = self.store.pending_views(BATCH as u32).await?;
+            let blobs = self
+                .store
+                .pending_views(BATCH as u32, created_before)
+                .await?;
             if blobs.is_empty() {
                 break;
             }
@@ -210,13 +241,26 @@ impl Cairn {
                     .into_iter()
                     .map(|blob| {
                         let info = blob.info.clone();
-                        let original = decode_blob(blob)?;
-                        render_default(info.hash, &original, info.tokens_original, level)
+                        decode_blob(blob)
+                            .and_then(|original| {
+                                render_default(info.hash, &original, info.tokens_original, level)
+                            })
                             .map(|(rendered, _)| rendered)
+                            .unwrap_or_else(|error| {
+                                tracing::warn!(%error, hash = %info.hash, "a pending view did not render");
+                                RenderedDefault {
+                                    hash: info.hash,
+                                    tokens_compressed: info.tokens_original,
+                                    view: cairn_store::StoredView {
+                                        engine: cairn_compress::ENGINE_VERSION,
+                                        rendered: None,
+                                    },
+                                }
+                            })
                     })
-                    .collect::<Result<Vec<_>, ServiceError>>()
+                    .collect::<Vec<_>>()
             })
-            .await??;
+            .await?;
             self.store.store_views(&rendered).await?;
             self.views
                 .rendered
@@ -224,10 +268,12 @@ impl Cairn {
             done += count;
         }
         if done > 0 {
-            tracing::info!(
-                views = done,
-                "rendered the views left pending before the start"
-            );
+            // Which keys these were is not known here: forget every cached
+            // record and blob fact, which may still say "pending".
+            self.records.clear();
+            self.known_blobs.clear();
+            lock(&self.views.pending).clear();
+            tracing::info!(views = done, "rendered views left pending");
         }
         Ok(())
     }
@@ -265,11 +311,16 @@ impl Cairn {
             .clone();
         let result = shared
             .get_or_try_init(|| async {
+                // Another GET may have stored it since this one looked.
+                if let Some(view) = self.stored_view(tenant, blob).await? {
+                    return Ok(Arc::new(view));
+                }
                 let (rendered, view) = self.render_pending(tenant, blob).await?;
                 self.store
                     .store_views(std::slice::from_ref(&rendered))
                     .await?;
-                lock(&self.views.pending).remove(&blob.hash);
+                self.views.done(tenant, blob.hash);
+                self.known_blobs.remove(&(tenant.clone(), blob.hash));
                 Ok::<_, ServiceError>(view)
             })
             .await
@@ -287,7 +338,7 @@ impl Cairn {
     /// Brings the caches in line with a view just stored: the key's record
     /// and the blob's facts carry its token count now.
     fn view_stored(&self, tenant: &TenantId, key: &ContextKey, blob: &BlobInfo) {
-        lock(&self.views.pending).remove(&blob.hash);
+        self.views.done(tenant, blob.hash);
         self.records.evict(tenant, key);
         self.known_blobs.remove(&(tenant.clone(), blob.hash));
     }

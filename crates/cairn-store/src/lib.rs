@@ -75,12 +75,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         hash: &ContentHash,
     ) -> Result<Option<EncodedBlob>, StoreError>;
 
-    /// The stored default view of a blob this tenant references.
+    /// The stored default view of a blob this tenant references, with its
+    /// token count.
     async fn default_view(
         &self,
         tenant: &TenantId,
         hash: &ContentHash,
-    ) -> Result<Option<StoredView>, StoreError>;
+    ) -> Result<Option<RenderedDefault>, StoreError>;
 
     /// The blob a `ccr:` reference names, if this tenant references it.
     async fn resolve_ref(
@@ -198,9 +199,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// blob's view pending: [`StoredView::PENDING`]), in one transaction.
     async fn store_views(&self, views: &[RenderedDefault]) -> Result<(), StoreError>;
 
-    /// Up to `limit` blobs whose default view is pending, oldest first: what
-    /// the background renderer picks up after a restart.
-    async fn pending_views(&self, limit: u32) -> Result<Vec<EncodedBlob>, StoreError>;
+    /// Up to `limit` blobs stored before `created_before` whose default view
+    /// is pending, oldest first: what the background renderer picks up after
+    /// a restart, or that a node stopped before rendering.
+    async fn pending_views(
+        &self,
+        limit: u32,
+        created_before: Millis,
+    ) -> Result<Vec<EncodedBlob>, StoreError>;
 
     /// Checks the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
@@ -259,7 +265,8 @@ impl StoredView {
     }
 }
 
-/// A blob's default view rendered after its put, for [`Store::store_views`].
+/// A blob's default view and its token count: rendered after its put, for
+/// [`Store::store_views`], or as [`Store::default_view`] reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderedDefault {
     pub hash: ContentHash,

@@ -256,13 +256,13 @@ pub(crate) async fn insert_blob(
 ) -> Result<(), StoreError> {
     let hash = blob.hash.to_hex();
     let rendered = blob.view.rendered.as_ref();
-    sqlx::query(
+    sqlx::query(&format!(
         "INSERT INTO blobs (hash, bytes_original, bytes_stored, encoding, content_type, \
              tokens_original, tokens_compressed, created_at, data, \
              view_engine, view_encoding, view_data, view_markers) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-             ON CONFLICT (hash) DO NOTHING",
-    )
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13){}",
+        crate::views::BLOB_CONFLICT
+    ))
     .bind(&hash)
     .bind(to_i64(blob.bytes_original))
     .bind(to_i64(blob.data.len() as u64))
@@ -493,9 +493,10 @@ impl Store for PostgresStore {
         &self,
         tenant: &TenantId,
         hash: &ContentHash,
-    ) -> Result<Option<crate::StoredView>, StoreError> {
+    ) -> Result<Option<crate::RenderedDefault>, StoreError> {
         let row = sqlx::query(
-            "SELECT b.view_engine, b.view_encoding, b.view_data, b.view_markers \
+            "SELECT b.view_engine, b.view_encoding, b.view_data, b.view_markers, \
+             b.tokens_compressed \
              FROM tenant_blobs t JOIN blobs b ON b.hash = t.hash \
              WHERE t.tenant = $1 AND t.hash = $2",
         )
@@ -518,9 +519,13 @@ impl Store for PostgresStore {
                     .unwrap_or_default(),
             }),
         };
-        Ok(Some(crate::StoredView {
-            engine: u32::try_from(engine).unwrap_or(0),
-            rendered,
+        Ok(Some(crate::RenderedDefault {
+            hash: *hash,
+            tokens_compressed: to_u64(&row, "tokens_compressed")?,
+            view: crate::StoredView {
+                engine: u32::try_from(engine).unwrap_or(0),
+                rendered,
+            },
         }))
     }
 
@@ -805,9 +810,14 @@ impl Store for PostgresStore {
         .await
     }
 
-    async fn pending_views(&self, limit: u32) -> Result<Vec<EncodedBlob>, StoreError> {
+    async fn pending_views(
+        &self,
+        limit: u32,
+        created_before: Millis,
+    ) -> Result<Vec<EncodedBlob>, StoreError> {
         let rows = sqlx::query(&crate::views::pending_sql(BLOB_COLUMNS))
             .bind(i64::from(limit))
+            .bind(created_before)
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(encoded_blob).collect()

@@ -218,13 +218,13 @@ pub(crate) async fn insert_blob(
     created_at: Millis,
 ) -> Result<(), StoreError> {
     let hash = blob.hash.to_hex();
-    sqlx::query(
+    sqlx::query(&format!(
         "INSERT INTO blobs (hash, bytes_original, bytes_stored, encoding, content_type, \
              tokens_original, tokens_compressed, created_at, data, \
              view_engine, view_encoding, view_data, view_markers) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
-             ON CONFLICT (hash) DO NOTHING",
-    )
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13){}",
+        crate::views::BLOB_CONFLICT
+    ))
     .bind(&hash)
     .bind(to_i64(blob.bytes_original))
     .bind(to_i64(blob.data.len() as u64))
@@ -353,9 +353,10 @@ impl Store for SqliteStore {
         &self,
         tenant: &TenantId,
         hash: &ContentHash,
-    ) -> Result<Option<crate::StoredView>, StoreError> {
+    ) -> Result<Option<crate::RenderedDefault>, StoreError> {
         let row = sqlx::query(
-            "SELECT b.view_engine, b.view_encoding, b.view_data, b.view_markers \
+            "SELECT b.view_engine, b.view_encoding, b.view_data, b.view_markers, \
+             b.tokens_compressed \
              FROM tenant_blobs t JOIN blobs b ON b.hash = t.hash \
              WHERE t.tenant = ?1 AND t.hash = ?2",
         )
@@ -378,9 +379,13 @@ impl Store for SqliteStore {
                     .unwrap_or_default(),
             }),
         };
-        Ok(Some(crate::StoredView {
-            engine: u32::try_from(engine).unwrap_or(0),
-            rendered,
+        Ok(Some(crate::RenderedDefault {
+            hash: *hash,
+            tokens_compressed: to_u64(&row, "tokens_compressed")?,
+            view: crate::StoredView {
+                engine: u32::try_from(engine).unwrap_or(0),
+                rendered,
+            },
         }))
     }
 
@@ -528,20 +533,26 @@ impl Store for SqliteStore {
         tenant: &TenantId,
         since: Millis,
     ) -> Result<crate::StoreActivity, StoreError> {
-        let contexts = sqlx::query(&crate::activity::CONTEXT_ACTIVITY_SQL.replace('$', "?"))
-            .bind(tenant.as_str())
-            .bind(since)
-            .fetch_all(&self.readers)
-            .await?;
-        let sessions = sqlx::query(&crate::activity::SESSION_ACTIVITY_SQL.replace('$', "?"))
-            .bind(tenant.as_str())
-            .bind(since)
-            .fetch_all(&self.readers)
-            .await?;
-        let totals = sqlx::query(&crate::activity::SESSION_TOTALS_SQL.replace('$', "?"))
-            .bind(tenant.as_str())
-            .fetch_one(&self.readers)
-            .await?;
+        let contexts = sqlx::query(&crate::sql_for::<Sqlite>(
+            crate::activity::CONTEXT_ACTIVITY_SQL,
+        ))
+        .bind(tenant.as_str())
+        .bind(since)
+        .fetch_all(&self.readers)
+        .await?;
+        let sessions = sqlx::query(&crate::sql_for::<Sqlite>(
+            crate::activity::SESSION_ACTIVITY_SQL,
+        ))
+        .bind(tenant.as_str())
+        .bind(since)
+        .fetch_all(&self.readers)
+        .await?;
+        let totals = sqlx::query(&crate::sql_for::<Sqlite>(
+            crate::activity::SESSION_TOTALS_SQL,
+        ))
+        .bind(tenant.as_str())
+        .fetch_one(&self.readers)
+        .await?;
         let (sessions_total, messages_total) = crate::activity::totals_row(&totals)?;
         Ok(crate::StoreActivity {
             contexts: contexts
@@ -736,7 +747,7 @@ impl Store for SqliteStore {
         if views.is_empty() {
             return Ok(());
         }
-        let sql = crate::views::STORE_VIEW_SQL.replace('$', "?");
+        let sql = crate::sql_for::<Sqlite>(crate::views::STORE_VIEW_SQL);
         let mut tx = self.begin_write().await?;
         for view in views {
             crate::views::bind_view(sqlx::query(&sql), view)
@@ -747,10 +758,15 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn pending_views(&self, limit: u32) -> Result<Vec<EncodedBlob>, StoreError> {
-        let sql = crate::views::pending_sql(BLOB_COLUMNS).replace('$', "?");
+    async fn pending_views(
+        &self,
+        limit: u32,
+        created_before: Millis,
+    ) -> Result<Vec<EncodedBlob>, StoreError> {
+        let sql = crate::sql_for::<Sqlite>(&crate::views::pending_sql(BLOB_COLUMNS)).into_owned();
         let rows = sqlx::query(&sql)
             .bind(i64::from(limit))
+            .bind(created_before)
             .fetch_all(&self.readers)
             .await?;
         rows.iter().map(encoded_blob).collect()

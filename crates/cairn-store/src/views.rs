@@ -15,12 +15,22 @@ use crate::RenderedDefault;
 pub(crate) const STORE_VIEW_SQL: &str = "UPDATE blobs SET tokens_compressed = $1, \
      view_engine = $2, view_encoding = $3, view_data = $4, view_markers = $5 WHERE hash = $6";
 
+/// How a blob insert meets a blob stored already: a put that rendered the
+/// view fills in one another put left pending (so no tenant's stats or
+/// receipts tell of another tenant's pending copy); otherwise nothing changes.
+pub(crate) const BLOB_CONFLICT: &str = " ON CONFLICT (hash) DO UPDATE SET \
+     tokens_compressed = excluded.tokens_compressed, view_engine = excluded.view_engine, \
+     view_encoding = excluded.view_encoding, view_data = excluded.view_data, \
+     view_markers = excluded.view_markers \
+     WHERE blobs.view_engine = 0 AND excluded.view_engine <> 0";
+
 /// The blobs whose default view is pending, oldest first; `{columns}` is the
-/// backend's blob column list, `$1` the limit.
+/// backend's blob column list, `$1` the limit, `$2` the time they were
+/// stored before.
 pub(crate) fn pending_sql(columns: &str) -> String {
     format!(
         "SELECT {columns}, b.encoding, b.data FROM blobs b WHERE b.view_engine = 0 \
-         ORDER BY b.created_at LIMIT $1"
+         AND b.created_at < $2 ORDER BY b.created_at LIMIT $1"
     )
 }
 

@@ -264,7 +264,15 @@ async fn views_left_pending_are_found_and_stored_later(store: Arc<dyn Store>) {
         .put_context(write("alice", "newer", b"second original", None))
         .await
         .expect("put");
-    let pending = store.pending_views(10).await.expect("pending");
+    assert!(
+        store
+            .pending_views(10, 500)
+            .await
+            .expect("pending")
+            .is_empty(),
+        "none stored before 500"
+    );
+    let pending = store.pending_views(10, i64::MAX).await.expect("pending");
     let hashes: Vec<_> = pending.iter().map(|blob| blob.info.hash).collect();
     assert_eq!(
         hashes,
@@ -278,7 +286,18 @@ async fn views_left_pending_are_found_and_stored_later(store: Arc<dyn Store>) {
         pending[0].data, b"first original",
         "with the original's bytes"
     );
-    assert_eq!(store.pending_views(1).await.expect("pending").len(), 1);
+    assert_eq!(
+        store
+            .pending_views(1, i64::MAX)
+            .await
+            .expect("pending")
+            .len(),
+        1
+    );
+    assert_eq!(
+        store.pending_views(10, 1_000).await.expect("pending").len(),
+        1
+    );
     assert_eq!(
         store.stats(&tenant, 0).await.expect("stats").views_pending,
         2
@@ -310,7 +329,7 @@ async fn views_left_pending_are_found_and_stored_later(store: Arc<dyn Store>) {
         .await
         .expect("read")
         .expect("a view");
-    assert_eq!(stored, rendered.view);
+    assert_eq!(stored, rendered);
     let key = ContextKey::parse("older").expect("valid");
     let record = store
         .get_context(&tenant, &key, None)
@@ -318,7 +337,7 @@ async fn views_left_pending_are_found_and_stored_later(store: Arc<dyn Store>) {
         .expect("read")
         .expect("record");
     assert_eq!(record.blob.tokens_compressed, 0);
-    let pending = store.pending_views(10).await.expect("pending");
+    let pending = store.pending_views(10, i64::MAX).await.expect("pending");
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].info.hash, ContentHash::of(b"second original"));
     assert_eq!(
@@ -333,6 +352,37 @@ async fn views_left_pending_are_found_and_stored_later(store: Arc<dyn Store>) {
             .views_pending,
         0
     );
+
+    // Bob puts the same bytes with their view rendered: the pending row
+    // takes it, so neither tenant's stats count it pending any more.
+    let mut bobs = write("bob", "same", b"second original", None);
+    let blob = bobs.blob.as_mut().expect("a blob");
+    blob.view = rendered.view.clone();
+    blob.tokens_compressed = 0;
+    store.put_context(bobs).await.expect("put");
+    assert!(
+        store
+            .pending_views(10, i64::MAX)
+            .await
+            .expect("pending")
+            .is_empty()
+    );
+    assert_eq!(
+        store.stats(&tenant, 0).await.expect("stats").views_pending,
+        0
+    );
+    // A put without a view leaves a stored view alone.
+    store
+        .put_context(write("bob", "again", b"second original", None))
+        .await
+        .expect("put");
+    let hash = ContentHash::of(b"second original");
+    let kept = store
+        .default_view(&tenant, &hash)
+        .await
+        .expect("read")
+        .expect("a view");
+    assert_eq!(kept.view, rendered.view);
 }
 
 on_every_backend!(

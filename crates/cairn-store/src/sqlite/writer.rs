@@ -193,7 +193,7 @@ async fn write_transaction(
                 .push_bind(rendered.map(|view| view.data.as_slice()))
                 .push_bind(rendered.map(|view| view.markers.as_str()));
         });
-        insert.push(" ON CONFLICT (hash) DO NOTHING");
+        insert.push(crate::views::BLOB_CONFLICT);
         insert.build().execute(&mut *tx).await?;
     }
 
