@@ -9,7 +9,7 @@
 # its instrumented build of the whole server (axum, sqlx, tantivy; behind the
 # fuzz package's `router` feature, so the other targets do not build it)
 # takes longer than CI's budget, and the nextest suite replays its corpus with
-# mutations instead (tests/tests/router_corpus.rs).
+# mutations instead (tests/tests/integration/router_corpus.rs).
 #
 # New inputs the fuzzer finds go to a scratch directory, not to the committed
 # seed corpus; a crash leaves its input under fuzz/artifacts/ and fails.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs Chromium, the real browser the browser tests (tests/tests/security/browser.rs)
+# Installs Chromium, the real browser the browser tests (tests/tests/integration/security/browser.rs)
 # drive headless: GraphiQL under its Content-Security-Policy, and a page on
 # another origin (or a rebound name) trying to reach the loopback server.
 # From the distribution's packages (Debian: `chromium`), as root.

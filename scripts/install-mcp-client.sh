@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the official MCP Python SDK (`mcp` on PyPI), pinned to one version,
-# into its own virtual environment. The MCP tests (tests/tests/mcp.rs) drive
+# into its own virtual environment. The MCP tests (tests/tests/integration/mcp.rs) drive
 # Cairn's MCP server with it: a real client the project did not write.
 #
 # Usage: scripts/install-mcp-client.sh [DIR]     (DIR defaults to ./.venv-mcp)

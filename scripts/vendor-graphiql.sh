@@ -7,7 +7,7 @@
 #
 # Usage: scripts/vendor-graphiql.sh
 # To move to other versions, change them here, run it, check the page
-# (tests/tests/security/browser.rs does), and put the new sums here.
+# (tests/tests/integration/security/browser.rs does), and put the new sums here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

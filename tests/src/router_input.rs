@@ -4,7 +4,7 @@
 //! Two harnesses share this file: the cargo-fuzz target
 //! (`fuzz/fuzz_targets/router.rs` includes it by path, so it uses only crates
 //! both depend on) and the test that replays
-//! the corpus with mutations under nextest (`tests/tests/router_corpus.rs`).
+//! the corpus with mutations under nextest (`tests/tests/integration/router_corpus.rs`).
 //!
 //! The plain form: the first line is `METHOD TARGET` (the path and query),
 //! each next line until an empty one is a header `name: value`, the rest is

@@ -484,7 +484,7 @@ mod tests {
     }
 
     /// Similarity as a fixed table: the combination with BM25, not the model
-    /// (tests/tests/ml.rs runs the real one).
+    /// (tests/tests/integration/ml.rs runs the real one).
     #[derive(Debug)]
     struct Table(Vec<(&'static str, f32)>);
 

@@ -8,7 +8,7 @@ use cairn_tests::TestServer;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::*;
+use super::*;
 
 #[tokio::test]
 async fn secrets_are_masked_in_views_snippets_and_the_index_but_not_in_the_full_view()

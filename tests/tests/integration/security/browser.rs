@@ -10,7 +10,7 @@ use cairn_tests::browser::Browser;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::put;
+use super::put;
 
 const SECRET: &str = "the launch code is 0000";
 

@@ -11,7 +11,7 @@ use cairn_tests::TestServer;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::{SECRET, token};
+use super::{SECRET, token};
 
 /// A client whose connections come from `address` (any of 127/8 reaches
 /// a server on 127.0.0.1).

@@ -5,7 +5,7 @@
 //! from where its index stopped; concurrent puts to one key through both
 //! nodes keep every version, numbered without gaps or duplicates.
 
-#[path = "../../crates/cairn-store/tests/common/pg.rs"]
+#[path = "../../../crates/cairn-store/tests/common/pg.rs"]
 mod pg;
 
 use std::path::Path;

@@ -7,7 +7,7 @@ use cairn_auth::Scope;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::*;
+use super::*;
 
 /// The error body with the key's name taken out, to compare shapes.
 fn without(body: &Value, name: &str) -> String {

@@ -8,7 +8,7 @@ use cairn_tests::TestServer;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::*;
+use super::*;
 
 #[tokio::test]
 async fn every_route_refuses_a_missing_or_bad_token_with_401() -> anyhow::Result<()> {

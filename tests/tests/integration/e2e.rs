@@ -1133,9 +1133,10 @@ async fn the_default_view_is_stored_with_its_blob_and_served_after_a_restart() -
         .await?
         .expect("stored");
     store.close().await;
-    assert_eq!(stored.engine, cairn_compress::ENGINE_VERSION);
+    assert_eq!(stored.view.engine, cairn_compress::ENGINE_VERSION);
+    assert_eq!(stored.tokens_compressed, receipt.tokens_compressed);
     assert!(
-        stored.rendered.is_some(),
+        stored.view.rendered.is_some(),
         "a view that cuts is stored rendered"
     );
     server.stop().await
