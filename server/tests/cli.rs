@@ -497,7 +497,10 @@ fn every_acknowledged_put_survives_kill_9_under_write_load() {
         let store = cairn_server::open_store(&config)
             .await
             .expect("the store opens");
-        let pending = store.pending_views(10_000, i64::MAX).await.expect("pending views");
+        let pending = store
+            .pending_views(10_000, i64::MAX)
+            .await
+            .expect("pending views");
         store.close().await;
         pending.len()
     });

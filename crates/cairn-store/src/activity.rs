@@ -24,7 +24,7 @@ pub(crate) const SESSION_ACTIVITY_SQL: &str = "SELECT d.day, d.agent, COUNT(*) A
        FROM sessions s WHERE s.tenant = $1 AND COALESCE(s.started_at, s.imported_at) >= $2 \
      ) d GROUP BY 1, 2 ORDER BY 1, 2";
 
-fn count<R: Row>(row: &R, column: &str) -> Result<u64, StoreError>
+pub(crate) fn count<R: Row>(row: &R, column: &str) -> Result<u64, StoreError>
 where
     for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
     for<'a> &'a str: ColumnIndex<R>,

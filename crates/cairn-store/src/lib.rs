@@ -10,6 +10,7 @@
 //! reads configuration or the environment.
 
 mod activity;
+mod contexts;
 mod embeddings;
 mod error;
 mod merge;

@@ -23,15 +23,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 use cairn_core::{CcrRef, ContentHash};
 use cairn_types::{ContextKey, TenantId};
-use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Connection as _, PgConnection, Postgres, Row, Transaction};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use sqlx::{Connection as _, PgConnection, Postgres, Transaction};
 use tokio::sync::watch;
 
+use crate::contexts::Contexts;
 use crate::embeddings::Embeddings;
 use crate::sessions::Sessions;
 use crate::{
-    BlobInfo, ContextRecord, ContextWrite, EncodedBlob, Encoding, GcReport, ListFilter, Millis,
-    PutOutcome, Store, StoreError, StoreStats,
+    BlobInfo, ContextRecord, ContextWrite, EncodedBlob, GcReport, ListFilter, Millis, PutOutcome,
+    Store, StoreError, StoreStats,
 };
 
 mod writer;
@@ -195,100 +196,8 @@ pub(crate) async fn lock_feed(tx: &mut Transaction<'static, Postgres>) -> Result
     Ok(())
 }
 
-const BLOB_COLUMNS: &str = "b.hash, b.bytes_original, b.bytes_stored, b.content_type, \
-     b.tokens_original, b.tokens_compressed";
-
-const CONTEXT_COLUMNS: &str = "c.key, c.version, c.agent, c.session, c.metadata, \
-     c.created_at, c.expires_at";
-
-fn to_u64(row: &PgRow, column: &str) -> Result<u64, StoreError> {
-    let value: i64 = row.try_get(column)?;
-    u64::try_from(value)
-        .map_err(|_| StoreError::Corrupt(format!("negative value {value} in column {column}")))
-}
-
-pub(crate) fn to_i64(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-fn blob_info(row: &PgRow) -> Result<BlobInfo, StoreError> {
-    let hash: String = row.try_get("hash")?;
-    Ok(BlobInfo {
-        hash: ContentHash::from_hex(&hash)
-            .map_err(|_| StoreError::Corrupt(format!("bad hash {hash:?} in blobs")))?,
-        bytes_original: to_u64(row, "bytes_original")?,
-        bytes_stored: to_u64(row, "bytes_stored")?,
-        content_type: row.try_get("content_type")?,
-        tokens_original: to_u64(row, "tokens_original")?,
-        tokens_compressed: to_u64(row, "tokens_compressed")?,
-    })
-}
-
-/// A row of blob columns with `encoding` and `data`.
-fn encoded_blob(row: &PgRow) -> Result<EncodedBlob, StoreError> {
-    let encoding: String = row.try_get("encoding")?;
-    Ok(EncodedBlob {
-        info: blob_info(row)?,
-        encoding: Encoding::parse(&encoding)?,
-        data: row.try_get("data")?,
-    })
-}
-
-fn context_record(row: &PgRow) -> Result<ContextRecord, StoreError> {
-    Ok(ContextRecord {
-        key: row.try_get("key")?,
-        version: row.try_get("version")?,
-        blob: blob_info(row)?,
-        agent: row.try_get("agent")?,
-        session: row.try_get("session")?,
-        metadata: row.try_get("metadata")?,
-        created_at: row.try_get("created_at")?,
-        expires_at: row.try_get("expires_at")?,
-    })
-}
-
-/// Stores `blob` (once) and `tenant`'s reference to it.
-pub(crate) async fn insert_blob(
-    tx: &mut Transaction<'static, Postgres>,
-    tenant: &TenantId,
-    blob: &crate::NewBlob,
-    created_at: Millis,
-) -> Result<(), StoreError> {
-    let hash = blob.hash.to_hex();
-    let rendered = blob.view.rendered.as_ref();
-    sqlx::query(&format!(
-        "INSERT INTO blobs (hash, bytes_original, bytes_stored, encoding, content_type, \
-             tokens_original, tokens_compressed, created_at, data, \
-             view_engine, view_encoding, view_data, view_markers) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13){}",
-        crate::views::BLOB_CONFLICT
-    ))
-    .bind(&hash)
-    .bind(to_i64(blob.bytes_original))
-    .bind(to_i64(blob.data.len() as u64))
-    .bind(blob.encoding.as_str())
-    .bind(&blob.content_type)
-    .bind(to_i64(blob.tokens_original))
-    .bind(to_i64(blob.tokens_compressed))
-    .bind(created_at)
-    .bind(blob.data.as_slice())
-    .bind(i64::from(blob.view.engine))
-    .bind(rendered.map(|view| view.encoding.as_str()))
-    .bind(rendered.map(|view| view.data.as_slice()))
-    .bind(rendered.map(|view| view.markers.as_str()))
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO tenant_blobs (tenant, hash, created_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (tenant, hash) DO NOTHING",
-    )
-    .bind(tenant.as_str())
-    .bind(&hash)
-    .bind(created_at)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
+/// For the group-commit writer.
+pub(crate) use crate::contexts::to_i64;
 
 /// Drops `tenant`'s reference to `hash` if none of its contexts use it, then
 /// the blob itself if no tenant references it. Returns (references, blobs,
@@ -335,7 +244,7 @@ impl PostgresStore {
     ) -> Result<crate::ImportOutcome, StoreError> {
         let mut tx = self.pool.begin().await?;
         for blob in &import.blobs {
-            insert_blob(&mut tx, tenant, blob, now).await?;
+            Contexts::insert_blob(&mut tx, tenant, blob, now).await?;
         }
         let created = Sessions::upsert(&mut tx, tenant, import, now).await?;
         // Messages are numbered from here on: under the feed lock, so they
@@ -451,7 +360,7 @@ impl Store for PostgresStore {
         let hash = blob.hash.to_hex();
         retrying(|| async {
             let mut tx = self.pool.begin().await?;
-            insert_blob(&mut tx, tenant, blob, created_at).await?;
+            Contexts::insert_blob(&mut tx, tenant, blob, created_at).await?;
             sqlx::query(
                 "INSERT INTO retained_blobs (tenant, hash, created_at, expires_at) \
                  VALUES ($1, $2, $3, $4) ON CONFLICT (tenant, hash) \
@@ -475,18 +384,7 @@ impl Store for PostgresStore {
         key: &ContextKey,
         version: Option<i64>,
     ) -> Result<Option<ContextRecord>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {CONTEXT_COLUMNS}, {BLOB_COLUMNS} FROM contexts c \
-             JOIN blobs b ON b.hash = c.hash \
-             WHERE c.tenant = $1 AND c.key = $2 AND ($3::BIGINT IS NULL OR c.version = $3) \
-             ORDER BY c.version DESC LIMIT 1"
-        ))
-        .bind(tenant.as_str())
-        .bind(key.as_str())
-        .bind(version)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(context_record).transpose()
+        Contexts::get(&self.pool, tenant, key, version).await
     }
 
     async fn default_view(
@@ -494,39 +392,7 @@ impl Store for PostgresStore {
         tenant: &TenantId,
         hash: &ContentHash,
     ) -> Result<Option<crate::RenderedDefault>, StoreError> {
-        let row = sqlx::query(
-            "SELECT b.view_engine, b.view_encoding, b.view_data, b.view_markers, \
-             b.tokens_compressed \
-             FROM tenant_blobs t JOIN blobs b ON b.hash = t.hash \
-             WHERE t.tenant = $1 AND t.hash = $2",
-        )
-        .bind(tenant.as_str())
-        .bind(hash.to_hex())
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let engine: i64 = row.try_get("view_engine")?;
-        let encoding: Option<String> = row.try_get("view_encoding")?;
-        let rendered = match encoding {
-            None => None,
-            Some(encoding) => Some(crate::StoredRendering {
-                encoding: Encoding::parse(&encoding)?,
-                data: row
-                    .try_get::<Option<Vec<u8>>, _>("view_data")?
-                    .unwrap_or_default(),
-                markers: row
-                    .try_get::<Option<String>, _>("view_markers")?
-                    .unwrap_or_default(),
-            }),
-        };
-        Ok(Some(crate::RenderedDefault {
-            hash: *hash,
-            tokens_compressed: to_u64(&row, "tokens_compressed")?,
-            view: crate::StoredView {
-                engine: u32::try_from(engine).unwrap_or(0),
-                rendered,
-            },
-        }))
+        Contexts::default_view(&self.pool, tenant, hash).await
     }
 
     async fn blob_data(
@@ -534,15 +400,7 @@ impl Store for PostgresStore {
         tenant: &TenantId,
         hash: &ContentHash,
     ) -> Result<Option<EncodedBlob>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {BLOB_COLUMNS}, b.encoding, b.data FROM tenant_blobs t \
-             JOIN blobs b ON b.hash = t.hash WHERE t.tenant = $1 AND t.hash = $2"
-        ))
-        .bind(tenant.as_str())
-        .bind(hash.to_hex())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(encoded_blob).transpose()
+        Contexts::blob_data(&self.pool, tenant, hash).await
     }
 
     async fn resolve_ref(
@@ -550,22 +408,7 @@ impl Store for PostgresStore {
         tenant: &TenantId,
         reference: &CcrRef,
     ) -> Result<Option<BlobInfo>, StoreError> {
-        let prefix = reference.hex();
-        let low = format!("{prefix:0<64}");
-        let high = format!("{prefix:f<64}");
-        let rows = sqlx::query(&format!(
-            "SELECT {BLOB_COLUMNS} FROM tenant_blobs t JOIN blobs b ON b.hash = t.hash \
-             WHERE t.tenant = $1 AND t.hash BETWEEN $2 AND $3 ORDER BY t.hash LIMIT 2"
-        ))
-        .bind(tenant.as_str())
-        .bind(low)
-        .bind(high)
-        .fetch_all(&self.pool)
-        .await?;
-        if rows.len() > 1 {
-            tracing::warn!(reference = %reference, "ccr reference names two blobs; serving the first");
-        }
-        rows.first().map(blob_info).transpose()
+        Contexts::resolve_ref(&self.pool, tenant, reference).await
     }
 
     async fn list_contexts(
@@ -574,33 +417,7 @@ impl Store for PostgresStore {
         filter: &ListFilter,
         now: Millis,
     ) -> Result<Vec<ContextRecord>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {CONTEXT_COLUMNS}, {BLOB_COLUMNS} FROM contexts c \
-             JOIN blobs b ON b.hash = c.hash \
-             WHERE c.tenant = $1 \
-             AND c.version = (SELECT MAX(m.version) FROM contexts m \
-                              WHERE m.tenant = c.tenant AND m.key = c.key) \
-             AND ($2::TEXT IS NULL OR c.key > $2) \
-             AND ($3::TEXT IS NULL OR (c.key >= $3 AND substr(c.key, 1, length($3)) = $3)) \
-             AND ($4::TEXT IS NULL OR c.agent = $4) \
-             AND ($5::TEXT IS NULL OR c.session = $5) \
-             AND (c.expires_at IS NULL OR c.expires_at > $6) \
-             AND ($8::TEXT IS NULL OR b.content_type = $8) \
-             AND ($9::BIGINT IS NULL OR c.created_at >= $9) \
-             ORDER BY c.key LIMIT $7"
-        ))
-        .bind(tenant.as_str())
-        .bind(filter.after.as_deref())
-        .bind(filter.prefix.as_deref())
-        .bind(filter.agent.as_deref())
-        .bind(filter.session.as_deref())
-        .bind(now)
-        .bind(i64::from(filter.limit))
-        .bind(filter.content_type.as_deref())
-        .bind(filter.since)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(context_record).collect()
+        Contexts::list(&self.pool, tenant, filter, now).await
     }
 
     async fn delete_context(&self, tenant: &TenantId, key: &ContextKey) -> Result<u64, StoreError> {
@@ -608,45 +425,7 @@ impl Store for PostgresStore {
     }
 
     async fn stats(&self, tenant: &TenantId, now: Millis) -> Result<StoreStats, StoreError> {
-        let live = sqlx::query(
-            "SELECT COUNT(*) AS n FROM contexts c WHERE c.tenant = $1 \
-             AND c.version = (SELECT MAX(m.version) FROM contexts m \
-                              WHERE m.tenant = c.tenant AND m.key = c.key) \
-             AND (c.expires_at IS NULL OR c.expires_at > $2)",
-        )
-        .bind(tenant.as_str())
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await?;
-        let versions = sqlx::query(
-            "SELECT COUNT(*) AS n, COALESCE(SUM(b.bytes_original), 0)::BIGINT AS bytes_original, \
-             COALESCE(SUM(b.tokens_original), 0)::BIGINT AS tokens_original, \
-             COALESCE(SUM(b.tokens_compressed), 0)::BIGINT AS tokens_compressed \
-             FROM contexts c JOIN blobs b ON b.hash = c.hash WHERE c.tenant = $1",
-        )
-        .bind(tenant.as_str())
-        .fetch_one(&self.pool)
-        .await?;
-        let blobs = sqlx::query(
-            "SELECT COUNT(*) AS n, COALESCE(SUM(b.bytes_original), 0)::BIGINT AS bytes_unique, \
-             COALESCE(SUM(b.bytes_stored), 0)::BIGINT AS bytes_stored, \
-             COALESCE(SUM(CASE WHEN b.view_engine = 0 THEN 1 ELSE 0 END), 0)::BIGINT AS views_pending \
-             FROM tenant_blobs t JOIN blobs b ON b.hash = t.hash WHERE t.tenant = $1",
-        )
-        .bind(tenant.as_str())
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(StoreStats {
-            contexts: to_u64(&live, "n")?,
-            versions: to_u64(&versions, "n")?,
-            bytes_original: to_u64(&versions, "bytes_original")?,
-            tokens_original: to_u64(&versions, "tokens_original")?,
-            tokens_compressed: to_u64(&versions, "tokens_compressed")?,
-            blobs: to_u64(&blobs, "n")?,
-            bytes_unique: to_u64(&blobs, "bytes_unique")?,
-            bytes_stored: to_u64(&blobs, "bytes_stored")?,
-            views_pending: to_u64(&blobs, "views_pending")?,
-        })
+        Contexts::stats(&self.pool, tenant, now).await
     }
 
     async fn activity(
@@ -654,33 +433,7 @@ impl Store for PostgresStore {
         tenant: &TenantId,
         since: Millis,
     ) -> Result<crate::StoreActivity, StoreError> {
-        let contexts = sqlx::query(crate::activity::CONTEXT_ACTIVITY_SQL)
-            .bind(tenant.as_str())
-            .bind(since)
-            .fetch_all(&self.pool)
-            .await?;
-        let sessions = sqlx::query(crate::activity::SESSION_ACTIVITY_SQL)
-            .bind(tenant.as_str())
-            .bind(since)
-            .fetch_all(&self.pool)
-            .await?;
-        let totals = sqlx::query(crate::activity::SESSION_TOTALS_SQL)
-            .bind(tenant.as_str())
-            .fetch_one(&self.pool)
-            .await?;
-        let (sessions_total, messages_total) = crate::activity::totals_row(&totals)?;
-        Ok(crate::StoreActivity {
-            contexts: contexts
-                .iter()
-                .map(crate::activity::context_row)
-                .collect::<Result<_, _>>()?,
-            sessions: sessions
-                .iter()
-                .map(crate::activity::session_row)
-                .collect::<Result<_, _>>()?,
-            sessions_total,
-            messages_total,
-        })
+        Contexts::activity(&self.pool, tenant, since).await
     }
 
     async fn gc(&self, now: Millis) -> Result<GcReport, StoreError> {
@@ -748,24 +501,7 @@ impl Store for PostgresStore {
         seq: i64,
         limit: u32,
     ) -> Result<Vec<crate::IndexedContext>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT f.seq AS seq, c.tenant, {CONTEXT_COLUMNS}, {BLOB_COLUMNS} FROM context_feed f \
-             JOIN contexts c ON c.tenant = f.tenant AND c.key = f.key AND c.version = f.version \
-             JOIN blobs b ON b.hash = c.hash WHERE f.seq > $1 ORDER BY f.seq LIMIT $2"
-        ))
-        .bind(seq)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(crate::IndexedContext {
-                    seq: row.try_get("seq")?,
-                    tenant: row.try_get("tenant")?,
-                    record: context_record(row)?,
-                })
-            })
-            .collect()
+        Contexts::after(&self.pool, seq, limit).await
     }
 
     async fn put_embeddings(
@@ -815,12 +551,7 @@ impl Store for PostgresStore {
         limit: u32,
         created_before: Millis,
     ) -> Result<Vec<EncodedBlob>, StoreError> {
-        let rows = sqlx::query(&crate::views::pending_sql(BLOB_COLUMNS))
-            .bind(i64::from(limit))
-            .bind(created_before)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(encoded_blob).collect()
+        Contexts::pending_views(&self.pool, limit, created_before).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

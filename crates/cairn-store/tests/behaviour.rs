@@ -385,6 +385,126 @@ async fn views_left_pending_are_found_and_stored_later(store: Arc<dyn Store>) {
     assert_eq!(kept.view, rendered.view);
 }
 
+async fn lists_filter_by_prefix_cursor_agent_session_kind_and_time(store: Arc<dyn Store>) {
+    let tenant = TenantId::new("alice");
+    let puts = [
+        ("a/1", Some("claude"), Some("s1"), 1_000),
+        ("a/2", Some("codex"), Some("s2"), 2_000),
+        ("a/3", Some("claude"), None, 3_000),
+        ("ab", Some("claude"), Some("s1"), 4_000),
+        ("b/1", None, Some("s1"), 5_000),
+    ];
+    for (key, agent, session, at) in puts {
+        let mut put = write("alice", key, key.as_bytes(), None);
+        put.agent = agent.map(str::to_owned);
+        put.session = session.map(str::to_owned);
+        put.created_at = at;
+        if key == "b/1" {
+            put.blob.as_mut().expect("a blob").content_type = "application/json".into();
+        }
+        store.put_context(put).await.expect("put");
+    }
+    // A second version of a/1: lists show the latest, a version reads the older.
+    let mut again = write("alice", "a/1", b"a/1 again", None);
+    again.created_at = 6_000;
+    store.put_context(again).await.expect("put");
+    store
+        .put_context(write("bob", "a/9", b"bob's", None))
+        .await
+        .expect("put");
+
+    let keys = |filter: ListFilter| {
+        let store = store.clone();
+        let tenant = tenant.clone();
+        async move {
+            let filter = ListFilter {
+                limit: 10,
+                ..filter
+            };
+            store
+                .list_contexts(&tenant, &filter, 0)
+                .await
+                .expect("list")
+                .into_iter()
+                .map(|record| (record.key, record.version))
+                .collect::<Vec<_>>()
+        }
+    };
+    let owned = |pairs: &[(&str, i64)]| -> Vec<(String, i64)> {
+        pairs
+            .iter()
+            .map(|(key, version)| ((*key).to_owned(), *version))
+            .collect()
+    };
+    assert_eq!(
+        keys(ListFilter::default()).await,
+        owned(&[("a/1", 2), ("a/2", 1), ("a/3", 1), ("ab", 1), ("b/1", 1)])
+    );
+    let prefix = ListFilter {
+        prefix: Some("a/".into()),
+        ..ListFilter::default()
+    };
+    assert_eq!(
+        keys(prefix.clone()).await,
+        owned(&[("a/1", 2), ("a/2", 1), ("a/3", 1)])
+    );
+    let after = ListFilter {
+        after: Some("a/1".into()),
+        ..prefix
+    };
+    assert_eq!(keys(after).await, owned(&[("a/2", 1), ("a/3", 1)]));
+    let agent = ListFilter {
+        agent: Some("claude".into()),
+        ..ListFilter::default()
+    };
+    assert_eq!(keys(agent).await, owned(&[("a/3", 1), ("ab", 1)]));
+    let session = ListFilter {
+        session: Some("s1".into()),
+        ..ListFilter::default()
+    };
+    assert_eq!(keys(session).await, owned(&[("ab", 1), ("b/1", 1)]));
+    let since = ListFilter {
+        since: Some(4_000),
+        ..ListFilter::default()
+    };
+    assert_eq!(
+        keys(since).await,
+        owned(&[("a/1", 2), ("ab", 1), ("b/1", 1)])
+    );
+    let kind = ListFilter {
+        content_type: Some("text/plain".into()),
+        ..ListFilter::default()
+    };
+    assert_eq!(
+        keys(kind).await,
+        owned(&[("a/1", 2), ("a/2", 1), ("a/3", 1), ("ab", 1)])
+    );
+
+    let key = ContextKey::parse("a/1").expect("valid");
+    let first = store
+        .get_context(&tenant, &key, Some(1))
+        .await
+        .expect("read")
+        .expect("v1");
+    assert_eq!(
+        (first.version, first.blob.hash),
+        (1, ContentHash::of(b"a/1"))
+    );
+    let latest = store
+        .get_context(&tenant, &key, None)
+        .await
+        .expect("read")
+        .expect("latest");
+    assert_eq!(latest.version, 2);
+    assert!(
+        store
+            .get_context(&tenant, &key, Some(3))
+            .await
+            .expect("read")
+            .is_none()
+    );
+}
+
 on_every_backend!(
     tenants_never_see_each_others_keys_refs_blobs_or_dedup,
     concurrent_puts_batch_together_with_exact_versions_and_dedup_flags,
@@ -393,4 +513,5 @@ on_every_backend!(
     retained_originals_live_until_their_time_then_gc_takes_them,
     embeddings_page_by_document_and_replace_with_the_progress,
     views_left_pending_are_found_and_stored_later,
+    lists_filter_by_prefix_cursor_agent_session_kind_and_time,
 );
