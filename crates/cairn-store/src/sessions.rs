@@ -13,6 +13,7 @@ use sqlx::{
     Type,
 };
 
+use crate::contexts::to_i64;
 use crate::merge::{self, Origin, Row};
 use crate::{
     ImportOutcome, IndexedMessage, MessageBody, MessageRecord, Millis, SessionFilter,
@@ -322,7 +323,7 @@ where
         )))
         .bind(tenant.as_str())
         .bind(id)
-        .bind(i64::try_from(from).unwrap_or(i64::MAX))
+        .bind(to_i64(from))
         .bind(i64::from(limit))
         .fetch_all(pool)
         .await?;

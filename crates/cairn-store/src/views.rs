@@ -9,6 +9,7 @@ use sqlx::query::Query;
 use sqlx::{Database, Encode, Type};
 
 use crate::RenderedDefault;
+use crate::contexts::to_i64;
 
 /// Fills in a blob's default view and its token count. A blob collected
 /// meanwhile is no longer there to update, which is fine.
@@ -47,7 +48,7 @@ where
 {
     let rendered = view.view.rendered.as_ref();
     query
-        .bind(i64::try_from(view.tokens_compressed).unwrap_or(i64::MAX))
+        .bind(to_i64(view.tokens_compressed))
         .bind(i64::from(view.view.engine))
         .bind(rendered.map(|view| view.encoding.as_str()))
         .bind(rendered.map(|view| view.data.as_slice()))
