@@ -342,6 +342,15 @@ where
             .collect()
     }
 
+    /// The latest context feed number (0 when nothing was ever put).
+    pub(crate) async fn last_seq(pool: &Pool<DB>) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT MAX(seq) AS last FROM context_feed")
+            .fetch_one(pool)
+            .await?;
+        let last: Option<i64> = row.try_get("last")?;
+        Ok(last.unwrap_or(0))
+    }
+
     /// Blobs whose default view is pending (see [`crate::views::pending_sql`]).
     pub(crate) async fn pending_views(
         pool: &Pool<DB>,

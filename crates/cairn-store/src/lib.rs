@@ -172,6 +172,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn contexts_after(&self, seq: i64, limit: u32)
     -> Result<Vec<IndexedContext>, StoreError>;
 
+    /// The latest context feed number (0 when nothing was ever put): where a
+    /// reader that wants only what comes next starts [`Store::contexts_after`].
+    async fn last_context_seq(&self) -> Result<i64, StoreError>;
+
     /// Stores sentence embeddings of `model` (replacing a document's earlier
     /// vector) and, in the same transaction, how far its embedder has got.
     async fn put_embeddings(

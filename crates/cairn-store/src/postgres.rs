@@ -504,6 +504,10 @@ impl Store for PostgresStore {
         Contexts::after(&self.pool, seq, limit).await
     }
 
+    async fn last_context_seq(&self) -> Result<i64, StoreError> {
+        Contexts::last_seq(&self.pool).await
+    }
+
     async fn put_embeddings(
         &self,
         model: &str,

@@ -436,6 +436,10 @@ impl Store for SqliteStore {
         Contexts::after(&self.readers, seq, limit).await
     }
 
+    async fn last_context_seq(&self) -> Result<i64, StoreError> {
+        Contexts::last_seq(&self.readers).await
+    }
+
     async fn put_embeddings(
         &self,
         model: &str,

@@ -117,6 +117,44 @@ async fn concurrent_puts_batch_together_with_exact_versions_and_dedup_flags(stor
     }
 }
 
+async fn the_context_feed_lists_each_version_once_in_order_after_a_point(store: Arc<dyn Store>) {
+    assert_eq!(store.last_context_seq().await.expect("empty feed"), 0);
+    for (index, key) in ["a", "b", "a"].into_iter().enumerate() {
+        let content = format!("content {index}");
+        store
+            .put_context(write("t", key, content.as_bytes(), None))
+            .await
+            .expect("put");
+    }
+    let feed = store.contexts_after(0, 10).await.expect("feed");
+    let fed: Vec<(&str, i64)> = feed
+        .iter()
+        .map(|row| (row.record.key.as_str(), row.record.version))
+        .collect();
+    assert_eq!(fed, [("a", 1), ("b", 1), ("a", 2)]);
+    assert!(feed.windows(2).all(|pair| pair[0].seq < pair[1].seq));
+    let last = store.last_context_seq().await.expect("last");
+    assert_eq!(last, feed[2].seq);
+    // A reader starting at the end sees only what comes next.
+    assert!(
+        store
+            .contexts_after(last, 10)
+            .await
+            .expect("after")
+            .is_empty()
+    );
+    store
+        .put_context(write("t", "c", b"later", None))
+        .await
+        .expect("put");
+    let next = store.contexts_after(last, 10).await.expect("after");
+    assert_eq!(next.len(), 1);
+    assert_eq!(
+        (next[0].tenant.as_str(), next[0].record.key.as_str()),
+        ("t", "c")
+    );
+}
+
 async fn a_put_without_its_blob_fails_alone_as_blob_missing(store: Arc<dyn Store>) {
     let mut orphan = write("t", "orphan", b"never stored", None);
     orphan.blob = None;
@@ -508,6 +546,7 @@ async fn lists_filter_by_prefix_cursor_agent_session_kind_and_time(store: Arc<dy
 on_every_backend!(
     tenants_never_see_each_others_keys_refs_blobs_or_dedup,
     concurrent_puts_batch_together_with_exact_versions_and_dedup_flags,
+    the_context_feed_lists_each_version_once_in_order_after_a_point,
     a_put_without_its_blob_fails_alone_as_blob_missing,
     version_numbers_survive_delete_and_gc,
     retained_originals_live_until_their_time_then_gc_takes_them,

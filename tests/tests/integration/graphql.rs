@@ -19,14 +19,14 @@ fn fixture(path: &str) -> String {
 }
 
 /// A GraphQL client over HTTP, with an optional bearer token.
-struct Graphql {
+pub(crate) struct Graphql {
     url: String,
     http: reqwest::Client,
     token: Option<String>,
 }
 
 impl Graphql {
-    fn new(server: &TestServer) -> Graphql {
+    pub(crate) fn new(server: &TestServer) -> Graphql {
         Graphql {
             url: format!("{}/graphql", server.url()),
             http: reqwest::Client::new(),
@@ -65,7 +65,7 @@ impl Graphql {
     }
 
     /// Runs a query that must succeed; its `data`.
-    async fn data(&self, query: &str, variables: Value) -> anyhow::Result<Value> {
+    pub(crate) async fn data(&self, query: &str, variables: Value) -> anyhow::Result<Value> {
         let (status, answer) = self.request(query, variables).await?;
         anyhow::ensure!(
             status == 200 && answer.get("errors").is_none(),
@@ -330,7 +330,7 @@ async fn agent_b_reads_over_graphql_what_agent_a_put_and_imported() -> anyhow::R
 }
 
 /// A graphql-transport-ws connection, acknowledged.
-async fn subscribe(
+pub(crate) async fn subscribe(
     server: &TestServer,
     init: Value,
     query: &str,
@@ -361,7 +361,7 @@ async fn subscribe(
 
 /// Puts probes (`handoff/probe`, agent A) until the subscription delivers
 /// one: graphql-transport-ws does not say when a subscription has started.
-async fn wait_until_subscribed<S>(socket: &mut S, writer: &Graphql) -> anyhow::Result<()>
+pub(crate) async fn wait_until_subscribed<S>(socket: &mut S, writer: &Graphql) -> anyhow::Result<()>
 where
     S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
 {
@@ -384,7 +384,7 @@ where
 }
 
 /// The next put the subscription delivers, past any late probe.
-async fn next_put<S>(socket: &mut S) -> anyhow::Result<Value>
+pub(crate) async fn next_put<S>(socket: &mut S) -> anyhow::Result<Value>
 where
     S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
 {
@@ -418,7 +418,7 @@ where
     }
 }
 
-const WAIT_FOR_A: &str = "subscription {
+pub(crate) const WAIT_FOR_A: &str = "subscription {
     contextPut(filter: {keyPrefix: \"handoff/\", agent: \"A\"}) {
         key version ref agent session tokensOriginal createdAt
     }

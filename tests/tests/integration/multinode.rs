@@ -3,7 +3,8 @@
 //! created for the test. A put on one is read on the other at once and found
 //! by the other's search within two seconds; a node that was down catches up
 //! from where its index stopped; concurrent puts to one key through both
-//! nodes keep every version, numbered without gaps or duplicates.
+//! nodes keep every version, numbered without gaps or duplicates; a
+//! subscriber on one node hears of the puts made through the other.
 
 #[path = "../../../crates/cairn-store/tests/common/pg.rs"]
 mod pg;
@@ -103,6 +104,61 @@ async fn a_put_on_one_node_is_read_on_the_other_at_once_and_found_there_within_t
     let after = on_b.search(&query("quokkafailover")).await?;
     assert_eq!(after.total, 0, "{after:?}");
 
+    a.stop().await?;
+    b.stop().await
+}
+
+#[tokio::test]
+async fn a_subscriber_on_one_node_hears_of_puts_through_the_other_once() -> anyhow::Result<()> {
+    use crate::graphql::{Graphql, WAIT_FOR_A, next_put, subscribe, wait_until_subscribed};
+
+    let Some(database) = pg::TestDatabase::create().await else {
+        return Ok(());
+    };
+    let (dir_a, dir_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let a = node(&database, dir_a.path()).await?;
+    let b = node(&database, dir_b.path()).await?;
+    let mut socket = subscribe(&b, serde_json::json!({}), WAIT_FOR_A).await?;
+    // Probes through A until one is delivered on B.
+    wait_until_subscribed(&mut socket, &Graphql::new(&a)).await?;
+
+    let put_at = Instant::now();
+    let receipt = a
+        .agent("A")
+        .put("handoff/result", "the output B's subscriber waits for")
+        .await?;
+    let put = next_put(&mut socket).await?;
+    let took = put_at.elapsed();
+    eprintln!("a put on node A reached a subscriber on node B after {took:?}");
+    assert_eq!(put["key"], "handoff/result");
+    assert_eq!(put["agent"], "A");
+    assert_eq!(put["version"], receipt.version);
+    assert_eq!(put["ref"], receipt.reference.as_str());
+    assert_eq!(put["tokensOriginal"], receipt.tokens_original);
+    assert!(took < Duration::from_secs(2), "delivered after {took:?}");
+
+    // B's own puts are announced once, in order with A's, and the filter
+    // holds across nodes.
+    a.agent("B").put("handoff/result", "not agent A").await?;
+    b.agent("A")
+        .put("handoff/result", "through B itself")
+        .await?;
+    a.agent("A")
+        .put("handoff/result", "through A again")
+        .await?;
+    let versions = [
+        next_put(&mut socket).await?["version"].clone(),
+        next_put(&mut socket).await?["version"].clone(),
+    ];
+    assert_eq!(
+        versions,
+        [receipt.version + 2, receipt.version + 3].map(serde_json::Value::from)
+    );
+    let nothing_more =
+        tokio::time::timeout(Duration::from_millis(500), next_put(&mut socket)).await;
+    assert!(nothing_more.is_err(), "an extra event: {nothing_more:?}");
+
+    futures::SinkExt::close(&mut socket).await?;
     a.stop().await?;
     b.stop().await
 }

@@ -38,18 +38,17 @@ pub(crate) struct ContextPut {
 
 impl From<PutEvent> for ContextPut {
     fn from(event: PutEvent) -> ContextPut {
-        let receipt = event.receipt;
         ContextPut {
-            key: receipt.key,
-            version: receipt.version,
-            hash: receipt.hash,
-            reference: receipt.reference,
+            key: event.key,
+            version: event.version,
+            hash: event.hash,
+            reference: event.reference,
             agent: event.agent,
             session: event.session,
-            bytes: receipt.bytes,
-            tokens_original: receipt.tokens_original,
-            tokens_compressed: receipt.tokens_compressed,
-            content_type: receipt.content_type,
+            bytes: event.bytes,
+            tokens_original: event.tokens_original,
+            tokens_compressed: event.tokens_compressed,
+            content_type: event.content_type,
             created_at: cairn_service::format_millis(event.at),
         }
     }
@@ -70,13 +69,15 @@ impl Subscription {
     ) -> Result<impl Stream<Item = ContextPut> + use<>, ApiError> {
         let (cairn, principal) = caller(ctx, Scope::Read)?;
         let filter = filter.unwrap_or_default();
-        let subscription = cairn.subscribe_puts(
-            &principal.tenant,
-            PutFilter {
-                key_prefix: filter.key_prefix.filter(|prefix| !prefix.is_empty()),
-                agent: filter.agent,
-            },
-        );
+        let subscription = cairn
+            .subscribe_puts(
+                &principal.tenant,
+                PutFilter {
+                    key_prefix: filter.key_prefix.filter(|prefix| !prefix.is_empty()),
+                    agent: filter.agent,
+                },
+            )
+            .await?;
         Ok(futures::stream::unfold(
             subscription,
             |mut subscription| async move {
