@@ -1,6 +1,6 @@
 //! `cairn-mcp`: Cairn as an MCP server, the memory tool of Claude Code, Codex
-//! and Gemini CLI. Six tools (`cairn_put`, `cairn_get`, `cairn_retrieve`,
-//! `cairn_search`, `cairn_compress`, `cairn_stats`) over streamable HTTP (a
+//! and Gemini CLI. Seven tools (`cairn_put`, `cairn_get`, `cairn_retrieve`,
+//! `cairn_search`, `cairn_briefing`, `cairn_compress`, `cairn_stats`) over streamable HTTP (a
 //! tower service the server mounts at `/mcp`) and over stdio; [`bridge`]
 //! carries stdio to a running server's `/mcp`, and [`install`] writes each
 //! agent's registration.

@@ -121,3 +121,164 @@ fn every_crate_says_what_it_is() {
         );
     }
 }
+
+/// The directories of the workspace that hold its Rust sources.
+const RUST_ROOTS: [&str; 6] = ["crates", "server", "client", "tests", "bench", "examples"];
+
+/// Every `.rs` file under `dir`, sorted; build output, npm packages and
+/// hidden directories are not sources.
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        let entries = std::fs::read_dir(&dir)
+            .unwrap_or_else(|error| panic!("{} is readable: {error}", dir.display()));
+        for entry in entries {
+            let path = entry.expect("a directory entry").path();
+            let name = path
+                .file_name()
+                .and_then(|name| name.to_str())
+                .unwrap_or("");
+            if path.is_dir() {
+                if !(name.starts_with('.') || name == "target" || name == "node_modules") {
+                    pending.push(path);
+                }
+            } else if name.ends_with(".rs") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// `path` relative to the workspace root, with `/` between its parts.
+fn relative(path: &Path) -> String {
+    let root = workspace_root();
+    let relative = path.strip_prefix(&root).unwrap_or(path);
+    relative
+        .components()
+        .map(|part| part.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Every Rust source of the workspace, with its path from the root.
+fn workspace_sources() -> Vec<(String, String)> {
+    let root = workspace_root();
+    RUST_ROOTS
+        .iter()
+        .flat_map(|dir| rust_files(&root.join(dir)))
+        .map(|path| {
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|error| panic!("{} is readable: {error}", path.display()));
+            (relative(&path), text)
+        })
+        .collect()
+}
+
+#[test]
+fn no_test_is_ignored() {
+    // Spelled in two halves, so this file does not find itself.
+    let attribute = concat!("#[", "ignore");
+    let sources = workspace_sources();
+    assert!(sources.len() > 100, "the workspace's sources were found");
+    for (path, text) in sources {
+        assert!(
+            !text.contains(attribute),
+            "{path} ignores a test: a test that cannot run says so with \
+             cairn_core::skip::cannot_run, and one that should not run is deleted"
+        );
+    }
+}
+
+#[test]
+fn a_test_that_cannot_run_says_so_one_way() {
+    // Reading `CI` or printing a skip banner is cairn_core::skip's job alone.
+    let home = "crates/cairn-core/src/skip.rs";
+    let spellings = [
+        concat!("var(\"", "CI\")"),
+        concat!("var_os(\"", "CI\")"),
+        concat!("SKIP", "PED"),
+    ];
+    let sources = workspace_sources();
+    assert!(
+        sources
+            .iter()
+            .any(|(path, text)| path == home && text.contains(spellings[2])),
+        "{home} prints the banner"
+    );
+    for (path, text) in sources.iter().filter(|(path, _)| path != home) {
+        for spelling in spellings {
+            assert!(
+                !text.contains(spelling),
+                "{path} has `{spelling}`: a test that cannot run calls \
+                 cairn_core::skip::cannot_run"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_test_bench_and_example_file_says_what_it_is() {
+    let root = workspace_root();
+    for dir in ["tests", "bench", "examples"] {
+        let files = rust_files(&root.join(dir));
+        assert!(!files.is_empty(), "{dir}/ holds Rust files");
+        for path in files {
+            let text = std::fs::read_to_string(&path).expect("a Rust file");
+            assert!(
+                text.starts_with("//!"),
+                "{} opens with a //! comment saying what it is",
+                relative(&path)
+            );
+        }
+    }
+}
+
+#[test]
+fn the_integration_tests_are_one_binary_and_every_module_runs() {
+    let tests = workspace_root().join("tests/tests");
+    for entry in std::fs::read_dir(&tests).expect("tests/tests/ is readable") {
+        let path = entry.expect("a directory entry").path();
+        assert!(
+            path.file_name().is_some_and(|name| name == "integration"),
+            "{} is beside tests/tests/integration/: the integration tests are one binary, \
+             one module per surface in integration/main.rs",
+            relative(&path)
+        );
+    }
+    // A file no `mod` names is never compiled, so its tests never run.
+    for path in rust_files(&tests.join("integration")) {
+        let dir = path.parent().expect("a parent directory");
+        let stem = path
+            .file_stem()
+            .and_then(|stem| stem.to_str())
+            .expect("a name");
+        // `dir/mod.rs` is module `dir`, declared beside `dir`.
+        let (name, declaring_dir) = match stem {
+            "main" if dir == tests.join("integration") => continue,
+            "mod" => (
+                dir.file_name()
+                    .and_then(|name| name.to_str())
+                    .expect("a name"),
+                dir.parent().expect("a parent directory"),
+            ),
+            stem => (stem, dir),
+        };
+        let declaring = ["main.rs", "mod.rs"]
+            .iter()
+            .map(|file| declaring_dir.join(file))
+            .find(|file| file.exists())
+            .unwrap_or_else(|| panic!("{} has a main.rs or mod.rs", relative(declaring_dir)));
+        let declarations = std::fs::read_to_string(&declaring).expect("a Rust file");
+        assert!(
+            declarations
+                .lines()
+                .any(|line| line.trim().trim_start_matches("pub ") == format!("mod {name};")),
+            "{} is not a module: {} must say `mod {name};`",
+            relative(&path),
+            relative(&declaring)
+        );
+    }
+}
