@@ -20,6 +20,7 @@ mod briefing;
 mod compression;
 mod load;
 mod ml;
+mod nodes;
 mod proxy;
 mod search_eval;
 mod sessions;
@@ -47,6 +48,10 @@ enum Command {
     /// Many writers on overlapping keys; then every acknowledged version is
     /// read back and version numbers are checked for gaps and duplicates.
     Load(load::LoadArgs),
+    /// 1, 2 and 3 `cairn serve` nodes on one PostgreSQL: puts and gets per
+    /// second per node count, a put on one node read and found on another,
+    /// and one node killed under write load.
+    Nodes(nodes::NodesArgs),
     /// A steady rate of puts and reads for minutes: throughput, latency and
     /// the server's RSS, sampled.
     Soak(load::SoakArgs),
@@ -372,6 +377,12 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             runtime.block_on(load::load(&args))
+        }
+        Command::Nodes(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(nodes::nodes(&args))
         }
         Command::Soak(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
