@@ -2,7 +2,8 @@
 # The whole test suite, as CI runs it: formatting, lints, every test.
 # It installs what the tests need (cargo-nextest; cargo-fuzz; headroom-ai, the
 # peer the compression benchmark compares against; the Python SDK and pytest;
-# the MCP Python SDK, the client the MCP tests drive the server with; the
+# the MCP Python SDK, the client the MCP tests drive the server with;
+# Schemathesis, which tests the API against its OpenAPI and GraphQL schemas; the
 # TypeScript SDK's dev dependencies (npm ci) and Headroom's proxy, which its
 # import-swap test compares against; the
 # real agent CLIs from npm, which the conformance suite runs through Cairn;
@@ -97,6 +98,9 @@ CAIRN_FUZZ_SKIP="${CAIRN_FUZZ_SKIP-router}" ./scripts/fuzz.sh "${CAIRN_FUZZ_SECO
 
 step "Python SDK tests (pytest against a real server)"
 ./scripts/test-python.sh
+
+step "API contract (Schemathesis, every check, REST and GraphQL, against a real server)"
+./scripts/test-schemathesis.sh
 
 step "TypeScript SDK tests (node --test against real servers)"
 ./scripts/test-typescript.sh

@@ -88,25 +88,23 @@ export interface BriefingSession {
   updated_at?: string | null;
 }
 
-/**
- * `POST /v1/compress`: one text (`content`), or the `messages` of an OpenAI
- * Chat or Anthropic Messages request.
- */
-export interface CompressRequest {
-  content?: string | null;
-  /**
-   * What `content` is (json_rows, json, log, search, diff, csv, tsv, html,
-   * prose, code, text); detected when absent.
-   */
-  kind?: string | null;
+/** `POST /v1/compress`: one text (`content`, with an optional `query`, `max_tokens` and `kind`), or the `messages` of an OpenAI Chat or Anthropic Messages request (alone). */
+export type CompressRequest = ({
+  content: string;
+  /** What `content` is; detected when absent. */
+  kind?: "json_rows" | "json" | "log" | "search" | "diff" | "csv" | "tsv" | "html" | "prose" | "code" | "text" | "binary" | null;
+  /** Cap the result at this many tokens. (at least 1) */
   max_tokens?: number | null;
-  messages?: Record<string, unknown>[] | null;
-  /**
-   * Keep everything matching this (for `content`; `messages` take each tool
-   * result's question from the user turn before it).
-   */
+  messages?: null;
+  /** Keep everything matching this. */
   query?: string | null;
-}
+}) | {
+  content?: null;
+  kind?: null;
+  max_tokens?: null;
+  messages: Record<string, unknown>[];
+  query?: null;
+};
 
 /**
  * What `POST /v1/compress` returns. The original of every cut is stored, so
@@ -327,6 +325,10 @@ export interface PutRequest {
   content: string;
   metadata?: Record<string, unknown> | null;
   session?: string | null;
+  /**
+   * Time to live in seconds, 1 to 3155760000 (100 years). A whole
+   * number written as a float (`60.0`) counts as that number. (at least 1)
+   */
   ttl_seconds?: number | null;
 }
 
@@ -490,7 +492,7 @@ export interface StatsActivityQuery {
 export interface SessionsBriefingQuery {
   /**
    * The project folder (a repository root, or a working directory):
-   * sessions in it and its subfolders.
+   * sessions in it and its subfolders. Not blank.
    */
   project: string;
   /**
@@ -498,7 +500,7 @@ export interface SessionsBriefingQuery {
    * name): its own sessions are left out.
    */
   agent?: string;
-  /** Budget in o200k tokens, 100–32000; 1500 by default. */
+  /** Budget in o200k tokens, 100–32000; 1500 by default. (at least 100) */
   max_tokens?: number;
   /** A session to leave out (the one starting). */
   session?: string;
@@ -513,10 +515,14 @@ export interface SessionsBriefingQuery {
 export interface CcrRetrieveQuery {
   /**
    * `A-B` or `A`, 1-based: those lines of a text original, or those items
-   * of a JSON array (what a view's markers count).
+   * of a JSON array (what a view's markers count); B is not below A.
+   * Not with `query`.
    */
   lines?: string;
-  /** Only the lines (or items) matching these words, each with its position. */
+  /**
+   * Only the lines (or items) matching these words, each with its
+   * position. Not with `lines`.
+   */
   query?: string;
 }
 
@@ -544,9 +550,9 @@ export interface ContextsGetQuery {
   view?: View;
   /** Keep everything matching this query in the view. */
   query?: string;
-  /** Cap the view at this many tokens. */
+  /** Cap the view at this many tokens (at least 1). (at least 1) */
   max_tokens?: number;
-  /** Read this version instead of the latest. */
+  /** Read this version instead of the latest (versions count from 1). (at least 1) */
   version?: number;
 }
 
@@ -561,7 +567,7 @@ export interface SearchQuery {
   agent?: string;
   project?: string;
   session?: string;
-  /** `message` or `context`. */
+  /** `message` or `context`; empty (or absent) for both. */
   kind?: string;
   /** RFC 3339, inclusive. */
   since?: string;

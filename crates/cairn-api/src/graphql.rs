@@ -59,10 +59,28 @@ pub(crate) fn page_size(first: Option<i32>, max: u32) -> Result<Option<u32>, Api
     }
 }
 
-/// What a page of `first` (or `default`) costs in query complexity.
-pub(crate) fn first_cost(first: Option<i32>, default: usize, child_complexity: usize) -> usize {
+/// A count argument (`maxTokens`, `ttlSeconds`) as the signed `Int` a
+/// client may send: a negative one, or one past `T`, is taken as 0, which
+/// each of them refuses with the bounds it names, rather than the "Failed
+/// to parse Int" an unsigned argument would answer.
+pub(crate) fn count<T: TryFrom<i64> + From<u8>>(value: Option<i64>) -> Option<T> {
+    value.map(|value| T::try_from(value).unwrap_or_else(|_| T::from(0)))
+}
+
+/// What a page of `first` (or `default`) costs in query complexity. A
+/// `first` above `max` costs what `max` does: its resolver refuses it with
+/// the bounds, which says more than "Query is too complex".
+pub(crate) fn first_cost(
+    first: Option<i32>,
+    default: usize,
+    max: u32,
+    child_complexity: usize,
+) -> usize {
+    let max = usize::try_from(max).unwrap_or(usize::MAX);
     page_cost(
-        first.map_or(default, |first| first.max(0) as usize),
+        first.map_or(default, |first| {
+            usize::try_from(first).unwrap_or(0).min(max)
+        }),
         child_complexity,
     )
 }

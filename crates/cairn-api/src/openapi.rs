@@ -52,7 +52,7 @@ impl utoipa::ToSchema for Binary {}
         rest::health::readyz,
     ),
     components(schemas(cairn_types::ErrorCode, cairn_types::ErrorBody, cairn_types::ErrorDetail)),
-    modifiers(&BearerAuth, &AuthResponses),
+    modifiers(&BearerAuth, &AuthResponses, &CompressOneOf, &OptionalPutBody),
     security(("bearer" = [])),
     tags(
         (name = "contexts", description = "Put, read, list and delete contexts"),
@@ -151,6 +151,93 @@ impl utoipa::Modify for AuthResponses {
                 }
             }
         }
+    }
+}
+
+/// `PUT /v1/contexts/{key}` without a body stores empty content, as an
+/// empty raw body does: the body is optional, which the derived
+/// `request_body` (required, as its types are not `Option`s) cannot say.
+struct OptionalPutBody;
+
+impl utoipa::Modify for OptionalPutBody {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let body = openapi
+            .paths
+            .paths
+            .get_mut("/v1/contexts/{key}")
+            .and_then(|item| item.put.as_mut())
+            .and_then(|put| put.request_body.as_mut());
+        if let Some(body) = body {
+            body.required = Some(utoipa::openapi::Required::False);
+        }
+    }
+}
+
+/// `POST /v1/compress` takes `content` (with `query`, `max_tokens` and
+/// `kind`) or `messages` (alone), never both or neither: the derived schema
+/// of `CompressRequest` cannot say so, so it is replaced by the two shapes.
+struct CompressOneOf;
+
+impl utoipa::Modify for CompressOneOf {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let kinds: Vec<&str> = cairn_service::Kind::ALL
+            .iter()
+            .map(|kind| kind.as_str())
+            .collect();
+        let schema = serde_json::json!({
+            "description": "`POST /v1/compress`: one text (`content`, with an optional `query`, \
+                `max_tokens` and `kind`), or the `messages` of an OpenAI Chat or Anthropic \
+                Messages request (alone).",
+            "oneOf": [
+                {
+                    "type": "object",
+                    "title": "Content",
+                    "required": ["content"],
+                    "properties": {
+                        "content": {"type": "string"},
+                        "query": {
+                            "type": ["string", "null"],
+                            "description": "Keep everything matching this."
+                        },
+                        "max_tokens": {
+                            "type": ["integer", "null"],
+                            "format": "uint64",
+                            "minimum": 1,
+                            "maximum": u64::MAX,
+                            "description": "Cap the result at this many tokens."
+                        },
+                        "kind": {
+                            "type": ["string", "null"],
+                            "enum": kinds.iter().map(|kind| serde_json::Value::from(*kind))
+                                .chain([serde_json::Value::Null]).collect::<Vec<_>>(),
+                            "description": "What `content` is; detected when absent."
+                        },
+                        "messages": {"type": "null"}
+                    },
+                    "additionalProperties": false
+                },
+                {
+                    "type": "object",
+                    "title": "Messages",
+                    "required": ["messages"],
+                    "properties": {
+                        "messages": {"type": "array", "items": {"type": "object"}},
+                        "content": {"type": "null"},
+                        "query": {"type": "null"},
+                        "max_tokens": {"type": "null"},
+                        "kind": {"type": "null"}
+                    },
+                    "additionalProperties": false
+                }
+            ]
+        });
+        let schema: RefOr<Schema> =
+            serde_json::from_value(schema).expect("the compress request's schema is a schema");
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .schemas
+            .insert("CompressRequest".to_owned(), schema);
     }
 }
 

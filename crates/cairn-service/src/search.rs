@@ -117,6 +117,15 @@ impl Cairn {
                 crate::MAX_QUERY_BYTES
             )));
         }
+        // `message` or `context`; an empty kind is no filter, as none is.
+        query.kind = query.kind.filter(|kind| !kind.is_empty());
+        if let Some(kind) = query.kind.as_deref()
+            && !matches!(kind, "message" | "context")
+        {
+            return Err(ServiceError::InvalidRequest(format!(
+                "unknown kind {kind:?}: expected message or context"
+            )));
+        }
         let index = self.index()?.clone();
         query.tenant = tenant.as_str().to_owned();
         query.now = now_millis();

@@ -60,15 +60,7 @@ impl Cairn {
         agent: Option<&str>,
         source: ImportSource,
     ) -> Result<ImportReport, ServiceError> {
-        let agent = agent
-            .map(|name| {
-                Agent::parse(name).ok_or_else(|| {
-                    ServiceError::InvalidRequest(format!(
-                        "unknown agent {name:?}: expected claude, codex or gemini"
-                    ))
-                })
-            })
-            .transpose()?;
+        let agent = agent.map(parse_agent).transpose()?;
         let level = self.config.zstd_level;
         let (parsed, hashes) = spawn_cpu(move || {
             let spill_dir = source.spill_dir.clone();
@@ -202,7 +194,17 @@ impl Cairn {
         query: SessionQuery,
     ) -> Result<SessionList, ServiceError> {
         let limit = crate::page_limit(query.limit, crate::DEFAULT_PAGE, crate::MAX_PAGE)?;
-        let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+        // An agent that does not exist is refused, as on import, rather than
+        // matching nothing; an empty cursor is the first page, as for contexts.
+        if let Some(name) = query.agent.as_deref() {
+            parse_agent(name)?;
+        }
+        let after = query
+            .cursor
+            .as_deref()
+            .filter(|cursor| !cursor.is_empty())
+            .map(decode_cursor)
+            .transpose()?;
         let records = self
             .store
             .list_sessions(
@@ -353,6 +355,15 @@ fn import_error(error: ImportError) -> ServiceError {
         )),
         other => ServiceError::InvalidRequest(format!("cannot import: {other}")),
     }
+}
+
+/// `claude`, `codex` or `gemini`.
+fn parse_agent(name: &str) -> Result<Agent, ServiceError> {
+    Agent::parse(name).ok_or_else(|| {
+        ServiceError::InvalidRequest(format!(
+            "unknown agent {name:?}: expected claude, codex or gemini"
+        ))
+    })
 }
 
 /// A page cursor: the last session's listing time and id, base64url.

@@ -22,19 +22,92 @@ pub fn format_millis(millis: i64) -> String {
     humantime::format_rfc3339_millis(at).to_string()
 }
 
-/// RFC 3339 (`2026-11-21T08:00:00Z`, offsets and fractions allowed) to
-/// milliseconds since the Unix epoch.
+/// RFC 3339 (`2026-11-21T08:00:00Z`, offsets and fractions allowed; any
+/// year 0000-9999) to milliseconds since the Unix epoch, negative before
+/// 1970. A space may stand for the `T`, and a time without an offset is UTC.
 pub fn parse_time(text: &str) -> Result<i64, crate::ServiceError> {
-    let at = humantime::parse_rfc3339_weak(text.trim()).map_err(|error| {
+    parse_rfc3339(text.trim()).ok_or_else(|| {
         crate::ServiceError::InvalidRequest(format!(
-            "{text:?} is not a time: {error} (expected RFC 3339, like 2026-11-21T08:00:00Z)"
+            "{text:?} is not a time (expected RFC 3339, like 2026-11-21T08:00:00Z)"
         ))
-    })?;
-    let millis = at
-        .duration_since(UNIX_EPOCH)
-        .map_err(|_| crate::ServiceError::InvalidRequest(format!("{text:?} is before 1970")))?
-        .as_millis();
-    Ok(i64::try_from(millis).unwrap_or(i64::MAX))
+    })
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fraction][Z|±HH:MM]` to Unix milliseconds (a
+/// leap second, `:60`, is the instant after `:59`).
+fn parse_rfc3339(text: &str) -> Option<i64> {
+    let bytes = text.as_bytes();
+    let digits = |from: usize, len: usize| -> Option<i64> {
+        let part = bytes.get(from..from + len)?;
+        part.iter().try_fold(0_i64, |value, byte| {
+            byte.is_ascii_digit()
+                .then(|| value * 10 + i64::from(byte - b'0'))
+        })
+    };
+    let at = |index: usize, expected: &[u8]| {
+        bytes.get(index).is_some_and(|byte| expected.contains(byte))
+    };
+    if !(at(4, b"-") && at(7, b"-") && at(10, b"Tt ") && at(13, b":") && at(16, b":")) {
+        return None;
+    }
+    let (year, month, day) = (digits(0, 4)?, digits(5, 2)?, digits(8, 2)?);
+    let (hour, minute, second) = (digits(11, 2)?, digits(14, 2)?, digits(17, 2)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if day < 1 || day > month_days || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let mut index = 19;
+    let mut millis = 0;
+    if at(index, b".") {
+        index += 1;
+        let start = index;
+        while bytes.get(index).is_some_and(u8::is_ascii_digit) {
+            if index - start < 3 {
+                millis = millis * 10 + i64::from(bytes[index] - b'0');
+            }
+            index += 1;
+        }
+        if index == start {
+            return None;
+        }
+        for _ in (index - start)..3 {
+            millis *= 10;
+        }
+    }
+    let offset_minutes = match bytes.get(index) {
+        None => 0,
+        Some(b'Z' | b'z') if index + 1 == bytes.len() => 0,
+        Some(sign @ (b'+' | b'-')) if index + 6 == bytes.len() && at(index + 3, b":") => {
+            let (hours, minutes) = (digits(index + 1, 2)?, digits(index + 4, 2)?);
+            if hours > 23 || minutes > 59 {
+                return None;
+            }
+            let offset = hours * 60 + minutes;
+            if *sign == b'-' { -offset } else { offset }
+        }
+        Some(_) => return None,
+    };
+    let days = days_from_civil(year, month, day);
+    let seconds = days * 86_400 + hour * 3_600 + minute * 60 + second - offset_minutes * 60;
+    Some(seconds * 1_000 + millis)
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
 }
 
 #[cfg(test)]
@@ -56,7 +129,41 @@ mod tests {
             Some(1_795_000_000_123)
         );
         assert_eq!(parse_time("1970-01-01T00:00:00Z").ok(), Some(0));
-        assert!(parse_time("yesterday").is_err());
-        assert!(parse_time("1969-12-31T23:59:59Z").is_err());
+        assert_eq!(parse_time("1970-01-01T00:00:00").ok(), Some(0));
+        assert_eq!(parse_time("1970-01-01 00:00:00.5z").ok(), Some(500));
+        assert_eq!(parse_time("1969-12-31T23:59:59Z").ok(), Some(-1_000));
+        assert_eq!(
+            parse_time("2026-11-18T20:06:40.1234+09:00").ok(),
+            Some(1_795_000_000_123)
+        );
+        assert_eq!(
+            parse_time("0000-01-01T00:00:00Z").ok(),
+            Some(-62_167_219_200_000)
+        );
+        assert_eq!(
+            parse_time("9999-12-31T23:59:59.999Z").ok(),
+            Some(MAX_MILLIS)
+        );
+        assert_eq!(
+            parse_time("2016-12-31T23:59:60Z").ok(),
+            Some(1_483_228_800_000)
+        );
+        assert_eq!(
+            parse_time("2024-02-29T00:00:00-00:30").ok(),
+            Some(1_709_166_600_000)
+        );
+        for bad in [
+            "yesterday",
+            "2023-02-29T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-11-18T24:00:00Z",
+            "2026-11-18T11:06:40.Z",
+            "2026-11-18T11:06:40+0900",
+            "2026-11-18T11:06:40Zjunk",
+            "+2026-11-18T11:06:40Z",
+            "2026-11-18",
+        ] {
+            assert!(parse_time(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -14,11 +14,65 @@ pub struct PutRequest {
     pub agent: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Time to live in seconds, 1 to 3155760000 (100 years). A whole
+    /// number written as a float (`60.0`) counts as that number.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole_seconds"
+    )]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3_155_760_000_u64))]
     pub ttl_seconds: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub metadata: Option<serde_json::Value>,
+}
+
+/// An optional count of seconds: an unsigned integer, or a float with no
+/// fractional part (JSON has one number type, and some clients write every
+/// number as a float).
+fn whole_seconds<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u64>, D::Error> {
+    struct Seconds;
+
+    impl serde::de::Visitor<'_> for Seconds {
+        type Value = Option<u64>;
+
+        fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+            formatter.write_str("a whole number of seconds")
+        }
+
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<Self::Value, E> {
+            Ok(Some(value))
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<Self::Value, E> {
+            u64::try_from(value)
+                .map(Some)
+                .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(value), &self))
+        }
+
+        fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<Self::Value, E> {
+            // 2^64 is the first whole float past u64::MAX.
+            if value.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&value) {
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                Ok(Some(value as u64))
+            } else {
+                Err(E::invalid_value(serde::de::Unexpected::Float(value), &self))
+            }
+        }
+    }
+
+    deserializer.deserialize_any(Seconds)
 }
 
 /// What a successful put returns.
@@ -371,6 +425,24 @@ mod tests {
             serde_json::from_str(r#"{"content":"x","ttl_seconds":5,"metadata":{"a":1}}"#)
                 .expect("valid");
         assert_eq!(ok.ttl_seconds, Some(5));
+    }
+
+    #[test]
+    fn ttl_seconds_may_be_a_whole_float() {
+        let ttl = |json: &str| {
+            serde_json::from_str::<PutRequest>(&format!(
+                r#"{{"content":"x","ttl_seconds":{json}}}"#
+            ))
+            .map(|request| request.ttl_seconds)
+        };
+        assert_eq!(ttl("610.0").ok(), Some(Some(610)));
+        assert_eq!(ttl("6.1e2").ok(), Some(Some(610)));
+        assert_eq!(ttl("null").ok(), Some(None));
+        for bad in ["610.5", "-1", "-1.0", "1e20", "\"60\""] {
+            assert!(ttl(bad).is_err(), "{bad}");
+        }
+        let absent: PutRequest = serde_json::from_str(r#"{"content":"x"}"#).expect("valid");
+        assert_eq!(absent.ttl_seconds, None);
     }
 
     #[test]

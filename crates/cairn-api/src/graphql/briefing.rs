@@ -126,7 +126,9 @@ impl BriefingQuery {
         #[graphql(desc = "The agent being briefed: its own sessions are left out.")] agent: Option<
             String,
         >,
-        max_tokens: Option<u32>,
+        #[graphql(desc = "Budget in o200k tokens, 100-32000 (default 1500).")] max_tokens: Option<
+            i64,
+        >,
         #[graphql(desc = "The project's git remote: other clones of it count too.")]
         repository: Option<String>,
     ) -> Result<Briefing, ApiError> {
@@ -134,7 +136,7 @@ impl BriefingQuery {
         let query = Brief {
             project,
             agent,
-            max_tokens,
+            max_tokens: crate::graphql::count(max_tokens),
             exclude_session: None,
             repository,
         };

@@ -36,7 +36,9 @@ impl CompressMutation {
         ctx: &Context<'_>,
         content: String,
         query: Option<String>,
-        max_tokens: Option<u64>,
+        #[graphql(desc = "Cap the result at this many tokens (at least 1).")] max_tokens: Option<
+            i64,
+        >,
         #[graphql(
             desc = "What the content is (json_rows, json, log, search, diff, csv, tsv, html, prose, code, text); detected when absent."
         )]
@@ -47,7 +49,7 @@ impl CompressMutation {
         let input = CompressInput {
             content: Bytes::from(content),
             query: query.filter(|query| !query.trim().is_empty()),
-            max_tokens,
+            max_tokens: crate::graphql::count(max_tokens),
             hint,
         };
         let output = cairn.compress(&principal.tenant, input).await?;

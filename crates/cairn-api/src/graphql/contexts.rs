@@ -321,11 +321,12 @@ impl ContextQuery {
         key: String,
         #[graphql(default)] view: ViewArg,
         #[graphql(desc = "Keep everything matching this in the view.")] query: Option<String>,
-        #[graphql(desc = "Cap the view at this many tokens.")] max_tokens: Option<u64>,
+        #[graphql(desc = "Cap the view at this many tokens (at least 1).")] max_tokens: Option<i64>,
         version: Option<i64>,
     ) -> Result<Option<ContextType>, ApiError> {
         let (cairn, principal) = caller(ctx, Scope::Read)?;
         let key = ContextKey::parse(key)?;
+        let max_tokens = crate::graphql::count(max_tokens);
         if max_tokens == Some(0) {
             return Err(ApiError::invalid_request("maxTokens must be at least 1"));
         }
@@ -343,7 +344,7 @@ impl ContextQuery {
 
     /// Live keys in key order, a page at a time.
     #[graphql(
-        complexity = "crate::graphql::first_cost(first, DEFAULT_PAGE as usize, child_complexity)"
+        complexity = "crate::graphql::first_cost(first, DEFAULT_PAGE as usize, MAX_PAGE, child_complexity)"
     )]
     async fn contexts(
         &self,
@@ -424,7 +425,7 @@ impl ContextMutation {
         content: String,
         agent: Option<String>,
         session: Option<String>,
-        ttl_seconds: Option<u64>,
+        #[graphql(desc = "Time to live in seconds (at least 1).")] ttl_seconds: Option<i64>,
         #[graphql(desc = "A JSON object stored with the version.")] metadata: Option<
             Json<serde_json::Value>,
         >,
@@ -435,7 +436,7 @@ impl ContextMutation {
             content: Bytes::from(content),
             agent: principal.agent_or(agent),
             session,
-            ttl: ttl_seconds.map(Duration::from_secs),
+            ttl: crate::graphql::count(ttl_seconds).map(Duration::from_secs),
             metadata: metadata.map(|Json(value)| value),
         };
         let receipt = cairn.put(&principal.tenant, &key, input).await?;

@@ -66,7 +66,7 @@ impl SearchQuery {
     /// Searches imported sessions and contexts: words (an identifier is found
     /// by its parts), `"phrases"`, `field:value`, `AND`, `OR`, `-word`.
     #[graphql(
-        complexity = "crate::graphql::COSTLY + crate::graphql::first_cost(first, DEFAULT_FIRST, child_complexity)"
+        complexity = "crate::graphql::COSTLY + crate::graphql::first_cost(first, DEFAULT_FIRST, MAX_SEARCH_RESULTS as u32, child_complexity)"
     )]
     async fn search(
         &self,

@@ -53,7 +53,7 @@ impl SessionType {
     /// The session's messages in order, a page at a time. Tool outputs come
     /// as compressed views; `ref` names the full output.
     #[graphql(
-        complexity = "crate::graphql::first_cost(first, DEFAULT_MESSAGES as usize, child_complexity)"
+        complexity = "crate::graphql::first_cost(first, DEFAULT_MESSAGES as usize, MAX_MESSAGES, child_complexity)"
     )]
     async fn messages(
         &self,
@@ -177,7 +177,7 @@ pub(crate) struct SessionQuery;
 impl SessionQuery {
     /// Imported sessions, most recently updated first.
     #[graphql(
-        complexity = "crate::graphql::first_cost(first, DEFAULT_PAGE as usize, child_complexity)"
+        complexity = "crate::graphql::first_cost(first, DEFAULT_PAGE as usize, MAX_PAGE, child_complexity)"
     )]
     async fn sessions(
         &self,

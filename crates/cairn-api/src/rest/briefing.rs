@@ -15,12 +15,17 @@ use crate::{ApiError, ApiState};
 #[serde(deny_unknown_fields)]
 pub(crate) struct BriefingParams {
     /// The project folder (a repository root, or a working directory):
-    /// sessions in it and its subfolders.
+    /// sessions in it and its subfolders. Not blank.
+    #[param(
+        min_length = 1,
+        pattern = r"[^\t-\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]"
+    )]
     project: String,
     /// The agent being briefed (`claude`, `codex`, `gemini`, or another
     /// name): its own sessions are left out.
     agent: Option<String>,
     /// Budget in o200k tokens, 100–32000; 1500 by default.
+    #[param(minimum = 100, maximum = 32000)]
     max_tokens: Option<u32>,
     /// A session to leave out (the one starting).
     session: Option<String>,

@@ -18,9 +18,12 @@ use crate::{ApiError, ApiState};
 #[serde(deny_unknown_fields)]
 pub(crate) struct CcrParams {
     /// `A-B` or `A`, 1-based: those lines of a text original, or those items
-    /// of a JSON array (what a view's markers count).
+    /// of a JSON array (what a view's markers count); B is not below A.
+    /// Not with `query`.
+    #[param(pattern = r"^[1-9][0-9]{0,18}(-[1-9][0-9]{0,18})?$")]
     lines: Option<String>,
-    /// Only the lines (or items) matching these words, each with its position.
+    /// Only the lines (or items) matching these words, each with its
+    /// position. Not with `lines`.
     query: Option<String>,
 }
 
@@ -32,7 +35,8 @@ pub(crate) struct CcrParams {
     tag = "ccr",
     summary = "The original a `ccr:` reference names, or part of it",
     params(
-        ("reference" = String, Path, description = "`ccr:` and 24 lowercase hex digits (the prefix may be left out)"),
+        ("reference" = String, Path, pattern = r"^(ccr:)?[0-9a-f]{24}$",
+            description = "`ccr:` and 24 lowercase hex digits (the prefix may be left out)"),
         CcrParams,
     ),
     responses(

@@ -40,12 +40,13 @@ pub(crate) async fn empty_key() -> ApiError {
     description = "The body is the content itself (any bytes, any content type but \
         `application/json`; agent, session and TTL may come from the headers), or, with \
         `Content-Type: application/json`, the JSON form. To store raw JSON, send it as \
-        `text/plain` or `application/octet-stream`.",
+        `text/plain` or `application/octet-stream`. No body stores empty content.",
     params(
-        ("key" = String, Path, description = "1-512 bytes of UTF-8 without control characters; slashes allowed"),
+        ("key" = String, Path, min_length = 1, max_length = 512, pattern = r"^[^\u0000-\u001F\u007F-\u009F]+$",
+            description = "1-512 bytes of UTF-8 without control characters; slashes allowed; not `.` or `..`"),
         ("x-cairn-agent" = Option<String>, Header, description = "Agent recorded with a raw body"),
         ("x-cairn-session" = Option<String>, Header, description = "Session recorded with a raw body"),
-        ("x-cairn-ttl-seconds" = Option<u64>, Header, description = "Time to live of a raw body, in seconds"),
+        ("x-cairn-ttl-seconds" = Option<u64>, Header, nullable = false, minimum = 1, maximum = 3_155_760_000_u64, description = "Time to live of a raw body, in seconds (1 to 3155760000, 100 years)"),
     ),
     request_body(content(
         (PutRequest = "application/json"),
@@ -107,12 +108,19 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case("application/json"))
 }
 
+/// The TTL header, checked even when a JSON body's `ttl_seconds` stands in
+/// for it.
 fn parse_ttl(text: &str) -> Result<Duration, ApiError> {
     text.trim()
         .parse::<u64>()
+        .ok()
+        .filter(|seconds| (1..=cairn_service::MAX_TTL_SECONDS).contains(seconds))
         .map(Duration::from_secs)
-        .map_err(|_| {
-            ApiError::invalid_request(format!("{TTL_HEADER} must be a whole number of seconds"))
+        .ok_or_else(|| {
+            ApiError::invalid_request(format!(
+                "{TTL_HEADER} must be a whole number of seconds, 1 to {} (100 years)",
+                cairn_service::MAX_TTL_SECONDS
+            ))
         })
 }
 
@@ -125,9 +133,11 @@ pub(crate) struct GetParams {
     view: View,
     /// Keep everything matching this query in the view.
     query: Option<String>,
-    /// Cap the view at this many tokens.
-    max_tokens: Option<u64>,
-    /// Read this version instead of the latest.
+    /// Cap the view at this many tokens (at least 1).
+    #[param(minimum = 1)]
+    max_tokens: Option<i64>,
+    /// Read this version instead of the latest (versions count from 1).
+    #[param(minimum = 1)]
     version: Option<i64>,
 }
 
@@ -141,7 +151,7 @@ pub(crate) struct GetParams {
     description = "JSON by default. With `Accept: text/plain` or `application/octet-stream` \
         the body is the view's bytes alone (binary originals byte for byte with `view=full`), \
         and hash, ref, version and tokens come in `x-cairn-*` headers.",
-    params(("key" = String, Path, description = "The key"), GetParams),
+    params(("key" = String, Path, min_length = 1, max_length = 512, pattern = r"^[^\u0000-\u001F\u007F-\u009F]+$", description = "The key"), GetParams),
     responses(
         (status = 200, description = "The view", content(
             (ContextView = "application/json"),
@@ -161,14 +171,20 @@ pub(crate) async fn get(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let key = ContextKey::parse(key)?;
-    if params.max_tokens == Some(0) {
-        return Err(ApiError::invalid_request("max_tokens must be at least 1"));
-    }
+    let max_tokens = params
+        .max_tokens
+        .map(|max_tokens| {
+            u64::try_from(max_tokens)
+                .ok()
+                .filter(|max_tokens| *max_tokens >= 1)
+                .ok_or_else(|| ApiError::invalid_request("max_tokens must be at least 1"))
+        })
+        .transpose()?;
     let options = GetOptions {
         view: params.view,
         version: params.version,
         query: params.query.filter(|query| !query.trim().is_empty()),
-        max_tokens: params.max_tokens,
+        max_tokens,
     };
     let read = state.cairn.get(&caller.tenant, &key, options).await?;
     let record = &read.record;
@@ -248,7 +264,7 @@ pub(crate) async fn list(
     tag = "contexts",
     summary = "Delete every version of a key",
     description = "A blob nothing references any more is deleted with it.",
-    params(("key" = String, Path, description = "The key")),
+    params(("key" = String, Path, min_length = 1, max_length = 512, pattern = r"^[^\u0000-\u001F\u007F-\u009F]+$", description = "The key")),
     responses(
         (status = 200, description = "Deleted", body = Deleted),
         (status = 400, description = "An invalid key", body = ErrorBody),

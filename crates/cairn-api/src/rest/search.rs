@@ -25,11 +25,14 @@ pub(crate) struct SearchParams {
     agent: Option<String>,
     project: Option<String>,
     session: Option<String>,
-    /// `message` or `context`.
+    /// `message` or `context`; empty (or absent) for both.
+    #[param(pattern = "^(message|context)?$")]
     kind: Option<String>,
     /// RFC 3339, inclusive.
+    #[param(format = DateTime)]
     since: Option<String>,
     /// RFC 3339, exclusive.
+    #[param(format = DateTime)]
     until: Option<String>,
     /// Hits: 1 to 1000, 20 by default.
     #[param(minimum = 1, maximum = 1000)]

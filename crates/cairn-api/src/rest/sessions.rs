@@ -17,6 +17,7 @@ use crate::{ApiError, ApiState};
 #[serde(deny_unknown_fields)]
 pub(crate) struct ImportParams {
     /// `claude`, `codex` or `gemini`; detected from the content when absent.
+    #[param(pattern = "^(claude|codex|gemini)$")]
     agent: Option<String>,
     /// The file's path on the agent's machine: it names subagents
     /// (`agent-<id>.jsonl`) and sessions that carry no id. Never opened.
@@ -83,10 +84,12 @@ pub(crate) async fn import(
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListParams {
     /// Only this agent's sessions: `claude`, `codex` or `gemini`.
+    #[param(pattern = "^(claude|codex|gemini)$")]
     agent: Option<String>,
     /// Only sessions of this project (its working directory, exactly).
     project: Option<String>,
     /// Only sessions updated at or after this time (RFC 3339).
+    #[param(format = DateTime)]
     since: Option<String>,
     /// Sessions per page: 1 to 1000, 100 by default.
     #[param(minimum = 1, maximum = 1000)]
