@@ -59,6 +59,9 @@ struct Round {
     /// Put on one node to its first search hit on another, in ms.
     search_p50_ms: Option<f64>,
     search_p99_ms: Option<f64>,
+    /// How long the reading node's index took to catch up with everything
+    /// in the database before the samples (it started empty).
+    index_catch_up_s: Option<f64>,
 }
 
 /// The kill -9 round.
@@ -169,11 +172,13 @@ async fn round(
         .await
     };
     let (mut stale_reads, mut search_p50_ms, mut search_p99_ms) = (None, None, None);
+    let mut index_catch_up_s = None;
     if count >= 2 {
-        let (stale, search) = across(args, http, &urls[0], &urls[1], &prefix).await?;
-        stale_reads = Some(stale);
-        search_p50_ms = Some(percentile(&search, 0.50));
-        search_p99_ms = Some(percentile(&search, 0.99));
+        let measured = across(args, http, &urls[0], &urls[1], &prefix).await?;
+        stale_reads = Some(measured.stale);
+        search_p50_ms = Some(percentile(&measured.hits, 0.50));
+        search_p99_ms = Some(percentile(&measured.hits, 0.99));
+        index_catch_up_s = Some(measured.catch_up.as_secs_f64());
     }
     Ok(Round {
         nodes: count,
@@ -182,58 +187,103 @@ async fn round(
         stale_reads,
         search_p50_ms,
         search_p99_ms,
+        index_catch_up_s,
     })
 }
 
+/// What [`across`] measured.
+struct Across {
+    /// Puts whose immediate read on the other node missed.
+    stale: usize,
+    /// Put-to-hit times, µs, sorted.
+    hits: Vec<u32>,
+    /// How long the reader's index took to catch up with the puts before.
+    catch_up: Duration,
+}
+
 /// Puts on `writer`, each read at once on `reader` and then searched there
-/// until found: how many reads missed, and the put-to-hit times (µs, sorted).
+/// until found. First, the reader's index catches up with the round's puts
+/// (a new node indexes everything already in the database).
 async fn across(
     args: &NodesArgs,
     http: &reqwest::Client,
     writer: &str,
     reader: &str,
     prefix: &str,
-) -> anyhow::Result<(usize, Vec<u32>)> {
+) -> anyhow::Result<Across> {
+    let started = Instant::now();
+    let max = Duration::from_secs(args.max_seconds);
+    put_and_find(
+        http,
+        writer,
+        reader,
+        &format!("{prefix}/across/warm"),
+        "warm",
+        max,
+    )
+    .await?;
+    let catch_up = started.elapsed();
     let mut stale = 0;
     let mut hits = Vec::new();
     for sample in 0..args.samples {
-        let word = format!("zq{}x{sample}marker", std::process::id());
         let key = format!("{prefix}/across/{sample}");
-        let started = Instant::now();
-        http.put(format!("{writer}/v1/contexts/{key}"))
-            .body(format!("the {word} of sample {sample}\n"))
-            .send()
-            .await?
-            .error_for_status()?;
-        let read = http
-            .get(format!("{reader}/v1/contexts/{key}?view=full"))
-            .send()
-            .await?;
-        if !read.status().is_success() {
+        let (read_at_once, took) =
+            put_and_find(http, writer, reader, &key, &sample.to_string(), max).await?;
+        if !read_at_once {
             stale += 1;
         }
-        loop {
-            let body = http
-                .get(format!("{reader}/v1/search"))
-                .query(&[("q", word.as_str()), ("limit", "1")])
-                .send()
-                .await?
-                .error_for_status()?
-                .bytes()
-                .await?;
-            let found: serde_json::Value = serde_json::from_slice(&body)?;
-            if found["total"].as_u64().unwrap_or(0) > 0 {
-                hits.push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX));
-                break;
-            }
-            if started.elapsed() > Duration::from_secs(30) {
-                bail!("a put on one node was not found on another within 30 s");
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        hits.push(u32::try_from(took.as_micros()).unwrap_or(u32::MAX));
     }
     hits.sort_unstable();
-    Ok((stale, hits))
+    Ok(Across {
+        stale,
+        hits,
+        catch_up,
+    })
+}
+
+/// Puts a unique word under `key` on `writer`, reads it at once on `reader`
+/// and searches there until it is found: whether the read found it, and the
+/// time from the put to the hit.
+async fn put_and_find(
+    http: &reqwest::Client,
+    writer: &str,
+    reader: &str,
+    key: &str,
+    tag: &str,
+    within: Duration,
+) -> anyhow::Result<(bool, Duration)> {
+    let word = format!("zq{}x{tag}marker", std::process::id());
+    let started = Instant::now();
+    http.put(format!("{writer}/v1/contexts/{key}"))
+        .body(format!("the {word} of sample {tag}\n"))
+        .send()
+        .await?
+        .error_for_status()?;
+    let read_at_once = http
+        .get(format!("{reader}/v1/contexts/{key}?view=full"))
+        .send()
+        .await?
+        .status()
+        .is_success();
+    loop {
+        let body = http
+            .get(format!("{reader}/v1/search"))
+            .query(&[("q", word.as_str()), ("limit", "1")])
+            .send()
+            .await?
+            .error_for_status()?
+            .bytes()
+            .await?;
+        let found: serde_json::Value = serde_json::from_slice(&body)?;
+        if found["total"].as_u64().unwrap_or(0) > 0 {
+            return Ok((read_at_once, started.elapsed()));
+        }
+        if started.elapsed() > within {
+            bail!("a put on one node was not found on another within {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// Writes through every node, kills the first one a third of the way in,
@@ -321,9 +371,9 @@ fn print_table(args: &NodesArgs, rounds: &[Round], kill: Option<&Kill>) {
     );
     println!(
         "| nodes | PUT/s (p99 ms) | GET/s (p99 ms) | errors | put → GET on another node | \
-         put → search hit on another node p50 / p99 ms |"
+         put → search hit on another node p50 / p99 ms | new node's index caught up |"
     );
-    println!("|---:|---:|---:|---:|---|---:|");
+    println!("|---:|---:|---:|---:|---|---:|---:|");
     for round in rounds {
         let read = round.stale_reads.map_or("–".to_owned(), |stale| {
             format!("{} of {} at once", args.samples - stale, args.samples)
@@ -332,8 +382,11 @@ fn print_table(args: &NodesArgs, rounds: &[Round], kill: Option<&Kill>) {
             (Some(p50), Some(p99)) => format!("{p50:.0} / {p99:.0}"),
             _ => "–".to_owned(),
         };
+        let catch_up = round
+            .index_catch_up_s
+            .map_or("–".to_owned(), |seconds| format!("{seconds:.1} s"));
         println!(
-            "| {} | {:.0} ({:.1}) | {:.0} ({:.1}) | {} | {read} | {search} |",
+            "| {} | {:.0} ({:.1}) | {:.0} ({:.1}) | {} | {read} | {search} | {catch_up} |",
             round.nodes,
             round.put.per_second,
             round.put.p99_ms,
