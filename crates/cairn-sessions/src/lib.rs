@@ -82,6 +82,7 @@ use serde::{Deserialize, Serialize};
 
 pub use detect::detect;
 pub use discover::{Found, discover};
+pub use time::civil_days;
 
 /// The most a `.zst` file may decompress to (2 GiB); past it, [`parse`]
 /// answers [`ImportError::TooLarge`] instead of exhausting memory.

@@ -48,10 +48,10 @@ pub(crate) fn parse_rfc3339(text: &str) -> Option<i64> {
     let second = cursor.digits(2)?;
     let millis = cursor.fraction_millis();
     let offset_minutes = cursor.offset_minutes()?;
-    if !cursor.done() || !valid_date(year, month, day) || hour > 23 || minute > 59 || second > 60 {
+    if !cursor.done() || hour > 23 || minute > 59 || second > 60 {
         return None;
     }
-    let days = days_from_civil(year, month, day);
+    let days = civil_days(year, month, day)?;
     let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
     Some(seconds * 1000 + millis)
 }
@@ -134,28 +134,27 @@ impl Cursor<'_> {
     }
 }
 
-fn valid_date(year: i64, month: i64, day: i64) -> bool {
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`), or `None` when the month has no such day.
+pub fn civil_days(year: i64, month: i64, day: i64) -> Option<i64> {
     let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
     let days_in_month = match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
         2 if leap => 29,
         2 => 28,
-        _ => return false,
+        _ => return None,
     };
-    (1..=days_in_month).contains(&day)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-/// `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    if !(1..=days_in_month).contains(&day) {
+        return None;
+    }
     let year = if month <= 2 { year - 1 } else { year };
     let era = year.div_euclid(400);
     let year_of_era = year - era * 400;
     let month_from_march = (month + 9) % 12;
     let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
     let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
+    Some(era * 146_097 + day_of_era - 719_468)
 }
 
 #[cfg(test)]
