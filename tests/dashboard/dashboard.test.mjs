@@ -356,6 +356,8 @@ print(db.execute("SELECT COUNT(*) FROM contexts").fetchone()[0])
     assert.equal(await page.locator("td.key a").first().textContent(), "seed/000000");
     assert.deepEqual(page.problems, []);
     await page.close();
-    for (const [name, ms] of Object.entries(timings)) assert.ok(ms < 1000, `${name}: ${ms} ms`);
+    // The 1 s bar is measured in BENCHMARKS.md on a quiet machine; here, on
+    // whatever machine CI shares, a first paint past 2 s is a regression.
+    for (const [name, ms] of Object.entries(timings)) assert.ok(ms < 2000, `${name}: ${ms} ms`);
   });
 });
