@@ -1,8 +1,10 @@
-//! The read side of contexts and blobs for both databases: one SQL text each
-//! (`$n` placeholders, see [`crate::sql_for`]; `CAST` rather than PostgreSQL's
-//! `::`) and one row mapping. Of the writes only [`Contexts::insert_blob`] is
-//! here; the backends begin and commit its transaction.
+//! The SQL of contexts and blobs for both databases: one SQL text each (`$n`
+//! placeholders, see [`crate::sql_for`]; `CAST` rather than PostgreSQL's
+//! `::`) and one row mapping. The writes here ([`Contexts::insert_blob`],
+//! [`Contexts::delete`], [`Contexts::gc`]) run in a transaction the caller
+//! begins and commits; puts go through the group-commit writers instead.
 
+use std::collections::{BTreeMap, HashSet};
 use std::marker::PhantomData;
 
 use cairn_core::{CcrRef, ContentHash};
@@ -14,8 +16,9 @@ use sqlx::{
 
 use crate::activity::{self, count as to_u64};
 use crate::{
-    BlobInfo, ContextRecord, EncodedBlob, Encoding, IndexedContext, ListFilter, Millis, NewBlob,
-    RenderedDefault, StoreActivity, StoreError, StoreStats, StoredRendering, StoredView,
+    BlobInfo, ContextRecord, ContextWrite, EncodedBlob, Encoding, GcReport, IndexedContext,
+    ListFilter, Millis, NewBlob, PutOutcome, RenderedDefault, StoreActivity, StoreError,
+    StoreStats, StoredRendering, StoredView,
 };
 
 const BLOB_COLUMNS: &str = "b.hash, b.bytes_original, b.bytes_stored, \
@@ -27,6 +30,41 @@ const CONTEXT_COLUMNS: &str = "c.key, c.version, c.agent, c.session, c.metadata,
 /// `value` as the database stores it (saturating).
 pub(crate) fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// `($1, $2, …), (…), …`: `rows` rows of `columns` numbered placeholders,
+/// for a multi-row `VALUES`.
+fn placeholders(rows: usize, columns: usize) -> String {
+    let mut sql = String::with_capacity(rows * columns * 5);
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..columns {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(row * columns + column + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// How many rows a statement changed, whichever the database.
+pub(crate) trait RowsAffected {
+    fn rows_affected(&self) -> u64;
+}
+
+impl RowsAffected for sqlx::sqlite::SqliteQueryResult {
+    fn rows_affected(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+impl RowsAffected for sqlx::postgres::PgQueryResult {
+    fn rows_affected(&self) -> u64 {
+        self.rows_affected()
+    }
 }
 
 /// The context and blob queries on `DB`, a type so that their bounds are
@@ -46,6 +84,7 @@ where
     for<'q> Option<&'q [u8]>: Encode<'q, DB>,
     for<'r> Vec<u8>: Decode<'r, DB> + Type<DB>,
     for<'a> &'a str: ColumnIndex<DB::Row>,
+    DB::QueryResult: RowsAffected,
 {
     /// Stores `blob` (once) and `tenant`'s reference to it.
     pub(crate) async fn insert_blob(
@@ -88,6 +127,253 @@ where
         .execute(&mut **tx)
         .await?;
         Ok(())
+    }
+
+    /// The blobs and tenants' references of a batch of puts (each once, in
+    /// hash order, so that two nodes' batches wait on each other rather than
+    /// deadlock). Returns the references that are new: a put that made one
+    /// is not deduplicated.
+    pub(crate) async fn insert_batch_blobs(
+        tx: &mut Transaction<'static, DB>,
+        puts: &[&ContextWrite],
+    ) -> Result<HashSet<(String, String)>, StoreError> {
+        let mut blobs: BTreeMap<String, (i64, &NewBlob)> = BTreeMap::new();
+        for put in puts {
+            if let Some(blob) = &put.blob {
+                blobs
+                    .entry(blob.hash.to_hex())
+                    .or_insert((put.created_at, blob));
+            }
+        }
+        if !blobs.is_empty() {
+            let sql = crate::sql_for::<DB>(&format!(
+                "INSERT INTO blobs (hash, bytes_original, bytes_stored, encoding, content_type, \
+                 tokens_original, tokens_compressed, created_at, data, \
+                 view_engine, view_encoding, view_data, view_markers) VALUES {}{}",
+                placeholders(blobs.len(), 13),
+                crate::views::BLOB_CONFLICT
+            ))
+            .into_owned();
+            let mut insert = sqlx::query(&sql);
+            for (hash, (created_at, blob)) in &blobs {
+                let rendered = blob.view.rendered.as_ref();
+                insert = insert
+                    .bind(hash.as_str())
+                    .bind(to_i64(blob.bytes_original))
+                    .bind(to_i64(blob.data.len() as u64))
+                    .bind(blob.encoding.as_str())
+                    .bind(blob.content_type.as_str())
+                    .bind(to_i64(blob.tokens_original))
+                    .bind(to_i64(blob.tokens_compressed))
+                    .bind(*created_at)
+                    .bind(blob.data.as_slice())
+                    .bind(i64::from(blob.view.engine))
+                    .bind(rendered.map(|view| view.encoding.as_str()))
+                    .bind(rendered.map(|view| view.data.as_slice()))
+                    .bind(rendered.map(|view| view.markers.as_str()));
+            }
+            insert.execute(&mut **tx).await?;
+        }
+        let mut references: BTreeMap<(&str, String), i64> = BTreeMap::new();
+        for put in puts {
+            references
+                .entry((put.tenant.as_str(), put.hash.to_hex()))
+                .or_insert(put.created_at);
+        }
+        let sql = crate::sql_for::<DB>(&format!(
+            "INSERT INTO tenant_blobs (tenant, hash, created_at) VALUES {} \
+             ON CONFLICT (tenant, hash) DO NOTHING RETURNING tenant, hash",
+            placeholders(references.len(), 3)
+        ))
+        .into_owned();
+        let mut insert = sqlx::query(&sql);
+        for ((tenant, hash), created_at) in &references {
+            insert = insert.bind(*tenant).bind(hash.as_str()).bind(*created_at);
+        }
+        let mut new_references = HashSet::new();
+        for row in insert.fetch_all(&mut **tx).await? {
+            new_references.insert((row.try_get("tenant")?, row.try_get("hash")?));
+        }
+        Ok(new_references)
+    }
+
+    /// The context rows of a batch of puts, each put with the version the
+    /// backend numbered it: `versions[i]` is `puts[i]`'s. Returns the
+    /// outcomes, in the same order.
+    pub(crate) async fn insert_batch_versions(
+        tx: &mut Transaction<'static, DB>,
+        puts: &[&ContextWrite],
+        versions: &[i64],
+        mut new_references: HashSet<(String, String)>,
+    ) -> Result<Vec<PutOutcome>, StoreError> {
+        let mut outcomes = Vec::with_capacity(puts.len());
+        let mut rows = Vec::with_capacity(puts.len());
+        for (put, &version) in puts.iter().zip(versions) {
+            let hash = put.hash.to_hex();
+            // Only the first put of a new reference is not deduplicated.
+            let deduplicated = !new_references.remove(&(put.tenant.to_string(), hash.clone()));
+            outcomes.push(PutOutcome {
+                version,
+                deduplicated,
+            });
+            rows.push((put, version, hash));
+        }
+        let sql = crate::sql_for::<DB>(&format!(
+            "INSERT INTO contexts \
+             (tenant, key, version, hash, agent, session, metadata, created_at, expires_at) \
+             VALUES {}",
+            placeholders(rows.len(), 9)
+        ))
+        .into_owned();
+        let mut insert = sqlx::query(&sql);
+        for (put, version, hash) in &rows {
+            insert = insert
+                .bind(put.tenant.as_str())
+                .bind(put.key.as_str())
+                .bind(*version)
+                .bind(hash.as_str())
+                .bind(put.agent.as_deref())
+                .bind(put.session.as_deref())
+                .bind(put.metadata.as_deref())
+                .bind(put.created_at)
+                .bind(put.expires_at);
+        }
+        insert.execute(&mut **tx).await?;
+        Ok(outcomes)
+    }
+
+    /// Deletes every version of `key`, then the references and blobs it
+    /// alone held. Returns the number of versions deleted.
+    pub(crate) async fn delete(
+        tx: &mut Transaction<'static, DB>,
+        tenant: &str,
+        key: &str,
+    ) -> Result<u64, StoreError> {
+        // In hash order, so that two nodes' deletes wait rather than deadlock.
+        let hashes = sqlx::query(&crate::sql_for::<DB>(
+            "SELECT DISTINCT hash FROM contexts WHERE tenant = $1 AND key = $2 ORDER BY hash",
+        ))
+        .bind(tenant)
+        .bind(key)
+        .fetch_all(&mut **tx)
+        .await?;
+        let deleted = sqlx::query(&crate::sql_for::<DB>(
+            "DELETE FROM contexts WHERE tenant = $1 AND key = $2",
+        ))
+        .bind(tenant)
+        .bind(key)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        for row in &hashes {
+            let hash: String = row.try_get("hash")?;
+            Self::release_if_unreferenced(tx, tenant, &hash).await?;
+        }
+        Ok(deleted)
+    }
+
+    /// Removes versions and retentions expired at `now`, then references
+    /// and blobs nothing uses (see [`crate::Store::gc`]).
+    pub(crate) async fn gc(
+        tx: &mut Transaction<'static, DB>,
+        now: Millis,
+    ) -> Result<GcReport, StoreError> {
+        // In order: a key whose latest version expired goes whole (its older
+        // versions must not come back as its value); older versions that
+        // expired on their own; retentions.
+        let expiries = [
+            "DELETE FROM contexts WHERE (tenant, key) IN ( \
+                SELECT c.tenant, c.key FROM contexts c \
+                WHERE c.expires_at IS NOT NULL AND c.expires_at <= $1 \
+                AND c.version = (SELECT MAX(m.version) FROM contexts m \
+                                 WHERE m.tenant = c.tenant AND m.key = c.key))",
+            "DELETE FROM contexts WHERE expires_at IS NOT NULL AND expires_at <= $1",
+            "DELETE FROM retained_blobs WHERE expires_at <= $1",
+        ];
+        let mut expired = [0; 3];
+        for (count, sql) in expired.iter_mut().zip(expiries) {
+            *count = sqlx::query(&crate::sql_for::<DB>(sql))
+                .bind(now)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+        }
+        let [expired_keys, expired_versions, expired_retentions] = expired;
+        let mut report = GcReport {
+            expired_versions: expired_keys + expired_versions,
+            expired_retentions,
+            ..GcReport::default()
+        };
+        // References no context holds any more: from expiry just now, or left
+        // over by an interrupted delete. In order, as a delete takes them.
+        let orphans = sqlx::query(
+            "SELECT t.tenant, t.hash FROM tenant_blobs t WHERE NOT EXISTS \
+             (SELECT 1 FROM contexts c WHERE c.tenant = t.tenant AND c.hash = t.hash) \
+             AND NOT EXISTS \
+             (SELECT 1 FROM retained_blobs r WHERE r.tenant = t.tenant AND r.hash = t.hash) \
+             AND NOT EXISTS \
+             (SELECT 1 FROM messages m WHERE m.tenant = t.tenant AND m.hash = t.hash) \
+             ORDER BY t.tenant, t.hash",
+        )
+        .fetch_all(&mut **tx)
+        .await?;
+        for row in &orphans {
+            let tenant: String = row.try_get("tenant")?;
+            let hash: String = row.try_get("hash")?;
+            let (references, blobs, bytes) =
+                Self::release_if_unreferenced(tx, &tenant, &hash).await?;
+            report.released_references += references;
+            report.deleted_blobs += blobs;
+            report.bytes_freed += bytes;
+        }
+        let stray = sqlx::query(
+            "DELETE FROM blobs WHERE NOT EXISTS \
+             (SELECT 1 FROM tenant_blobs t WHERE t.hash = blobs.hash) RETURNING bytes_stored",
+        )
+        .fetch_all(&mut **tx)
+        .await?;
+        for row in &stray {
+            let bytes: i64 = row.try_get("bytes_stored")?;
+            report.deleted_blobs += 1;
+            report.bytes_freed += bytes.max(0).unsigned_abs();
+        }
+        Ok(report)
+    }
+
+    /// Drops `tenant`'s reference to `hash` if none of its contexts,
+    /// retentions or messages use it, then the blob itself if no tenant
+    /// references it. Returns (references, blobs, bytes) released.
+    async fn release_if_unreferenced(
+        tx: &mut Transaction<'static, DB>,
+        tenant: &str,
+        hash: &str,
+    ) -> Result<(u64, u64, u64), StoreError> {
+        let released = sqlx::query(&crate::sql_for::<DB>(
+            "DELETE FROM tenant_blobs WHERE tenant = $1 AND hash = $2 \
+             AND NOT EXISTS (SELECT 1 FROM contexts WHERE tenant = $1 AND hash = $2) \
+             AND NOT EXISTS (SELECT 1 FROM retained_blobs WHERE tenant = $1 AND hash = $2) \
+             AND NOT EXISTS (SELECT 1 FROM messages WHERE tenant = $1 AND hash = $2)",
+        ))
+        .bind(tenant)
+        .bind(hash)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if released == 0 {
+            return Ok((0, 0, 0));
+        }
+        let freed = sqlx::query(&crate::sql_for::<DB>(
+            "DELETE FROM blobs WHERE hash = $1 \
+             AND NOT EXISTS (SELECT 1 FROM tenant_blobs WHERE hash = $1) RETURNING bytes_stored",
+        ))
+        .bind(hash)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let Some(row) = freed else {
+            return Ok((released, 0, 0));
+        };
+        let bytes: i64 = row.try_get("bytes_stored")?;
+        Ok((released, 1, bytes.max(0).unsigned_abs()))
     }
 
     /// A version of a key (the latest when `version` is `None`).

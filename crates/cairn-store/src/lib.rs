@@ -10,6 +10,7 @@
 //! reads configuration or the environment.
 
 mod activity;
+mod backend;
 mod contexts;
 mod embeddings;
 mod error;
@@ -18,6 +19,7 @@ mod postgres;
 mod sessions;
 mod sqlite;
 mod views;
+mod writer;
 
 use async_trait::async_trait;
 use cairn_core::{CcrRef, ContentHash};

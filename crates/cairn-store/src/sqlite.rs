@@ -10,21 +10,12 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use cairn_core::{CcrRef, ContentHash};
-use cairn_types::{ContextKey, TenantId};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Sqlite, Transaction};
 
-use crate::contexts::Contexts;
-use crate::embeddings::Embeddings;
-use crate::sessions::Sessions;
-use crate::{
-    BlobInfo, ContextRecord, ContextWrite, EncodedBlob, GcReport, ListFilter, Millis, PutOutcome,
-    Store, StoreError, StoreStats,
-};
+use crate::StoreError;
 
 mod writer;
 
@@ -59,7 +50,7 @@ pub struct SqliteStore {
     /// and gc directly (they are rare and serialise with the batches).
     write_pool: SqlitePool,
     readers: SqlitePool,
-    writer: writer::Writer,
+    writer: crate::writer::Writer,
 }
 
 impl SqliteStore {
@@ -89,16 +80,12 @@ impl SqliteStore {
             .connect_with(connect.read_only(true))
             .await
             .map_err(open_error)?;
-        let writer_task = writer::Writer::spawn(writer.clone());
+        let writer_task = crate::writer::Writer::spawn(writer::SqliteBatches(writer.clone()), 1);
         Ok(SqliteStore {
             write_pool: writer,
             readers,
             writer: writer_task,
         })
-    }
-
-    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        begin_write(&self.write_pool).await
     }
 }
 
@@ -158,338 +145,34 @@ fn classify_open_error(path: &Path) -> impl Fn(sqlx::Error) -> StoreError + '_ {
     }
 }
 
-/// For the group-commit writer.
-pub(crate) use crate::contexts::to_i64;
+impl crate::backend::Backend for SqliteStore {
+    type Db = Sqlite;
+    /// SQLite's one writer never conflicts with itself.
+    const ATTEMPTS: u32 = 1;
 
-/// Drops `tenant`'s reference to `hash` if none of its contexts use it, then
-/// the blob itself if no tenant references it. Returns (references, blobs,
-/// bytes) released.
-async fn release_if_unreferenced(
-    tx: &mut Transaction<'static, Sqlite>,
-    tenant: &str,
-    hash: &str,
-) -> Result<(u64, u64, u64), StoreError> {
-    let released = sqlx::query(
-        "DELETE FROM tenant_blobs WHERE tenant = ?1 AND hash = ?2 \
-         AND NOT EXISTS (SELECT 1 FROM contexts WHERE tenant = ?1 AND hash = ?2) \
-         AND NOT EXISTS (SELECT 1 FROM retained_blobs WHERE tenant = ?1 AND hash = ?2) \
-         AND NOT EXISTS (SELECT 1 FROM messages WHERE tenant = ?1 AND hash = ?2)",
-    )
-    .bind(tenant)
-    .bind(hash)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    if released == 0 {
-        return Ok((0, 0, 0));
-    }
-    let freed: Option<i64> = sqlx::query_scalar(
-        "DELETE FROM blobs WHERE hash = ?1 \
-         AND NOT EXISTS (SELECT 1 FROM tenant_blobs WHERE hash = ?1) RETURNING bytes_stored",
-    )
-    .bind(hash)
-    .fetch_optional(&mut **tx)
-    .await?;
-    Ok((
-        released,
-        u64::from(freed.is_some()),
-        freed.map_or(0, |b| b.max(0) as u64),
-    ))
-}
-
-#[async_trait]
-impl Store for SqliteStore {
-    async fn put_context(&self, put: ContextWrite) -> Result<PutOutcome, StoreError> {
-        self.writer.put(put).await
+    fn readers(&self) -> &SqlitePool {
+        &self.readers
     }
 
-    async fn retain_blob(
-        &self,
-        tenant: &TenantId,
-        blob: &crate::NewBlob,
-        created_at: Millis,
-        expires_at: Millis,
-    ) -> Result<(), StoreError> {
-        let hash = blob.hash.to_hex();
-        let mut tx = self.begin_write().await?;
-        Contexts::insert_blob(&mut tx, tenant, blob, created_at).await?;
-        sqlx::query(
-            "INSERT INTO retained_blobs (tenant, hash, created_at, expires_at) \
-             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (tenant, hash) \
-             DO UPDATE SET expires_at = MAX(expires_at, excluded.expires_at)",
-        )
-        .bind(tenant.as_str())
-        .bind(&hash)
-        .bind(created_at)
-        .bind(expires_at)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+    fn writer(&self) -> &crate::writer::Writer {
+        &self.writer
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        begin_write(&self.write_pool).await
+    }
+
+    /// Nothing to take: the one write connection orders the feeds already.
+    async fn lock_feed(_: &mut Transaction<'static, Sqlite>) -> Result<(), StoreError> {
         Ok(())
     }
 
-    async fn get_context(
-        &self,
-        tenant: &TenantId,
-        key: &ContextKey,
-        version: Option<i64>,
-    ) -> Result<Option<ContextRecord>, StoreError> {
-        Contexts::get(&self.readers, tenant, key, version).await
-    }
-
-    async fn default_view(
-        &self,
-        tenant: &TenantId,
-        hash: &ContentHash,
-    ) -> Result<Option<crate::RenderedDefault>, StoreError> {
-        Contexts::default_view(&self.readers, tenant, hash).await
-    }
-
-    async fn blob_data(
-        &self,
-        tenant: &TenantId,
-        hash: &ContentHash,
-    ) -> Result<Option<EncodedBlob>, StoreError> {
-        Contexts::blob_data(&self.readers, tenant, hash).await
-    }
-
-    async fn resolve_ref(
-        &self,
-        tenant: &TenantId,
-        reference: &CcrRef,
-    ) -> Result<Option<BlobInfo>, StoreError> {
-        Contexts::resolve_ref(&self.readers, tenant, reference).await
-    }
-
-    async fn list_contexts(
-        &self,
-        tenant: &TenantId,
-        filter: &ListFilter,
-        now: Millis,
-    ) -> Result<Vec<ContextRecord>, StoreError> {
-        Contexts::list(&self.readers, tenant, filter, now).await
-    }
-
-    async fn delete_context(&self, tenant: &TenantId, key: &ContextKey) -> Result<u64, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let hashes: Vec<String> =
-            sqlx::query_scalar("SELECT DISTINCT hash FROM contexts WHERE tenant = ?1 AND key = ?2")
-                .bind(tenant.as_str())
-                .bind(key.as_str())
-                .fetch_all(&mut *tx)
-                .await?;
-        let deleted = sqlx::query("DELETE FROM contexts WHERE tenant = ?1 AND key = ?2")
-            .bind(tenant.as_str())
-            .bind(key.as_str())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        for hash in &hashes {
-            release_if_unreferenced(&mut tx, tenant.as_str(), hash).await?;
-        }
-        tx.commit().await?;
-        Ok(deleted)
-    }
-
-    async fn stats(&self, tenant: &TenantId, now: Millis) -> Result<StoreStats, StoreError> {
-        Contexts::stats(&self.readers, tenant, now).await
-    }
-
-    async fn activity(
-        &self,
-        tenant: &TenantId,
-        since: Millis,
-    ) -> Result<crate::StoreActivity, StoreError> {
-        Contexts::activity(&self.readers, tenant, since).await
-    }
-
-    async fn gc(&self, now: Millis) -> Result<GcReport, StoreError> {
-        let mut tx = self.begin_write().await?;
-        // A key whose latest version expired goes whole: its older versions
-        // must not come back as its value.
-        let expired_keys = sqlx::query(
-            "DELETE FROM contexts WHERE (tenant, key) IN ( \
-                SELECT c.tenant, c.key FROM contexts c \
-                WHERE c.expires_at IS NOT NULL AND c.expires_at <= ?1 \
-                AND c.version = (SELECT MAX(m.version) FROM contexts m \
-                                 WHERE m.tenant = c.tenant AND m.key = c.key))",
-        )
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        // Older versions that expired on their own.
-        let expired_versions =
-            sqlx::query("DELETE FROM contexts WHERE expires_at IS NOT NULL AND expires_at <= ?1")
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        let expired_retentions = sqlx::query("DELETE FROM retained_blobs WHERE expires_at <= ?1")
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        let mut report = GcReport {
-            expired_versions: expired_keys + expired_versions,
-            expired_retentions,
-            ..GcReport::default()
-        };
-        // References no context holds any more: from expiry just now, or left
-        // over by an interrupted delete.
-        let orphans: Vec<(String, String)> = sqlx::query_as(
-            "SELECT t.tenant, t.hash FROM tenant_blobs t WHERE NOT EXISTS \
-             (SELECT 1 FROM contexts c WHERE c.tenant = t.tenant AND c.hash = t.hash) \
-             AND NOT EXISTS \
-             (SELECT 1 FROM retained_blobs r WHERE r.tenant = t.tenant AND r.hash = t.hash) \
-             AND NOT EXISTS \
-             (SELECT 1 FROM messages m WHERE m.tenant = t.tenant AND m.hash = t.hash)",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        for (tenant, hash) in &orphans {
-            let (references, blobs, bytes) = release_if_unreferenced(&mut tx, tenant, hash).await?;
-            report.released_references += references;
-            report.deleted_blobs += blobs;
-            report.bytes_freed += bytes;
-        }
-        let stray: Vec<i64> = sqlx::query_scalar(
-            "DELETE FROM blobs WHERE NOT EXISTS \
-             (SELECT 1 FROM tenant_blobs t WHERE t.hash = blobs.hash) RETURNING bytes_stored",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        report.deleted_blobs += stray.len() as u64;
-        report.bytes_freed += stray.iter().map(|b| b.max(&0).unsigned_abs()).sum::<u64>();
-        tx.commit().await?;
-        Ok(report)
-    }
-
-    async fn import_sessions(
-        &self,
-        tenant: &TenantId,
-        import: &crate::SessionImport,
-        now: Millis,
-    ) -> Result<crate::ImportOutcome, StoreError> {
-        let mut tx = self.begin_write().await?;
-        for blob in &import.blobs {
-            Contexts::insert_blob(&mut tx, tenant, blob, now).await?;
-        }
-        let created = Sessions::upsert(&mut tx, tenant, import, now).await?;
-        let outcome = Sessions::merge(&mut tx, tenant, import, created).await?;
-        tx.commit().await?;
-        Ok(outcome)
-    }
-
-    async fn list_sessions(
-        &self,
-        tenant: &TenantId,
-        filter: &crate::SessionFilter,
-    ) -> Result<Vec<crate::SessionRecord>, StoreError> {
-        Sessions::list(&self.readers, tenant, filter).await
-    }
-
-    async fn get_session(
-        &self,
-        tenant: &TenantId,
-        id: &str,
-    ) -> Result<Option<crate::SessionRecord>, StoreError> {
-        Sessions::get(&self.readers, tenant, id).await
-    }
-
-    async fn find_thread(
-        &self,
-        tenant: &TenantId,
-        agent: &str,
-        thread_key: &str,
-    ) -> Result<Vec<String>, StoreError> {
-        Sessions::find_thread(&self.readers, tenant, agent, thread_key).await
-    }
-
-    async fn session_messages(
-        &self,
-        tenant: &TenantId,
-        id: &str,
-        from: u64,
-        limit: u32,
-    ) -> Result<Vec<crate::MessageRecord>, StoreError> {
-        Sessions::messages(&self.readers, tenant, id, from, limit).await
-    }
-
-    async fn messages_after(
-        &self,
-        seq: i64,
-        limit: u32,
-    ) -> Result<Vec<crate::IndexedMessage>, StoreError> {
-        Sessions::after(&self.readers, seq, limit).await
-    }
-
-    async fn last_message_seq(&self) -> Result<i64, StoreError> {
-        Sessions::last_seq(&self.readers).await
-    }
-
-    async fn contexts_after(
-        &self,
-        seq: i64,
-        limit: u32,
-    ) -> Result<Vec<crate::IndexedContext>, StoreError> {
-        Contexts::after(&self.readers, seq, limit).await
-    }
-
-    async fn last_context_seq(&self) -> Result<i64, StoreError> {
-        Contexts::last_seq(&self.readers).await
-    }
-
-    async fn put_embeddings(
-        &self,
-        model: &str,
-        embeddings: &[crate::Embedding],
-        progress: crate::EmbeddingProgress,
+    /// Nothing to take: `BEGIN IMMEDIATE` holds the database's write lock.
+    async fn lock_key(
+        _: &mut Transaction<'static, Sqlite>,
+        _: &str,
+        _: &str,
     ) -> Result<(), StoreError> {
-        Embeddings::put(self.begin_write().await?, model, embeddings, progress).await
-    }
-
-    async fn embedding_progress(
-        &self,
-        model: &str,
-    ) -> Result<Option<crate::EmbeddingProgress>, StoreError> {
-        Embeddings::progress(&self.readers, model).await
-    }
-
-    async fn embeddings(
-        &self,
-        model: &str,
-        after: &str,
-        limit: u32,
-    ) -> Result<Vec<crate::Embedding>, StoreError> {
-        Embeddings::page(&self.readers, model, after, limit).await
-    }
-
-    async fn store_views(&self, views: &[crate::RenderedDefault]) -> Result<(), StoreError> {
-        if views.is_empty() {
-            return Ok(());
-        }
-        let sql = crate::sql_for::<Sqlite>(crate::views::STORE_VIEW_SQL);
-        let mut tx = self.begin_write().await?;
-        for view in views {
-            crate::views::bind_view(sqlx::query(&sql), view)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn pending_views(
-        &self,
-        limit: u32,
-        created_before: Millis,
-    ) -> Result<Vec<EncodedBlob>, StoreError> {
-        Contexts::pending_views(&self.readers, limit, created_before).await
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.readers).await?;
         Ok(())
     }
 
@@ -498,4 +181,14 @@ impl Store for SqliteStore {
         self.readers.close().await;
         self.write_pool.close().await;
     }
+
+    fn shared(&self) -> bool {
+        false
+    }
+
+    fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
 }
+
+crate::backend::store_impl!(SqliteStore, Sqlite);
