@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Opens a connection and sends `head` (no more), as a slow client would.
-async fn stalled(server: &TestServer, head: &str) -> anyhow::Result<TcpStream> {
+pub(crate) async fn stalled(server: &TestServer, head: &str) -> anyhow::Result<TcpStream> {
     let address = server.url().trim_start_matches("http://").to_owned();
     let mut stream = TcpStream::connect(address).await?;
     stream.write_all(head.as_bytes()).await?;
@@ -23,7 +23,7 @@ const STALLED_PUT: &str =
     "PUT /v1/contexts/slow HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\npartial";
 
 /// Reads what the server sends until it closes or `within` passes.
-async fn read_all(stream: &mut TcpStream, within: Duration) -> anyhow::Result<String> {
+pub(crate) async fn read_all(stream: &mut TcpStream, within: Duration) -> anyhow::Result<String> {
     let mut received = Vec::new();
     let mut buffer = [0u8; 4096];
     let deadline = Instant::now() + within;

@@ -14,6 +14,7 @@ mod ml;
 mod multinode;
 mod proxy;
 mod router_corpus;
+mod routes;
 mod security;
 mod sessions;
 mod tidy;
