@@ -16,7 +16,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use cairn_auth::{AuthError, Authenticator, Principal, Scope};
+use cairn_auth::{AuthError, Authenticator, Carrier, Principal, Scope};
 
 use crate::{ApiError, ApiState};
 
@@ -26,25 +26,16 @@ impl From<AuthError> for ApiError {
     }
 }
 
-/// The principal a request's headers speak for: `Ok(None)` when auth is on
-/// and there is no `Authorization` header.
+/// The principal a request's `Authorization` header speaks for: `Ok(None)`
+/// when auth is on and there is none.
 pub fn principal_from_headers(
     auth: &Authenticator,
     headers: &HeaderMap,
 ) -> Result<Option<Principal>, AuthError> {
-    match headers.get(AUTHORIZATION) {
-        None if auth.is_enabled() => Ok(None),
-        None => auth.authenticate(None).map(Some),
-        Some(value) => {
-            let text = value.to_str().map_err(|_| {
-                AuthError::InvalidToken("the Authorization header is not ASCII".into())
-            })?;
-            let token = cairn_auth::bearer_token(text).ok_or_else(|| {
-                AuthError::InvalidToken("the Authorization header must be `Bearer <token>`".into())
-            })?;
-            auth.authenticate(Some(token)).map(Some)
-        }
-    }
+    auth.principal_from_header(
+        headers.get(AUTHORIZATION).map(HeaderValue::as_bytes),
+        Carrier::Authorization,
+    )
 }
 
 /// A 401 or 403 in our error shape; a 401 says which scheme to use.

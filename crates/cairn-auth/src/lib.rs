@@ -7,8 +7,9 @@
 //! everywhere. With auth off (the loopback default) every caller is
 //! [`Principal::local`].
 //!
-//! API boundary: no HTTP here. Surfaces pass the token text in and map
-//! [`AuthError::code`] to their own error shape. Depends on `cairn-types`
+//! API boundary: no HTTP here. Surfaces pass a header's raw value in
+//! ([`Authenticator::principal_from_header`]) and map [`AuthError::code`]
+//! to their own error shape. Depends on `cairn-types`
 //! only among our crates.
 
 mod scope;
@@ -435,6 +436,63 @@ impl SigningKey {
     }
 }
 
+/// The header a surface reads a token from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carrier {
+    /// `Authorization: Bearer <token>` (REST, GraphQL, MCP, `/metrics`).
+    Authorization,
+    /// A header of Cairn's own, where `Authorization` belongs to someone
+    /// else (the proxy's `x-cairn-token`: there it is the provider's key).
+    /// The `Bearer ` before the token is optional.
+    Own(&'static str),
+}
+
+impl Carrier {
+    fn name(self) -> &'static str {
+        match self {
+            Carrier::Authorization => "Authorization",
+            Carrier::Own(name) => name,
+        }
+    }
+}
+
+impl Authenticator {
+    /// Who a request speaks for, from the raw value of the header that
+    /// `carrier` names (`None`: the request has no such header). The one
+    /// place every surface turns a header into a [`Principal`].
+    ///
+    /// With auth off every request is [`Principal::local`]. With auth on,
+    /// `Ok(None)` means no token came: each surface decides whether that is
+    /// a 401 (a route that needs no scope, such as a probe, lets it in).
+    pub fn principal_from_header(
+        &self,
+        value: Option<&[u8]>,
+        carrier: Carrier,
+    ) -> Result<Option<Principal>, AuthError> {
+        if !self.is_enabled() {
+            return Ok(Some(Principal::local()));
+        }
+        let Some(value) = value else {
+            return Ok(None);
+        };
+        let name = carrier.name();
+        let text = std::str::from_utf8(value)
+            .ok()
+            .filter(|text| text.is_ascii())
+            .ok_or_else(|| AuthError::InvalidToken(format!("the {name} header is not ASCII")))?;
+        let token = match (bearer_token(text), carrier) {
+            (Some(token), _) => token,
+            (None, Carrier::Own(_)) => text.trim(),
+            (None, Carrier::Authorization) => {
+                return Err(AuthError::InvalidToken(
+                    "the Authorization header must be `Bearer <token>`".into(),
+                ));
+            }
+        };
+        self.authenticate(Some(token)).map(Some)
+    }
+}
+
 /// The token in an `Authorization` header's value: `Bearer <token>`, the
 /// scheme in any case. `None` for another scheme.
 pub fn bearer_token(header_value: &str) -> Option<&str> {
@@ -442,4 +500,75 @@ pub fn bearer_token(header_value: &str) -> Option<&str> {
     scheme
         .eq_ignore_ascii_case("bearer")
         .then_some(token.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"a secret of at least thirty-two bytes!";
+
+    fn token() -> String {
+        SigningKey::secret(SECRET)
+            .and_then(|key| {
+                key.issue(&TokenRequest {
+                    sub: "claude-code".into(),
+                    tenant: "acme".into(),
+                    scopes: Scopes::all(),
+                    ttl_seconds: 60,
+                })
+            })
+            .expect("a token")
+    }
+
+    fn on() -> Authenticator {
+        Authenticator::off().with_secret(SECRET).expect("a secret")
+    }
+
+    fn agent(result: Result<Option<Principal>, AuthError>) -> Option<String> {
+        result
+            .expect("accepted")
+            .and_then(|principal| principal.agent)
+    }
+
+    #[test]
+    fn every_carrier_reads_a_bearer_token_and_its_own_header_a_bare_one() {
+        let bearer = format!("Bearer {}", token());
+        let bare = token();
+        for carrier in [Carrier::Authorization, Carrier::Own("x-cairn-token")] {
+            let read = on().principal_from_header(Some(bearer.as_bytes()), carrier);
+            assert_eq!(agent(read).as_deref(), Some("claude-code"));
+        }
+        let own = on().principal_from_header(Some(bare.as_bytes()), Carrier::Own("x-cairn-token"));
+        assert_eq!(agent(own).as_deref(), Some("claude-code"));
+        let error = on()
+            .principal_from_header(Some(bare.as_bytes()), Carrier::Authorization)
+            .expect_err("a bare token in Authorization");
+        assert!(error.to_string().contains("Bearer <token>"), "{error}");
+    }
+
+    #[test]
+    fn no_header_is_no_principal_when_auth_is_on_and_local_when_off() {
+        assert_eq!(
+            on().principal_from_header(None, Carrier::Authorization)
+                .expect("no error"),
+            None
+        );
+        let off = Authenticator::off()
+            .principal_from_header(Some(b"Basic whatever"), Carrier::Authorization)
+            .expect("auth off lets everyone in");
+        assert_eq!(off, Some(Principal::local()));
+    }
+
+    #[test]
+    fn a_header_that_is_not_ascii_or_a_bad_token_is_refused_with_its_name() {
+        let error = on()
+            .principal_from_header(Some("Bearer tök".as_bytes()), Carrier::Own("x-cairn-token"))
+            .expect_err("not ASCII");
+        assert!(error.to_string().contains("x-cairn-token"), "{error}");
+        let error = on()
+            .principal_from_header(Some(b"Bearer not.a.jwt"), Carrier::Authorization)
+            .expect_err("not a token");
+        assert_eq!(error.code(), ErrorCode::Unauthorized);
+    }
 }

@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use cairn_auth::{Authenticator, Principal, Scope};
+use cairn_auth::{Authenticator, Carrier, Principal, Scope};
 use cairn_service::{Cairn, CompressInput, ProxiedSession, Selection};
 use cairn_types::TenantId;
 use futures::StreamExt as _;
@@ -299,23 +299,15 @@ pub(crate) async fn passthrough(
 /// With auth on, a Cairn token with the `proxy` scope in [`TOKEN_HEADER`];
 /// the `Authorization` header is the provider's, never read here.
 fn authorize(auth: &Authenticator, headers: &HeaderMap) -> Result<Principal, Failure> {
-    if !auth.is_enabled() {
-        return Ok(Principal::local());
-    }
-    let token = headers
-        .get(TOKEN_HEADER)
-        .map(|value| {
-            value
-                .to_str()
-                .map(|text| {
-                    text.strip_prefix("Bearer ")
-                        .unwrap_or(text)
-                        .trim()
-                        .to_owned()
-                })
-                .map_err(|_| Failure::new(401, format!("the {TOKEN_HEADER} header is not ASCII")))
-        })
-        .transpose()?
+    let refused = |error: cairn_auth::AuthError| {
+        Failure::new(error.code().http_status(), format!("cairn: {error}"))
+    };
+    let principal = auth
+        .principal_from_header(
+            headers.get(TOKEN_HEADER).map(|value| value.as_bytes()),
+            Carrier::Own(TOKEN_HEADER),
+        )
+        .map_err(refused)?
         .ok_or_else(|| {
             Failure::new(
                 401,
@@ -325,12 +317,7 @@ fn authorize(auth: &Authenticator, headers: &HeaderMap) -> Result<Principal, Fai
                 ),
             )
         })?;
-    let principal = auth
-        .authenticate(Some(&token))
-        .map_err(|error| Failure::new(error.code().http_status(), format!("cairn: {error}")))?;
-    principal
-        .require(Scope::Proxy)
-        .map_err(|error| Failure::new(error.code().http_status(), format!("cairn: {error}")))?;
+    principal.require(Scope::Proxy).map_err(refused)?;
     Ok(principal)
 }
 

@@ -315,25 +315,20 @@ async fn gemini_generate(
 /// auth on, only for a Cairn token with the admin scope (`Authorization:
 /// Bearer`).
 async fn metrics(State(state): State<ProxyState>, headers: HeaderMap) -> Response {
-    if state.auth.is_enabled() {
-        let token = headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(cairn_auth::bearer_token);
-        let allowed = state
-            .auth
-            .authenticate(token)
-            .map_err(|error| (error.code().http_status(), error.to_string()))
-            .and_then(|principal| {
-                principal
-                    .require(cairn_auth::Scope::Admin)
-                    .map_err(|error| (error.code().http_status(), error.to_string()))
-            });
-        if let Err((status, message)) = allowed {
-            let status = axum::http::StatusCode::from_u16(status)
-                .unwrap_or(axum::http::StatusCode::UNAUTHORIZED);
-            return (status, format!("{message}\n")).into_response();
-        }
+    let allowed = state
+        .auth
+        .principal_from_header(
+            headers
+                .get(axum::http::header::AUTHORIZATION)
+                .map(|value| value.as_bytes()),
+            cairn_auth::Carrier::Authorization,
+        )
+        .and_then(|principal| principal.ok_or(cairn_auth::AuthError::MissingToken))
+        .and_then(|principal| principal.require(cairn_auth::Scope::Admin));
+    if let Err(error) = allowed {
+        let status = axum::http::StatusCode::from_u16(error.code().http_status())
+            .unwrap_or(axum::http::StatusCode::UNAUTHORIZED);
+        return (status, format!("{error}\n")).into_response();
     }
     let counters = &state.counters;
     let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
