@@ -74,13 +74,19 @@ impl Cairn {
             // Hashing, encoding and compressing are CPU work, off the async workers.
             spawn_cpu(move || -> Result<_, ServiceError> {
                 let hash = ContentHash::of(&content);
-                let (blob, default) = crate::encode(hash, &content, level)?;
-                let tokens_before = blob.tokens_original;
-                // The default view came with the encoding; only other options
-                // need a second pass.
+                // Without options the answer is the default view, which the
+                // encoding renders anyway.
                 if query.is_none() && max_tokens.is_none() && hint.is_none() {
+                    let (blob, default) = crate::encode(hash, &content, level)?;
+                    let tokens_before = blob.tokens_original;
                     return Ok((hash, blob, default, tokens_before));
                 }
+                // Otherwise the engine runs once, for the view asked for; the
+                // retained original's default view is left to the renderer
+                // (it is stored only if that view cut anything, and a stored
+                // view is never replaced by a pending one).
+                let blob = crate::encode_without_view(hash, &content, level)?;
+                let tokens_before = blob.tokens_original;
                 let options = cairn_compress::Options {
                     query: query.as_deref(),
                     max_tokens,
