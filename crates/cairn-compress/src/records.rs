@@ -8,6 +8,9 @@
 //!   after it that do not (continuations, stack traces), when at least 30% of
 //!   the lines start with one;
 //! - **commits** of `git log`: from one `commit <hash>` line to the next;
+//! - **exchanges** of an HTTP client's verbose dump (`curl -v`): from one
+//!   request line (`> GET /path HTTP/1.1`) to the next, the response's
+//!   status and headers with it;
 //! - **stanzas**: runs of lines between blank lines (`dpkg -s`, `apt show`,
 //!   `Field: value` listings, paragraphs), when there are at least two;
 //! - **blocks** by indentation: a line and the more-indented lines under it
@@ -138,6 +141,9 @@ fn primary(lines: &[&str]) -> Vec<Range<usize>> {
     if lines.iter().filter(|line| is_commit(line)).count() >= 2 {
         return split_before(lines, is_commit);
     }
+    if lines.iter().filter(|line| is_http_request(line)).count() >= 2 {
+        return split_before(lines, is_http_request);
+    }
     let stanzas = stanzas(lines);
     if stanzas.len() >= 2 {
         stanzas
@@ -225,6 +231,22 @@ pub fn commit_outline(lines: &[&str]) -> Vec<bool> {
         }
     }
     outline
+}
+
+/// An HTTP/1 request line, as a verbose client prints it (`> HEAD /a
+/// HTTP/1.1`) or a server logs it bare: a method, a target, a version.
+fn is_http_request(line: &str) -> bool {
+    const METHODS: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    let line = line.strip_prefix("> ").unwrap_or(line);
+    let mut parts = line.split(' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    METHODS.contains(&method) && !target.is_empty() && version.trim_end().starts_with("HTTP/")
 }
 
 /// `commit 1a2b3c4…` (git log).

@@ -145,9 +145,51 @@ fn describe() -> Case {
     }
 }
 
+/// `curl -v` over many URLs: no blank lines, timestamps or indentation
+/// between the exchanges; the request line starts each.
+fn exchanges() -> Case {
+    let mut text = String::new();
+    for n in 0..60 {
+        text.push_str(&format!(
+            "*   Trying 127.0.0.1:8080...\n* Connected to 127.0.0.1 (127.0.0.1) port 8080\n\
+             > HEAD /docs/package{n}/changelog.gz HTTP/1.1\n> Host: 127.0.0.1:8080\n\
+             > User-Agent: curl/7.88.1\n> Accept: */*\n>\n\
+             * HTTP 1.0, assume close after body\n< HTTP/1.0 200 OK\n\
+             < Server: SimpleHTTP/0.6 Python/3.11.2\n\
+             < Date: Sat, 05 Dec 2026 08:{:02}:00 GMT\n\
+             < Content-type: application/gzip\n< Content-Length: {}\n\
+             < Last-Modified: Mon, 0{} Nov 2026 10:00:00 GMT\n<\n\
+             * Closing connection 0\n",
+            n % 60,
+            30_000 + n * 97,
+            1 + n % 9
+        ));
+    }
+    Case {
+        name: "curl -v exchange",
+        text,
+        query: "what Content-Length did the server report for /docs/package41/changelog.gz",
+        keep: vec![
+            "> HEAD /docs/package41/changelog.gz HTTP/1.1".into(),
+            "< Content-Length: 33977".into(),
+            "< Last-Modified: Mon, 06 Nov 2026 10:00:00 GMT".into(),
+        ],
+        cut: vec![
+            "< Content-Length: 33880".into(),
+            "< Content-Length: 34074".into(),
+        ],
+    }
+}
+
 #[test]
 fn a_query_keeps_the_record_it_matches_and_cuts_its_neighbours() {
-    for case in [packages(), log_entries(), commits(), describe()] {
+    for case in [
+        packages(),
+        log_entries(),
+        commits(),
+        describe(),
+        exchanges(),
+    ] {
         let hash = ContentHash::of(case.text.as_bytes());
         // A tight budget: only what the query keeps survives it.
         let options = Options {
