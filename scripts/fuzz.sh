@@ -33,7 +33,7 @@ fi
 
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-for target in $(cargo +nightly fuzz list); do
+for target in $(env -u CARGO_TARGET_DIR cargo +nightly fuzz list); do
     if [[ " ${CAIRN_FUZZ_SKIP:-} " == *" $target "* ]]; then
         echo "fuzz: $target skipped (CAIRN_FUZZ_SKIP)" >&2
         continue
@@ -48,6 +48,8 @@ for target in $(cargo +nightly fuzz list); do
     # -timeout: one input taking longer than 10 s is a failure (bounded time).
     # TMPDIR: what a target keeps in a temporary folder for the whole run (the
     # router's store and index) goes with the scratch directory.
-    TMPDIR="$scratch" cargo +nightly fuzz run "${features[@]}" "$target" "$scratch/$target" "fuzz/corpus/$target" -- \
+    # CARGO_TARGET_DIR (CI's build cache) is left out: the sanitized builds
+    # stay in fuzz/target, where cargo-fuzz looks for them.
+    TMPDIR="$scratch" env -u CARGO_TARGET_DIR cargo +nightly fuzz run "${features[@]}" "$target" "$scratch/$target" "fuzz/corpus/$target" -- \
         -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1
 done
