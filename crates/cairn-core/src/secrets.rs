@@ -117,7 +117,7 @@ struct Compiled {
 static COMPILED: LazyLock<Compiled> = LazyLock::new(|| {
     let alternation = PATTERNS
         .iter()
-        .map(|pattern| format!("(?:{})", strip_names(pattern.regex)))
+        .map(|pattern| format!("(?:{})", strip_names(&ascii_boundaries(pattern.regex))))
         .collect::<Vec<_>>()
         .join("|");
     Compiled {
@@ -125,7 +125,7 @@ static COMPILED: LazyLock<Compiled> = LazyLock::new(|| {
         each: PATTERNS
             .iter()
             .map(|pattern| {
-                let anchored = format!("^(?:{})", pattern.regex);
+                let anchored = format!("^(?:{})", ascii_boundaries(pattern.regex));
                 (
                     pattern.label,
                     Regex::new(&anchored).expect("each secret pattern is a valid regex"),
@@ -134,6 +134,14 @@ static COMPILED: LazyLock<Compiled> = LazyLock::new(|| {
             .collect(),
     }
 });
+
+/// A pattern with ASCII word boundaries: every secret starts with an ASCII
+/// word character, and a Unicode `\b` stops the regex's fast engines at the
+/// first non-ASCII byte, so text in other scripts was scanned by the slow
+/// one (a 350 KB JSON table of place names took 60 ms to mask, not 1).
+fn ascii_boundaries(regex: &str) -> String {
+    regex.replace(r"\b", r"(?-u:\b)")
+}
 
 /// A pattern without its group names, so several can share one regex.
 fn strip_names(regex: &str) -> String {
@@ -207,6 +215,19 @@ mod tests {
     fn check(text: &str, expected: &str) {
         assert_eq!(mask(text), expected, "masking {text:?}");
         assert_eq!(mask(expected), expected, "masks are stable");
+    }
+
+    #[test]
+    fn secrets_beside_other_scripts_are_masked() {
+        check(
+            "clé:sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWxYz012345 — «AKIAIOSFODNN7EXAMPLE»",
+            "clé:[masked Anthropic API key] — «[masked AWS access key]»",
+        );
+        // A word character of another script right before is not a boundary
+        // in ASCII terms: masking more there is the safe side.
+        check("éAKIAIOSFODNN7EXAMPLE", "é[masked AWS access key]");
+        let places = "Île-de-France, Provence-Alpes-Côte d'Azur, Москва, 東京都\n".repeat(2000);
+        assert_eq!(mask(&places), places.as_str());
     }
 
     #[test]
