@@ -7,17 +7,22 @@ Every case is written to OUT_DIR/<id>.json as
 ``{"id", "kind", "source", "question", "needles", "payload"}``. The payload is
 an output that this machine already holds or that a real tool prints on it
 (Debian data tables and logs, grep and diff runs, CPython and crate sources,
-unittest runs, Debian changelogs, and tool results recorded in coding-agent
-sessions); the project wrote none of it. The question is one an agent could ask
-of that output, and the needles are short exact substrings of the payload that
-an answer needs. Cases whose needles are not in the payload, or whose payload is
-outside 2 KB to 300 KB, are dropped with a note on stderr. A missing source is
-skipped the same way, so the corpus shrinks on machines that lack one.
+unittest runs, Debian changelogs, tool results recorded in coding-agent
+sessions, /proc files, and what git, ps, bash, curl, ss, ip, findmnt, lscpu,
+man, dpkg and apt-cache print on this machine); the project wrote none of it.
+The question is one an agent could ask of that output, and the needles are
+short exact substrings of the payload that an answer needs. Cases whose needles
+are not in the payload, or whose payload is outside 2 KB to 300 KB, are dropped
+with a note on stderr. A missing source is skipped the same way, so the corpus
+shrinks on machines that lack one.
 
 The result is deterministic: files are listed in sorted order, slices are fixed,
 and each needle is picked by a fixed rule (the qualifying item nearest the
-middle of the payload, so needles do not all sit in the first lines). The one
-exception is unittest's "Ran N tests in X.XXXs" line, whose timing varies.
+middle of the payload, so needles do not all sit in the first lines). The
+exceptions are unittest's "Ran N tests in X.XXXs" line, whose timing varies,
+and the machine-state cases (processes, sockets, memory, HTTP dates), whose
+outputs change from run to run; their needles are still taken from the output
+by the same rules.
 """
 
 from __future__ import annotations
@@ -28,9 +33,12 @@ import gzip
 import json
 import os
 import re
+import shlex
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -41,7 +49,7 @@ Cases = Iterator[Case]
 
 MIN_PAYLOAD = 2_000
 MAX_PAYLOAD = 300_000
-KINDS = ("json", "log", "search", "code", "test_output", "prose", "diff")
+KINDS = ("json", "log", "search", "code", "test_output", "prose", "diff", "table", "records")
 
 PY311 = Path("/root/.pyenv/versions/3.11.7")
 STDLIB = PY311 / "lib/python3.11"
@@ -100,8 +108,17 @@ def read_text(path: Path) -> str:
         raise Skip(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
-def run(args: list[str], *, ok_codes: Iterable[int] = (0,), stderr: bool = False) -> str:
-    """Runs a command and returns its stdout (or stderr), raising Skip on failure."""
+def run(
+    args: list[str],
+    *,
+    ok_codes: Iterable[int] = (0,),
+    stderr: bool = False,
+    env: dict[str, str] | None = None,
+) -> str:
+    """Runs a command and returns its stdout (or stderr), raising Skip on failure.
+
+    env adds variables to (or overrides them in) this process's environment.
+    """
     try:
         done = subprocess.run(
             args,
@@ -109,6 +126,7 @@ def run(args: list[str], *, ok_codes: Iterable[int] = (0,), stderr: bool = False
             cwd=tempfile.gettempdir(),
             timeout=600,
             check=False,
+            env={**os.environ, **env} if env else None,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise Skip(f"cannot run {args[0]}: {exc}") from exc
@@ -632,6 +650,481 @@ def diff_case(module: str) -> Cases:
     )
 
 
+# --- machine state: commands an agent runs to inspect the machine --------------
+
+# These outputs are printed at corpus-build time by the machine's own tools
+# (git, ps, bash, curl, ss, ip, findmnt, lscpu, man, dpkg, apt-cache) or read
+# from /proc, so they differ between machines and runs; every needle is taken
+# from the output itself by a fixed rule. Kinds: "table" for column listings,
+# "records" for field/value stanzas and header dumps.
+
+PYENV = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+GIT_COMMIT = re.compile(r"^commit ([0-9a-f]{40})", re.MULTILINE)
+GIT_STAT = re.compile(r"^ (\S.*?\S) +\| +(\d+)(?: [+-]+)?$")
+
+
+def git_commits(text: str) -> list[str]:
+    """Splits `git log` output into one text per commit."""
+    starts = [m.start() for m in GIT_COMMIT.finditer(text)]
+    return [text[s:e] for s, e in zip(starts, starts[1:] + [len(text)])]
+
+
+def git_stat_case() -> Cases:
+    """Yields `git log --stat` of pyenv with a question about one changed file.
+
+    Pyenv is installed as a git checkout and is not this project; its share
+    directory (one build script per Python version) is left out by a pathspec
+    so the output stays small. A shallow clone has one commit, whose stat lists
+    every file it holds.
+    """
+    if not (PYENV / ".git").exists():
+        raise Skip(f"{PYENV} is not a git checkout")
+    args = ["git", "-C", str(PYENV), "log", "--stat", "-n", "20", "--", ".",
+            ":(exclude)plugins/python-build/share"]
+    text = run(args)
+    stats = [
+        (GIT_COMMIT.match(commit)[1], line.rstrip(" +-"), match)
+        for commit in git_commits(text)
+        for line in commit.splitlines()
+        if (match := GIT_STAT.match(line))
+    ]
+    sha, line, match = pick(
+        stats,
+        lambda s: "..." not in s[2][1] and text.count(f" {s[2][1]} ") == 1,
+        "changed file listed once",
+    )
+    yield case(
+        "log-git-stat-pyenv",
+        "log",
+        shlex.join(args),
+        f"Which commit changed {match[1]}, and how many lines of it did it change?",
+        [f"commit {sha}", line.strip()],
+        text,
+    )
+
+
+def git_fuller_case() -> Cases:
+    """Yields `git log --stat --format=fuller` of a pyenv plugin checkout.
+
+    The question asks who committed one commit, named by its subject, and when.
+    """
+    repo = PYENV / "plugins/pyenv-virtualenv"
+    if not (repo / ".git").exists():
+        raise Skip(f"{repo} is not a git checkout")
+    args = ["git", "-C", str(repo), "log", "--stat", "--format=fuller", "-n", "20"]
+    text = run(args)
+    fields = re.compile(r"^Commit: +(.+)\nCommitDate: +(.+)\n\n +(.+)$", re.MULTILINE)
+    commits = [(m, commit) for commit in git_commits(text) if (m := fields.search(commit))]
+    match, _ = pick(commits, lambda c: text.count(c[0][3]) == 1, "commit with a unique subject")
+    yield case(
+        "log-git-fuller-pyenv-virtualenv",
+        "log",
+        " ".join(args),
+        f'Who committed "{match[3].strip()}" in pyenv-virtualenv, and when?',
+        [f"Commit:     {match[1]}", f"CommitDate: {match[2]}"],
+        text,
+    )
+
+
+PS_COLUMNS = "user,pid,ppid,pcpu,pmem,vsz,rss,stat,start,time,comm"
+
+
+def ps_case() -> Cases:
+    """Yields a `ps -eo` process table with a question about one process.
+
+    The command name (comm) is printed instead of the full command line, which
+    could carry secrets; the columns are otherwise those of `ps aux`.
+    """
+    args = ["ps", "-eo", PS_COLUMNS]
+    text = run(args)
+    rows = [line for line in text.splitlines()[1:] if len(line.split(None, 10)) == 11]
+    row = pick(
+        rows,
+        lambda r: r.split(None, 10)[10] not in ("ps", "python3")
+        and r.split()[6] != "0"
+        and len(re.findall(rf" {re.escape(r.split(None, 10)[10])}$", text, re.MULTILINE)) == 1,
+        "process with a unique command name",
+    )
+    comm = row.split(None, 10)[10]
+    yield case(
+        "table-ps",
+        "table",
+        " ".join(args),
+        f"What are the PID, the parent PID and the resident memory (RSS) of the {comm} process?",
+        [row.strip()],
+        text,
+    )
+
+
+SECRET_NAME = re.compile(r"(?i)token|secret|passw|key|auth|cred|cookie|session|private|signature")
+URL_CREDENTIALS = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
+SHELL_VARIABLE = re.compile(r"^([A-Za-z_]\w*)=(.*)$")
+
+
+def shell_variables_case() -> Cases:
+    """Yields the variables of a login shell (`bash -l -c set`) with a question
+    about one environment variable.
+
+    `env` alone prints under 2 KB here, so the shell's `set` listing is used: the
+    environment plus the shell's own variables and functions. Variables whose
+    name suggests a secret, or whose value holds URL credentials, are removed.
+    """
+    text = run(["bash", "-l", "-c", "set"])
+    kept = []
+    for line in text.splitlines(keepends=True):
+        variable = SHELL_VARIABLE.match(line)
+        if variable and (SECRET_NAME.search(variable[1]) or URL_CREDENTIALS.search(variable[2])):
+            continue
+        kept.append(line)
+    text = "".join(kept)
+    variables = [m for m in map(SHELL_VARIABLE.match, text.splitlines()) if m]
+    variable = pick(
+        variables,
+        lambda v: v[1] in os.environ and len(v[2]) >= 3 and text.count(v[2]) == 1,
+        "environment variable with a unique value",
+    )
+    yield case(
+        "records-shell-set",
+        "records",
+        "bash -l -c set (lines of variables named like secrets removed)",
+        f"What is the environment variable {variable[1]} set to?",
+        [variable[0]],
+        text,
+    )
+
+
+HTTP_URLS = 24
+
+
+def free_port() -> int:
+    """Returns a TCP port on the loopback interface that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def http_headers_case() -> Cases:
+    """Yields curl's verbose dump of HEAD requests to a local web server with a
+    question about one response's headers.
+
+    Python's http.server serves /usr/share/doc on a free loopback port for the
+    duration; curl asks for HTTP_URLS of the files in its package directories
+    (copyright files, changelogs, READMEs), evenly spaced in name order.
+    """
+    files = sorted(path for path in DOC.glob("*/*") if path.is_file())
+    if len(files) < HTTP_URLS:
+        raise Skip(f"fewer than {HTTP_URLS} files under {DOC}")
+    step = len(files) // HTTP_URLS
+    paths = [f"/{p.relative_to(DOC)}" for p in files[::step][:HTTP_URLS]]
+    port = free_port()
+    try:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "http.server", "--bind", "127.0.0.1"]
+            + ["--directory", str(DOC), str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    except OSError as exc:
+        raise Skip(f"cannot start http.server: {exc}") from exc
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise Skip("http.server did not start listening") from None
+                time.sleep(0.1)
+        args = ["curl", "-sv", "-I", *(f"http://127.0.0.1:{port}{p}" for p in paths)]
+        text = run(args, stderr=True)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    # Each response follows the request line that asked for it.
+    exchanges = re.findall(
+        r"^> HEAD (\S+) HTTP/1\.1\r?$.*?^< (Content-Length: \d+)", text, re.MULTILINE | re.DOTALL
+    )
+    path, length = pick(
+        exchanges,
+        lambda e: text.count(f"{e[1]}\r") + text.count(f"{e[1]}\n") == 1,
+        "response with a unique Content-Length",
+    )
+    yield case(
+        "records-http-headers",
+        "records",
+        f"curl -sv -I http://127.0.0.1:PORT/<package>/<file> ... ({HTTP_URLS} URLs; "
+        f"python3 -m http.server serving {DOC}) (its stderr)",
+        f"What Content-Length did the server report for {path}?",
+        [f"HEAD {path} HTTP/1.1", length],
+        text,
+    )
+
+
+CPUINFO = Path("/proc/cpuinfo")
+PROC_CAP = 60_000
+
+
+def cpuinfo_case() -> Cases:
+    """Yields /proc/cpuinfo with a question about the CPU model and cache size.
+
+    The needles are taken from the processor nearest the middle of the file.
+    """
+    blocks = [b for b in read_text(CPUINFO).split("\n\n") if b.strip()]
+    text, source = "", str(CPUINFO)
+    for count, block in enumerate(blocks):
+        if len(text) + len(block) + 2 > PROC_CAP:
+            source = f"{CPUINFO}, first {count} processors"
+            break
+        text += block + "\n\n"
+    fields = re.compile(
+        r"^processor\t: (\d+)$.*^(model name\t: [^\n]+)$.*^(cache size\t: [^\n]+)$",
+        re.MULTILINE | re.DOTALL,
+    )
+    found = [m for m in map(fields.search, text.split("\n\n")) if m]
+    match = pick(found, lambda m: True, "processor with a model name and a cache size")
+    yield case(
+        "records-proc-cpuinfo",
+        "records",
+        source,
+        "What CPU model does this machine have, and how large is its cache?",
+        [match[2], match[3]],
+        text,
+    )
+
+
+PROC_FIELD = re.compile(r"^(\w[\w()]*):\s+(\S.*)$")
+
+
+def meminfo_status_case() -> Cases:
+    """Yields `head` of /proc/meminfo and /proc/self/status with a question about
+    one field of each."""
+    args = ["head", "-n", "100", "/proc/meminfo", "/proc/self/status"]
+    text = run(args)
+    sections = re.split(r"^==> (\S+) <==$", text, flags=re.MULTILINE)
+    files = dict(zip(sections[1::2], sections[2::2]))
+    picked = []
+    for name in ("/proc/meminfo", "/proc/self/status"):
+        lines = (files.get(name) or "").splitlines()
+        line = pick(
+            lines,
+            lambda l: (m := PROC_FIELD.match(l)) is not None
+            and re.match(r"[1-9]\d* kB$", m[2]) is not None
+            and text.count(l) == 1,
+            f"field in kB in {name}",
+        )
+        picked.append(line)
+    first, second = (PROC_FIELD.match(line)[1] for line in picked)
+    yield case(
+        "records-proc-meminfo-status",
+        "records",
+        " ".join(args),
+        f"What is {first} in /proc/meminfo, and what is {second} of the process in its status?",
+        picked,
+        text,
+    )
+
+
+def lscpu_case() -> Cases:
+    """Yields `lscpu` with a question about one of its fields."""
+    text = run(["lscpu"])
+    fields = [
+        (line, line.split(":", 1)[1].strip())
+        for line in text.splitlines()
+        if re.match(r"^\s*[\w(][^:]*:\s+\S", line)
+    ]
+    line, _ = pick(
+        fields,
+        lambda f: len(f[1]) >= 3 and text.count(f[1]) == 1,
+        "field with a unique value",
+    )
+    field = line.split(":", 1)[0].strip()
+    yield case(
+        "records-lscpu",
+        "records",
+        "lscpu",
+        f"What does lscpu report for {field}?",
+        [line.strip()],
+        text,
+    )
+
+
+FINDMNT_ROW = re.compile(r"^([\s│├└─|`-]*)(/\S*)\s+(\S+)\s+(\S+)\s+(\S+)$")
+
+
+def findmnt_case() -> Cases:
+    """Yields `findmnt` (the mount tree) with a question about one mount point."""
+    text = run(["findmnt"])
+    rows = [m for m in map(FINDMNT_ROW.match, text.splitlines()[1:]) if m]
+    row = pick(
+        rows,
+        lambda m: len(re.findall(rf"[\s─-]{re.escape(m[2])} ", text)) == 1,
+        "mount point listed once",
+    )
+    yield case(
+        "table-findmnt",
+        "table",
+        "findmnt",
+        f"What filesystem type and mount options does {row[2]} have?",
+        [row.string[row.start(2):].rstrip()],
+        text,
+    )
+
+
+IP_LINK = re.compile(r"^(\d+): ([^:@\s]+)(?:@\S+)?: <[^>]*> mtu \d+", re.MULTILINE)
+
+
+def ip_addr_case() -> Cases:
+    """Yields `ip -d -s addr` with a question about one interface's MTU and address."""
+    args = ["ip", "-d", "-s", "addr"]
+    text = run(args)
+    starts = [m.start() for m in IP_LINK.finditer(text)]
+    interfaces = []
+    for start, end in zip(starts, starts[1:] + [len(text)]):
+        block = text[start:end]
+        inet = re.search(r"^\s+(inet \S+)", block, re.MULTILINE)
+        if inet:
+            interfaces.append((IP_LINK.match(block), inet[1]))
+    link, inet = pick(
+        interfaces, lambda i: text.count(i[1] + " ") == 1, "interface with an IPv4 address"
+    )
+    yield case(
+        "records-ip-addr",
+        "records",
+        " ".join(args),
+        f"What are the MTU and the IPv4 address of {link[2]}?",
+        [link[0], inet],
+        text,
+    )
+
+
+SS_ROW = re.compile(r'^(\w+)\s+LISTEN\s+\d+\s+\d+\s+(\S+)\s+\S+\s+.*users:\(\(("[^"]+",pid=\d+)')
+
+
+def ss_case() -> Cases:
+    """Yields `ss -tuanpe` with a question about the process behind one listening port."""
+    args = ["ss", "-tuanpe"]
+    text = run(args)
+    rows = [m for m in map(SS_ROW.match, text.splitlines()) if m]
+    row = pick(
+        rows,
+        lambda m: text.count(f"{m[2]} ") == 1,
+        "listening socket with a process",
+    )
+    yield case(
+        "table-ss-listening",
+        "table",
+        " ".join(args),
+        f"Which process listens on {row[2]} ({row[1]}), and what is its PID?",
+        [row[2], f"users:(({row[3]}"],
+        text,
+    )
+
+
+MAN_PAGES = [("ss", "8"), ("tar", "1")]
+MAN_OPTION = re.compile(r"^ {7}(-[^\s,]+.*)$")
+
+
+def man_case(page: str, section: str) -> Cases:
+    """Yields a man page rendered as text with a question about one option."""
+    args = ["man", "-P", "cat", section, page]
+    text = run(args, env={"MANWIDTH": "100", "LANG": "C.UTF-8"})
+    lines = text.splitlines()
+    options = [
+        (lines[i].strip(), lines[i + 1].strip())
+        for i in range(len(lines) - 1)
+        if MAN_OPTION.match(lines[i]) and re.match(r"^ {14}\S", lines[i + 1])
+    ]
+
+    def named(option: tuple[str, str]) -> str:
+        """Returns the option's long name when it has one, else its short name."""
+        long = re.search(r"--[\w-]+", option[0])
+        return long[0] if long else option[0].split(",")[0].split()[0]
+
+    header, description = pick(
+        options,
+        lambda o: text.count(o[0]) == 1 and text.count(o[1][:70].rstrip()) == 1 and len(o[1]) >= 20,
+        "option with a unique description",
+    )
+    yield case(
+        f"prose-man-{page}",
+        "prose",
+        f"MANWIDTH=100 {' '.join(args)}",
+        f"What does the {named((header, description))} option of {page} do?",
+        [header, description[:70].rstrip()],
+        text,
+    )
+
+
+def installed_packages() -> list[str]:
+    """Returns the names of the installed Debian packages, sorted."""
+    return sorted(set(run(["dpkg-query", "-W", "-f=${Package}\n"]).split()))
+
+
+def stanzas(text: str) -> list[dict[str, str]]:
+    """Parses deb822 stanzas into their single-line fields."""
+    result = []
+    for block in text.split("\n\n"):
+        fields = dict(re.findall(r"^([\w-]+): (.*)$", block, re.MULTILINE))
+        if fields:
+            result.append(fields)
+    return result
+
+
+def dpkg_status_case() -> Cases:
+    """Yields `dpkg -s` of 30 installed packages with a question about one version."""
+    packages = installed_packages()
+    sample = packages[:: max(1, len(packages) // 30)][:30]
+    text = run(["dpkg", "-s", *sample])
+    found = stanzas(text)
+    fields = pick(
+        found,
+        lambda f: "Version" in f
+        and text.count(f"Package: {f['Package']}\n") == 1
+        and text.count(f"Version: {f['Version']}\n") == 1,
+        "package with a unique version",
+    )
+    yield case(
+        "records-dpkg-status",
+        "records",
+        f"dpkg -s {sample[0]} {sample[1]} ... ({len(sample)} installed packages, every "
+        f"{max(1, len(packages) // 30)}th in name order)",
+        f"Which version of {fields['Package']} is installed?",
+        [f"Package: {fields['Package']}", f"Version: {fields['Version']}"],
+        text,
+    )
+
+
+def apt_cache_case() -> Cases:
+    """Yields `apt-cache show` of 20 installed packages with a question about the
+    dependencies of one package version."""
+    packages = installed_packages()
+    step = max(1, len(packages) // 20)
+    sample = packages[step // 2 :: step][:20]
+    text = run(["apt-cache", "show", *sample], ok_codes=(0, 100))
+    found = stanzas(text)
+    fields = pick(
+        found,
+        lambda f: {"Filename", "Depends", "Version"} <= f.keys()
+        and text.count(f"Filename: {f['Filename']}") == 1
+        and text.count(f"Depends: {f['Depends']}"[:80]) == 1,
+        "package version with unique dependencies",
+    )
+    yield case(
+        "records-apt-cache-show",
+        "records",
+        f"apt-cache show {sample[0]} {sample[1]} ... ({len(sample)} installed packages, every "
+        f"{step}th in name order from the {step // 2 + 1}th)",
+        f"What does version {fields['Version']} of {fields['Package']} depend on?",
+        [f"Filename: {fields['Filename']}", f"Depends: {fields['Depends']}"[:80]],
+        text,
+    )
+
+
 # --- tool results recorded in coding-agent sessions -----------------------------
 
 # (id, kind, session file, tool call id, question, needles): the questions and
@@ -798,6 +1291,20 @@ SOURCES: list[tuple[str, Callable[[], Cases]]] = [
     ("Debian changelogs", changelog_cases),
     *[(f"diff of {m}", functools.partial(diff_case, m)) for m in DIFF_MODULES],
     *[(f"session result {c[0]}", functools.partial(session_case, *c)) for c in SESSION_CASES],
+    ("git log --stat of pyenv", git_stat_case),
+    ("git log --format=fuller of pyenv-virtualenv", git_fuller_case),
+    ("ps", ps_case),
+    ("bash -l -c set", shell_variables_case),
+    ("curl against http.server", http_headers_case),
+    (str(CPUINFO), cpuinfo_case),
+    ("/proc/meminfo and /proc/self/status", meminfo_status_case),
+    ("lscpu", lscpu_case),
+    ("findmnt", findmnt_case),
+    ("ip addr", ip_addr_case),
+    ("ss", ss_case),
+    *[(f"man page {p}({s})", functools.partial(man_case, p, s)) for p, s in MAN_PAGES],
+    ("dpkg -s", dpkg_status_case),
+    ("apt-cache show", apt_cache_case),
 ]
 
 
