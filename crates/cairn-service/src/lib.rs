@@ -709,7 +709,7 @@ impl Cairn {
         };
         let content = match rendered.encoding {
             Encoding::Identity => rendered.data,
-            Encoding::Zstd => zstd::stream::decode_all(rendered.data.as_slice())
+            Encoding::Zstd => decompress_zstd(&rendered.data, MAX_VIEW_BYTES)
                 .map_err(|error| damaged(error.to_string()))?,
         };
         let content = String::from_utf8(content).map_err(|error| damaged(error.to_string()))?;
@@ -1006,6 +1006,37 @@ fn compress_zstd(content: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
     })
 }
 
+/// The largest default view decoded in one allocation (a view is at most
+/// about its original's size; larger frames are decoded as a stream).
+const MAX_VIEW_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A zstd frame decoded with a decompression context kept per thread: a new
+/// context per read (as `zstd::stream::decode_all` makes) costs its
+/// allocation and zeroed window on every GET of a stored view. The size the
+/// frame declares is trusted up to `limit` (decoding fails if the frame
+/// holds more); a frame that declares none, or more, is decoded as a stream,
+/// which allocates only what the data really decodes to.
+fn decompress_zstd(data: &[u8], limit: u64) -> std::io::Result<Vec<u8>> {
+    thread_local! {
+        static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let declared = match zstd::zstd_safe::get_frame_content_size(data) {
+        Ok(Some(size)) if size <= limit => usize::try_from(size).ok(),
+        _ => None,
+    };
+    let Some(size) = declared else {
+        return zstd::stream::decode_all(data);
+    };
+    DECOMPRESSOR.with_borrow_mut(|slot| {
+        let decompressor = match slot {
+            Some(decompressor) => decompressor,
+            None => slot.insert(zstd::bulk::Decompressor::new()?),
+        };
+        decompressor.decompress(data, size)
+    })
+}
+
 async fn hash_content(content: &Bytes) -> Result<ContentHash, ServiceError> {
     // BLAKE3 runs at GB/s: small bodies are cheaper to hash in place than to
     // hand to another thread.
@@ -1021,11 +1052,13 @@ fn decode_blob(encoded: EncodedBlob) -> Result<Bytes, ServiceError> {
     let hash = encoded.info.hash;
     let bytes = match encoded.encoding {
         Encoding::Identity => encoded.data,
-        // Streaming, so a damaged size in the row or the frame cannot make us
-        // allocate more than the data really decodes to.
-        Encoding::Zstd => zstd::stream::decode_all(encoded.data.as_slice()).map_err(|error| {
-            ServiceError::Internal(format!("blob {hash} does not decode: {error}"))
-        })?,
+        // A damaged size in the row or the frame cannot make us allocate
+        // more than the row says the original is.
+        Encoding::Zstd => {
+            decompress_zstd(&encoded.data, encoded.info.bytes_original).map_err(|error| {
+                ServiceError::Internal(format!("blob {hash} does not decode: {error}"))
+            })?
+        }
     };
     if bytes.len() as u64 != encoded.info.bytes_original || ContentHash::of(&bytes) != hash {
         return Err(ServiceError::Internal(format!(
@@ -1085,4 +1118,30 @@ fn decode_cursor(cursor: &str) -> Result<String, ServiceError> {
         .ok_or_else(|| {
             ServiceError::InvalidRequest("cursor is not one this server handed out".into())
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{compress_zstd, decompress_zstd};
+
+    #[test]
+    fn zstd_frames_decode_with_a_reused_context_or_as_a_stream() {
+        let text = "2026-12-05 09:00:00 INFO worker 3 done\n".repeat(500);
+        let framed = compress_zstd(text.as_bytes(), 3).expect("compressed");
+        for _ in 0..3 {
+            let decoded = decompress_zstd(&framed, 1 << 20).expect("decoded");
+            assert_eq!(decoded, text.as_bytes());
+        }
+        // Declaring more than the limit: decoded as a stream all the same.
+        let decoded = decompress_zstd(&framed, 10).expect("decoded as a stream");
+        assert_eq!(decoded, text.as_bytes());
+        // A streamed frame declares no size.
+        let streamed = zstd::stream::encode_all(text.as_bytes(), 3).expect("compressed");
+        let decoded = decompress_zstd(&streamed, 1 << 20).expect("decoded");
+        assert_eq!(decoded, text.as_bytes());
+        assert!(decompress_zstd(b"not a zstd frame", 1 << 20).is_err());
+        let mut cut = framed.clone();
+        cut.truncate(framed.len() / 2);
+        assert!(decompress_zstd(&cut, 1 << 20).is_err());
+    }
 }
