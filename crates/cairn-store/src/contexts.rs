@@ -5,6 +5,7 @@
 //! begins and commits; puts go through the group-commit writers instead.
 
 use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
 use std::marker::PhantomData;
 
 use cairn_core::{CcrRef, ContentHash};
@@ -42,8 +43,7 @@ fn placeholders(rows: usize, columns: usize) -> String {
             if column > 0 {
                 sql.push_str(", ");
             }
-            sql.push('$');
-            sql.push_str(&(row * columns + column + 1).to_string());
+            let _ = write!(sql, "${}", row * columns + column + 1);
         }
         sql.push(')');
     }
@@ -94,29 +94,7 @@ where
         created_at: Millis,
     ) -> Result<(), StoreError> {
         let hash = blob.hash.to_hex();
-        let rendered = blob.view.rendered.as_ref();
-        sqlx::query(&crate::sql_for::<DB>(&format!(
-            "INSERT INTO blobs (hash, bytes_original, bytes_stored, encoding, content_type, \
-             tokens_original, tokens_compressed, created_at, data, \
-             view_engine, view_encoding, view_data, view_markers) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13){}",
-            crate::views::BLOB_CONFLICT
-        )))
-        .bind(hash.as_str())
-        .bind(to_i64(blob.bytes_original))
-        .bind(to_i64(blob.data.len() as u64))
-        .bind(blob.encoding.as_str())
-        .bind(blob.content_type.as_str())
-        .bind(to_i64(blob.tokens_original))
-        .bind(to_i64(blob.tokens_compressed))
-        .bind(created_at)
-        .bind(blob.data.as_slice())
-        .bind(i64::from(blob.view.engine))
-        .bind(rendered.map(|view| view.encoding.as_str()))
-        .bind(rendered.map(|view| view.data.as_slice()))
-        .bind(rendered.map(|view| view.markers.as_str()))
-        .execute(&mut **tx)
-        .await?;
+        Self::insert_blob_rows(tx, &BTreeMap::from([(hash.clone(), (created_at, blob))])).await?;
         sqlx::query(&crate::sql_for::<DB>(
             "INSERT INTO tenant_blobs (tenant, hash, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (tenant, hash) DO NOTHING",
@@ -126,6 +104,46 @@ where
         .bind(created_at)
         .execute(&mut **tx)
         .await?;
+        Ok(())
+    }
+
+    /// Rows of `blobs` (by hex hash: the time stored and the blob) not stored
+    /// yet, in one statement; a pending view is filled in where one is
+    /// stored now ([`crate::views::BLOB_CONFLICT`]).
+    async fn insert_blob_rows(
+        tx: &mut Transaction<'static, DB>,
+        blobs: &BTreeMap<String, (Millis, &NewBlob)>,
+    ) -> Result<(), StoreError> {
+        if blobs.is_empty() {
+            return Ok(());
+        }
+        let sql = crate::sql_for::<DB>(&format!(
+            "INSERT INTO blobs (hash, bytes_original, bytes_stored, encoding, content_type, \
+             tokens_original, tokens_compressed, created_at, data, \
+             view_engine, view_encoding, view_data, view_markers) VALUES {}{}",
+            placeholders(blobs.len(), 13),
+            crate::views::BLOB_CONFLICT
+        ))
+        .into_owned();
+        let mut insert = sqlx::query(&sql);
+        for (hash, (created_at, blob)) in blobs {
+            let rendered = blob.view.rendered.as_ref();
+            insert = insert
+                .bind(hash.as_str())
+                .bind(to_i64(blob.bytes_original))
+                .bind(to_i64(blob.data.len() as u64))
+                .bind(blob.encoding.as_str())
+                .bind(blob.content_type.as_str())
+                .bind(to_i64(blob.tokens_original))
+                .bind(to_i64(blob.tokens_compressed))
+                .bind(*created_at)
+                .bind(blob.data.as_slice())
+                .bind(i64::from(blob.view.engine))
+                .bind(rendered.map(|view| view.encoding.as_str()))
+                .bind(rendered.map(|view| view.data.as_slice()))
+                .bind(rendered.map(|view| view.markers.as_str()));
+        }
+        insert.execute(&mut **tx).await?;
         Ok(())
     }
 
@@ -145,35 +163,7 @@ where
                     .or_insert((put.created_at, blob));
             }
         }
-        if !blobs.is_empty() {
-            let sql = crate::sql_for::<DB>(&format!(
-                "INSERT INTO blobs (hash, bytes_original, bytes_stored, encoding, content_type, \
-                 tokens_original, tokens_compressed, created_at, data, \
-                 view_engine, view_encoding, view_data, view_markers) VALUES {}{}",
-                placeholders(blobs.len(), 13),
-                crate::views::BLOB_CONFLICT
-            ))
-            .into_owned();
-            let mut insert = sqlx::query(&sql);
-            for (hash, (created_at, blob)) in &blobs {
-                let rendered = blob.view.rendered.as_ref();
-                insert = insert
-                    .bind(hash.as_str())
-                    .bind(to_i64(blob.bytes_original))
-                    .bind(to_i64(blob.data.len() as u64))
-                    .bind(blob.encoding.as_str())
-                    .bind(blob.content_type.as_str())
-                    .bind(to_i64(blob.tokens_original))
-                    .bind(to_i64(blob.tokens_compressed))
-                    .bind(*created_at)
-                    .bind(blob.data.as_slice())
-                    .bind(i64::from(blob.view.engine))
-                    .bind(rendered.map(|view| view.encoding.as_str()))
-                    .bind(rendered.map(|view| view.data.as_slice()))
-                    .bind(rendered.map(|view| view.markers.as_str()));
-            }
-            insert.execute(&mut **tx).await?;
-        }
+        Self::insert_blob_rows(tx, &blobs).await?;
         let mut references: BTreeMap<(&str, String), i64> = BTreeMap::new();
         for put in puts {
             references
