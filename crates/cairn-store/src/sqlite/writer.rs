@@ -2,7 +2,7 @@
 //! connection serialises transactions, so a batch reads each key's latest
 //! version and numbers its puts on from there.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use sqlx::sqlite::SqlitePool;
 use sqlx::{QueryBuilder, Row, Sqlite};
@@ -18,20 +18,22 @@ impl crate::writer::Batches for SqliteBatches {
     async fn write(&self, puts: &[&ContextWrite]) -> Result<Vec<PutOutcome>, StoreError> {
         let mut tx = begin_write(&self.0).await?;
 
-        // The latest version of every key in the batch.
+        // The latest version of every key in the batch (each key asked once).
+        let keys: BTreeSet<(&str, &str)> = puts
+            .iter()
+            .map(|put| (put.tenant.as_str(), put.key.as_str()))
+            .collect();
         let mut latest: HashMap<(String, String), i64> = HashMap::new();
         let mut query = QueryBuilder::<Sqlite>::new(
             "SELECT tenant, key, last_version AS version FROM key_versions WHERE (tenant, key) IN (",
         );
         let mut separated = query.separated(", ");
-        for put in puts {
+        for (tenant, key) in keys {
             separated
                 .push("(")
-                .push_bind_unseparated(put.tenant.as_str())
+                .push_bind_unseparated(tenant)
                 .push_unseparated(", ");
-            separated
-                .push_bind_unseparated(put.key.as_str())
-                .push_unseparated(")");
+            separated.push_bind_unseparated(key).push_unseparated(")");
         }
         query.push(")");
         for row in query.build().fetch_all(&mut *tx).await? {
