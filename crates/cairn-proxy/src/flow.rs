@@ -112,10 +112,10 @@ pub(crate) async fn handle(
     // in the middle of a conversation. It is answered here (and a stream read
     // whole per round) only when this request carries markers: without one
     // the model has nothing to retrieve, and the stream is relayed live.
-    let offered = !provider.has_retrieve_tool(&original)
-        && (blocks > 0 || provider.declares_tools(&original));
+    let offered = !provider.wire().has_retrieve_tool(&original)
+        && (blocks > 0 || provider.wire().declares_tools(&original));
     if offered {
-        provider.add_retrieve_tool(&mut request);
+        provider.wire().add_retrieve_tool(&mut request);
     }
     let retrieve = offered && blocks > 0;
     // A `proxy` token without `read` expands the markers of its own
@@ -340,7 +340,7 @@ async fn compress_request(
     request: &mut Value,
     body: &Bytes,
 ) -> Compressed {
-    let slots = provider.slots(request);
+    let slots = provider.wire().slots(request);
     let body = body.clone();
     let counted = cairn_service::spawn_cpu(move || {
         cairn_core::tokens::count(&String::from_utf8_lossy(&body))
@@ -500,7 +500,7 @@ fn session_of(provider: Provider, headers: &HeaderMap, request: &Value) -> Optio
     };
     let known_agent = matches!(agent, "claude" | "codex")
         || (agent == "gemini" && user_agent.contains("geminicli"));
-    if known_agent && (!provider.declares_tools(request) || wants_json(request)) {
+    if known_agent && (!provider.wire().declares_tools(request) || wants_json(request)) {
         return None;
     }
     Some(ProxiedSession {
@@ -585,7 +585,7 @@ impl Exchange {
                 }
                 Mode::Sse | Mode::JsonArray => {
                     let events = self.read_events(upstream).await?;
-                    let response = self.provider.aggregate(&events).map_err(|message| {
+                    let response = self.provider.wire().aggregate(&events).map_err(|message| {
                         Failure::new(
                             502,
                             format!("the {} upstream stream broke: {message}", self.family()),
@@ -594,7 +594,7 @@ impl Exchange {
                     (response, events)
                 }
             };
-            let calls = self.provider.calls(&response);
+            let calls = self.provider.wire().calls(&response);
             let ours: Vec<Call> = calls
                 .iter()
                 .filter(|call| call.is_ours())
@@ -624,13 +624,14 @@ impl Exchange {
                 } else {
                     let note = crate::wire::limit_note(max_rounds);
                     results.extend(ours.into_iter().map(|call| (call, note.clone())));
-                    self.provider.refuse_tools(&mut request);
+                    self.provider.wire().refuse_tools(&mut request);
                     refused = true;
                 }
                 if let Some(usage) = crate::wire::usage_of(&response) {
                     crate::wire::add_usage(&mut earlier_usage, usage);
                 }
                 self.provider
+                    .wire()
                     .continue_with(&mut request, &response, &results);
                 continue;
             }
@@ -639,13 +640,14 @@ impl Exchange {
             // call again on the next turn. A model that still calls only
             // ours after the limit gets its turn ended here, with a note.
             if self.retrieve {
-                self.provider.strip_ours(&mut response);
-                events = self.provider.filter_ours(events);
+                self.provider.wire().strip_ours(&mut response);
+                events = self.provider.wire().filter_ours(events);
             }
             if only_ours {
                 self.provider
+                    .wire()
                     .end_turn(&mut response, &crate::wire::limit_note(max_rounds));
-                events = self.provider.events_of(&response);
+                events = self.provider.wire().events_of(&response);
             }
             if !earlier_usage.is_null() {
                 crate::wire::patch_usage(&mut response, &earlier_usage);
@@ -906,6 +908,7 @@ impl Exchange {
             };
             let failure = failure.or_else(|| {
                 self.provider
+                    .wire()
                     .aggregate(&events)
                     .map(|response| self.record(Some(&response)))
                     .map_err(|message| {
@@ -920,7 +923,9 @@ impl Exchange {
                     .fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(provider = self.family(), %message, "upstream stream failed");
                 let _ = sender
-                    .send(Bytes::from(self.provider.error_event(&message).to_bytes()))
+                    .send(Bytes::from(
+                        self.provider.wire().error_event(&message).to_bytes(),
+                    ))
                     .await;
             }
         });
@@ -947,7 +952,10 @@ impl Exchange {
         let Some(mut session) = self.session.clone() else {
             return;
         };
-        session.messages = self.provider.session_messages(&self.original, response);
+        session.messages = self
+            .provider
+            .wire()
+            .session_messages(&self.original, response);
         let cairn = self.state.cairn.clone();
         let tenant = self.tenant.clone();
         tokio::spawn(async move {
@@ -1049,6 +1057,7 @@ fn failure_response(provider: Provider, failure: Failure) -> Response {
         Some(body) => body,
         None => Bytes::from(
             provider
+                .wire()
                 .error_body(status.as_u16(), &failure.message)
                 .to_string(),
         ),

@@ -1,11 +1,14 @@
-//! The four wire APIs behind one enum, so the proxy's flow is written once.
+//! The four wire APIs behind one trait, so the proxy's flow is written once.
 
 use cairn_service::ProxiedMessage;
 use serde_json::Value;
 
+use crate::anthropic::Anthropic;
+use crate::gemini::Gemini;
+use crate::openai_chat::OpenAiChat;
+use crate::openai_responses::OpenAiResponses;
 use crate::sse::Event;
 use crate::wire::{self, Call, Slot};
-use crate::{anthropic, gemini, openai_chat, openai_responses};
 
 /// Which wire API a request speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,17 +17,6 @@ pub enum Provider {
     OpenAiChat,
     OpenAiResponses,
     Gemini,
-}
-
-macro_rules! dispatch {
-    ($self:expr, $function:ident ( $($argument:expr),* )) => {
-        match $self {
-            Provider::Anthropic => anthropic::$function($($argument),*),
-            Provider::OpenAiChat => openai_chat::$function($($argument),*),
-            Provider::OpenAiResponses => openai_responses::$function($($argument),*),
-            Provider::Gemini => gemini::$function($($argument),*),
-        }
-    };
 }
 
 impl Provider {
@@ -37,71 +29,65 @@ impl Provider {
         }
     }
 
-    pub fn slots(self, request: &Value) -> Vec<Slot> {
-        dispatch!(self, slots(request))
-    }
-
-    pub fn has_retrieve_tool(self, request: &Value) -> bool {
-        dispatch!(self, has_retrieve_tool(request))
-    }
-
-    /// Whether the client declares tools of its own.
-    pub fn declares_tools(self, request: &Value) -> bool {
+    /// How this API's requests, responses and streams are read and edited.
+    pub fn wire(self) -> &'static dyn Wire {
         match self {
-            Provider::OpenAiResponses => openai_responses::declares_tools(request),
-            _ => wire::declares_tools(request),
+            Provider::Anthropic => &Anthropic,
+            Provider::OpenAiChat => &OpenAiChat,
+            Provider::OpenAiResponses => &OpenAiResponses,
+            Provider::Gemini => &Gemini,
         }
     }
+}
 
-    pub fn add_retrieve_tool(self, request: &mut Value) {
-        dispatch!(self, add_retrieve_tool(request))
+/// What the proxy's flow needs to know of one wire API. Each provider module
+/// implements it; nothing else in the flow depends on the API's shapes.
+pub trait Wire: Sync {
+    /// The strings of a request that may be compressed, each with its query.
+    fn slots(&self, request: &Value) -> Vec<Slot>;
+
+    /// Whether the request already offers `cairn_retrieve`.
+    fn has_retrieve_tool(&self, request: &Value) -> bool;
+
+    /// Whether the client declares tools of its own.
+    fn declares_tools(&self, request: &Value) -> bool {
+        wire::declares_tools(request)
     }
 
-    pub fn calls(self, response: &Value) -> Vec<Call> {
-        dispatch!(self, calls(response))
-    }
+    /// Offers `cairn_retrieve` to the model, beside the client's tools.
+    fn add_retrieve_tool(&self, request: &mut Value);
 
-    pub fn continue_with(self, request: &mut Value, response: &Value, results: &[(Call, String)]) {
-        dispatch!(self, continue_with(request, response, results))
-    }
+    /// The tool calls of a (non-streamed or aggregated) response.
+    fn calls(&self, response: &Value) -> Vec<Call>;
 
-    pub fn strip_ours(self, response: &mut Value) {
-        dispatch!(self, strip_ours(response))
-    }
+    /// Appends the model's turn and the answers to its calls to the request,
+    /// for the next round trip.
+    fn continue_with(&self, request: &mut Value, response: &Value, results: &[(Call, String)]);
 
-    pub fn refuse_tools(self, request: &mut Value) {
-        dispatch!(self, refuse_tools(request))
-    }
+    /// Removes the calls to `cairn_retrieve` from a response to the client.
+    fn strip_ours(&self, response: &mut Value);
 
-    pub fn end_turn(self, response: &mut Value, note: &str) {
-        dispatch!(self, end_turn(response, note))
-    }
+    /// Tells the model not to call tools (the last round trip).
+    fn refuse_tools(&self, request: &mut Value);
 
-    pub fn events_of(self, response: &Value) -> Vec<Event> {
-        dispatch!(self, events_of(response))
-    }
+    /// Ends a response's turn with a note, when no round trip is left.
+    fn end_turn(&self, response: &mut Value, note: &str);
 
-    pub fn error_body(self, status: u16, message: &str) -> Value {
-        dispatch!(self, error_body(status, message))
-    }
+    /// A whole response as the stream events that would have carried it.
+    fn events_of(&self, response: &Value) -> Vec<Event>;
 
-    pub fn error_event(self, message: &str) -> Event {
-        dispatch!(self, error_event(message))
-    }
+    /// An error body in this API's shape.
+    fn error_body(&self, status: u16, message: &str) -> Value;
 
-    pub fn aggregate(self, events: &[Event]) -> Result<Value, String> {
-        dispatch!(self, aggregate(events))
-    }
+    /// An error as a stream event in this API's shape.
+    fn error_event(&self, message: &str) -> Event;
 
-    pub fn filter_ours(self, events: Vec<Event>) -> Vec<Event> {
-        dispatch!(self, filter_ours(events))
-    }
+    /// The response a stream's events add up to.
+    fn aggregate(&self, events: &[Event]) -> Result<Value, String>;
 
-    pub fn session_messages(
-        self,
-        request: &Value,
-        response: Option<&Value>,
-    ) -> Vec<ProxiedMessage> {
-        dispatch!(self, session_messages(request, response))
-    }
+    /// The events of a stream without those of `cairn_retrieve` calls.
+    fn filter_ours(&self, events: Vec<Event>) -> Vec<Event>;
+
+    /// The messages of an exchange, as the session store records them.
+    fn session_messages(&self, request: &Value, response: Option<&Value>) -> Vec<ProxiedMessage>;
 }
