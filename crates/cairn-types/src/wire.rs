@@ -78,12 +78,18 @@ fn whole_seconds<'de, D: serde::Deserializer<'de>>(
 /// What a successful put returns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "graphql",
+    derive(async_graphql::SimpleObject),
+    graphql(name = "PutResult")
+)]
 pub struct PutReceipt {
     pub key: String,
     /// BLAKE3 of the exact bytes, 64 lowercase hex digits.
     pub hash: String,
     /// `ccr:` + the first 24 hex digits of `hash`.
     #[serde(rename = "ref")]
+    #[cfg_attr(feature = "graphql", graphql(name = "ref"))]
     pub reference: String,
     pub version: i64,
     /// Size of the original in bytes.
@@ -95,8 +101,8 @@ pub struct PutReceipt {
     /// key. Whether another tenant stored them is never reported.
     pub deduplicated: bool,
     /// Whether the default view is still being rendered (the server was
-    /// busy): `tokens_compressed` is `tokens_original` until it is, and a GET
-    /// meanwhile renders it at once. Left out when false.
+    /// busy): `tokens_compressed` is `tokens_original` until it is, and a read
+    /// meanwhile renders it at once. REST leaves it out when false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub view_pending: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -106,6 +112,7 @@ pub struct PutReceipt {
 /// Which view of a context to read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
 #[serde(rename_all = "snake_case")]
 pub enum View {
     /// The compressed view, with a marker for every cut.
@@ -127,6 +134,11 @@ impl View {
 /// How `content` is encoded in a JSON body: text as it is, binary as base64.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "graphql",
+    derive(async_graphql::Enum),
+    graphql(name = "Encoding")
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ContentEncoding {
     #[default]
@@ -137,21 +149,31 @@ pub enum ContentEncoding {
 /// One cut in a compressed view: where it points and what it left out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
 pub struct Marker {
     /// The `ccr:` reference of the original the cut points into.
     #[serde(rename = "ref")]
+    #[cfg_attr(feature = "graphql", graphql(name = "ref"))]
     pub reference: String,
     /// What was omitted, in words ("480 of 500 rows omitted ...").
     pub summary: String,
 }
 
-/// `GET /v1/contexts/{key}` as JSON.
+/// A version of a context, as one view (`GET /v1/contexts/{key}` as JSON).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "graphql",
+    derive(async_graphql::SimpleObject),
+    graphql(name = "Context")
+)]
 pub struct ContextView {
     pub key: String,
+    /// BLAKE3 of the original, 64 lowercase hex digits.
     pub hash: String,
+    /// `ccr:` + the first 24 hex digits of `hash`.
     #[serde(rename = "ref")]
+    #[cfg_attr(feature = "graphql", graphql(name = "ref"))]
     pub reference: String,
     pub version: i64,
     pub view: View,
@@ -163,6 +185,7 @@ pub struct ContextView {
     /// Tokens of the original.
     pub tokens_original: u64,
     pub markers: Vec<Marker>,
+    /// Size of the original in bytes.
     pub bytes: u64,
     pub content_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -177,14 +200,16 @@ pub struct ContextView {
     pub expires_at: Option<String>,
 }
 
-/// One key in `GET /v1/contexts`: its latest version.
+/// A key's latest version, as listed (`GET /v1/contexts`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
 pub struct ContextSummary {
     pub key: String,
     pub version: i64,
     pub hash: String,
     #[serde(rename = "ref")]
+    #[cfg_attr(feature = "graphql", graphql(name = "ref"))]
     pub reference: String,
     pub bytes: u64,
     pub tokens_original: u64,
@@ -208,9 +233,10 @@ pub struct ContextList {
     pub next_cursor: Option<String>,
 }
 
-/// `GET /v1/stats`: what this tenant has stored and what compression saved.
+/// What this tenant has stored and what compression saved (`GET /v1/stats`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
 pub struct Stats {
     /// Live keys (latest version not expired).
     pub contexts: u64,
@@ -245,6 +271,7 @@ pub struct Stats {
 /// The LLM proxy's traffic for a tenant since the server started.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
 pub struct ProxyStats {
     /// Requests forwarded upstream.
     pub requests: u64,
@@ -312,21 +339,32 @@ pub struct ProviderTraffic {
     pub tokens_saved: u64,
 }
 
-/// `DELETE /v1/contexts/{key}`.
+/// What a delete removed (`DELETE /v1/contexts/{key}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "graphql",
+    derive(async_graphql::SimpleObject),
+    graphql(name = "DeleteResult")
+)]
 pub struct Deleted {
     pub key: String,
     /// How many versions were deleted.
     pub versions: u64,
 }
 
-/// `GET /v1/ccr/{ref}` as JSON: the original a reference names, or the part
-/// of it `?lines=` or `?query=` selected.
+/// The original a `ccr:` reference names, or the part of it a line range or
+/// a query selected (`GET /v1/ccr/{ref}` as JSON).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "graphql",
+    derive(async_graphql::SimpleObject),
+    graphql(name = "Original")
+)]
 pub struct Retrieved {
     #[serde(rename = "ref")]
+    #[cfg_attr(feature = "graphql", graphql(name = "ref"))]
     pub reference: String,
     pub hash: String,
     pub bytes: u64,
@@ -343,7 +381,7 @@ pub struct Retrieved {
     /// Lines (or items) in the whole original, when a part was selected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total: Option<u64>,
-    /// With `?query=`: each matching line or item and its 1-based position.
+    /// With a query: each matching line or item and its 1-based position.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matches: Option<Vec<Match>>,
 }
@@ -351,6 +389,7 @@ pub struct Retrieved {
 /// A line (or JSON array item) of an original that matched a query.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
 pub struct Match {
     pub position: u64,
     pub text: String,
@@ -456,9 +495,14 @@ mod tests {
     }
 }
 
-/// `POST /v1/sessions/import`: what importing one session file did.
+/// What importing one session file did (`POST /v1/sessions/import`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "graphql",
+    derive(async_graphql::SimpleObject),
+    graphql(name = "ImportResult")
+)]
 pub struct ImportReport {
     /// `claude`, `codex` or `gemini`: given, or detected from the content.
     pub agent: String,
@@ -478,6 +522,7 @@ pub struct ImportReport {
 /// One line an import could not read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
 pub struct ImportLineError {
     /// 1-based; 0 for the file as a whole.
     pub line: u64,
@@ -519,6 +564,11 @@ pub struct SessionList {
 /// markers (and `ref`) lead to the full output.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "graphql",
+    derive(async_graphql::SimpleObject),
+    graphql(name = "Message")
+)]
 pub struct SessionMessage {
     pub position: u64,
     /// `user`, `assistant`, `tool` or `system`.
@@ -532,14 +582,17 @@ pub struct SessionMessage {
     /// Injected by the agent (reminders, instructions), not typed or answered.
     #[serde(default)]
     pub injected: bool,
+    /// The message; a tool output as its compressed view.
     pub content: String,
     /// The full output's reference, for tool outputs stored as blobs.
     #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "graphql", graphql(name = "ref"))]
     pub reference: Option<String>,
     #[serde(default)]
     pub markers: Vec<Marker>,
-    /// Tokens of `content`, and of the full message.
+    /// Tokens of `content`.
     pub tokens: u64,
+    /// Tokens of the full message.
     pub tokens_original: u64,
 }
 
@@ -554,9 +607,10 @@ pub struct SessionDetail {
     pub next_from: Option<u64>,
 }
 
-/// One result of `GET /v1/search`.
+/// One message or context that matched a search.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
 pub struct SearchHit {
     /// `message` or `context`.
     pub kind: String,
@@ -582,6 +636,7 @@ pub struct SearchHit {
     pub tool: Option<String>,
     /// The full message or context.
     #[serde(rename = "ref")]
+    #[cfg_attr(feature = "graphql", graphql(name = "ref"))]
     pub reference: String,
     pub at: String,
     pub score: f32,
@@ -589,20 +644,22 @@ pub struct SearchHit {
     pub snippet: String,
 }
 
-/// `GET /v1/search`.
+/// Ranked search hits (`GET /v1/search`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
 pub struct SearchResults {
     /// Every match, before the limit.
     pub total: u64,
     pub hits: Vec<SearchHit>,
 }
 
-/// `GET /v1/briefing`: what the other agents did in a project, newest first,
-/// digested within a token budget. The same store and arguments give the
+/// What the other agents did in a project, newest first, digested within a
+/// token budget (`GET /v1/briefing`). The same store and arguments give the
 /// same bytes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
 pub struct Briefing {
     /// The project folder asked about (sessions in it and its subfolders).
     pub project: String,
@@ -619,10 +676,11 @@ pub struct Briefing {
     pub omitted: u64,
 }
 
-/// One session of a [`Briefing`]. Every item names the `ccr:` reference that
+/// One session of a briefing. Every item names the `ccr:` reference that
 /// expands it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
 pub struct BriefingSession {
     pub id: String,
     pub agent: String,
@@ -655,15 +713,18 @@ pub struct BriefingSession {
 /// A line of a briefing and the reference that expands it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
 pub struct BriefingItem {
     pub text: String,
     #[serde(rename = "ref")]
+    #[cfg_attr(feature = "graphql", graphql(name = "ref"))]
     pub reference: String,
 }
 
 /// A command that failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "graphql", derive(async_graphql::SimpleObject))]
 pub struct BriefingFailure {
     pub command: String,
     /// Its exit code, when the output says.
@@ -671,6 +732,7 @@ pub struct BriefingFailure {
     pub exit_code: Option<i64>,
     /// The failed output.
     #[serde(rename = "ref")]
+    #[cfg_attr(feature = "graphql", graphql(name = "ref"))]
     pub reference: String,
     /// The output of the same command passing later, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]

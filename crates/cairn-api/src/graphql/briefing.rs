@@ -1,114 +1,12 @@
 //! `briefing`: what the other agents did in a project, within a budget.
 
-use async_graphql::{Context, Object, SimpleObject};
+use async_graphql::{Context, Object};
 use cairn_auth::Scope;
 use cairn_service::BriefingQuery as Brief;
+use cairn_types::Briefing;
 
 use super::caller;
 use crate::ApiError;
-
-/// A digest of the other agents' recent work in a project.
-#[derive(SimpleObject, Debug, Clone)]
-pub(crate) struct Briefing {
-    project: String,
-    agent: Option<String>,
-    /// The digest, ready to put in front of a model.
-    text: String,
-    /// o200k tokens of `text`, never more than the budget.
-    tokens: u64,
-    sessions: Vec<BriefingSession>,
-    /// Sessions of the project that did not fit the budget.
-    omitted: u64,
-}
-
-/// One session of a briefing.
-#[derive(SimpleObject, Debug, Clone)]
-pub(crate) struct BriefingSession {
-    id: String,
-    agent: String,
-    project: Option<String>,
-    started_at: Option<String>,
-    updated_at: Option<String>,
-    task: Option<BriefingItem>,
-    files_written: Vec<BriefingItem>,
-    files_read: Vec<BriefingItem>,
-    failures: Vec<BriefingFailure>,
-    last_state: Option<BriefingItem>,
-    open: Vec<BriefingItem>,
-    /// Whether the text shows it in short.
-    abridged: bool,
-}
-
-/// A line of a briefing and the reference that expands it.
-#[derive(SimpleObject, Debug, Clone)]
-pub(crate) struct BriefingItem {
-    text: String,
-    #[graphql(name = "ref")]
-    reference: String,
-}
-
-/// A command that failed.
-#[derive(SimpleObject, Debug, Clone)]
-pub(crate) struct BriefingFailure {
-    command: String,
-    exit_code: Option<i64>,
-    #[graphql(name = "ref")]
-    reference: String,
-    /// The output of the same command passing later, if it did.
-    passed_later: Option<String>,
-}
-
-impl From<cairn_types::BriefingItem> for BriefingItem {
-    fn from(item: cairn_types::BriefingItem) -> BriefingItem {
-        BriefingItem {
-            text: item.text,
-            reference: item.reference,
-        }
-    }
-}
-
-fn items(items: Vec<cairn_types::BriefingItem>) -> Vec<BriefingItem> {
-    items.into_iter().map(BriefingItem::from).collect()
-}
-
-impl From<cairn_types::Briefing> for Briefing {
-    fn from(briefing: cairn_types::Briefing) -> Briefing {
-        Briefing {
-            project: briefing.project,
-            agent: briefing.agent,
-            text: briefing.text,
-            tokens: briefing.tokens,
-            omitted: briefing.omitted,
-            sessions: briefing
-                .sessions
-                .into_iter()
-                .map(|session| BriefingSession {
-                    id: session.id,
-                    agent: session.agent,
-                    project: session.project,
-                    started_at: session.started_at,
-                    updated_at: session.updated_at,
-                    task: session.task.map(BriefingItem::from),
-                    files_written: items(session.files_written),
-                    files_read: items(session.files_read),
-                    failures: session
-                        .failures
-                        .into_iter()
-                        .map(|failure| BriefingFailure {
-                            command: failure.command,
-                            exit_code: failure.exit_code,
-                            reference: failure.reference,
-                            passed_later: failure.passed_later,
-                        })
-                        .collect(),
-                    last_state: session.last_state.map(BriefingItem::from),
-                    open: items(session.open),
-                    abridged: session.abridged,
-                })
-                .collect(),
-        }
-    }
-}
 
 #[derive(Default)]
 pub(crate) struct BriefingQuery;
@@ -140,6 +38,6 @@ impl BriefingQuery {
             exclude_session: None,
             repository,
         };
-        Ok(cairn.briefing(&principal.tenant, query).await?.into())
+        Ok(cairn.briefing(&principal.tenant, query).await?)
     }
 }

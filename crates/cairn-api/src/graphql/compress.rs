@@ -4,9 +4,9 @@ use async_graphql::{Context, Object, SimpleObject};
 use bytes::Bytes;
 use cairn_auth::Scope;
 use cairn_service::{CompressInput, Kind};
+use cairn_types::Marker;
 
 use super::caller;
-use super::contexts::{MarkerType, markers};
 use crate::ApiError;
 
 /// A compressed text. The original of every cut is kept, so each marker's
@@ -21,7 +21,7 @@ pub(crate) struct CompressResult {
     reference: String,
     tokens_before: u64,
     tokens_after: u64,
-    markers: Vec<MarkerType>,
+    markers: Vec<Marker>,
 }
 
 #[derive(Default)]
@@ -59,7 +59,7 @@ impl CompressMutation {
             reference: output.hash.ccr_ref().to_string(),
             tokens_before: output.tokens_before,
             tokens_after: output.tokens_after,
-            markers: markers(output.markers),
+            markers: output.markers,
         })
     }
 }

@@ -1,8 +1,9 @@
 //! `search`: sessions and contexts, ranked, filtered, with snippets.
 
-use async_graphql::{Context, InputObject, Object, SimpleObject};
+use async_graphql::{Context, InputObject, Object};
 use cairn_auth::Scope;
 use cairn_service::{MAX_SEARCH_RESULTS, SearchQuery as Search, parse_time};
+use cairn_types::SearchResults;
 
 use super::caller;
 use crate::ApiError;
@@ -22,40 +23,6 @@ pub(crate) struct SearchFilter {
     since: Option<String>,
     /// RFC 3339, exclusive.
     until: Option<String>,
-}
-
-/// Ranked hits.
-#[derive(SimpleObject, Debug, Clone)]
-pub(crate) struct SearchResults {
-    /// Every match, before `first`.
-    total: u64,
-    hits: Vec<SearchHit>,
-}
-
-/// One message or context that matched.
-#[derive(SimpleObject, Debug, Clone)]
-pub(crate) struct SearchHit {
-    /// `message` or `context`.
-    kind: String,
-    agent: Option<String>,
-    project: Option<String>,
-    session: Option<String>,
-    /// The message's position in its session.
-    position: Option<u64>,
-    /// The context's key.
-    key: Option<String>,
-    /// Every key that holds this same content, `key` first, when more than
-    /// one does: identical contexts are one hit.
-    keys: Vec<String>,
-    role: Option<String>,
-    tool: Option<String>,
-    /// The full message or context.
-    #[graphql(name = "ref")]
-    reference: String,
-    at: String,
-    score: f32,
-    /// Around the best match, matches in `**`.
-    snippet: String,
 }
 
 #[derive(Default)]
@@ -90,28 +57,6 @@ impl SearchQuery {
             limit: first,
             ..Search::default()
         };
-        let results = cairn.search(&principal.tenant, search).await?;
-        Ok(SearchResults {
-            total: results.total,
-            hits: results
-                .hits
-                .into_iter()
-                .map(|hit| SearchHit {
-                    kind: hit.kind,
-                    agent: hit.agent,
-                    project: hit.project,
-                    session: hit.session,
-                    position: hit.position,
-                    key: hit.key,
-                    keys: hit.keys,
-                    role: hit.role,
-                    tool: hit.tool,
-                    reference: hit.reference,
-                    at: hit.at,
-                    score: hit.score,
-                    snippet: hit.snippet,
-                })
-                .collect(),
-        })
+        Ok(cairn.search(&principal.tenant, search).await?)
     }
 }

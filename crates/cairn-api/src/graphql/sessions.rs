@@ -7,10 +7,10 @@ use cairn_service::{
     DEFAULT_MESSAGES, DEFAULT_PAGE, ImportSource, MAX_MESSAGES, MAX_PAGE,
     SessionQuery as ListSessions,
 };
-use cairn_types::{SessionMessage, SessionSummary};
+use cairn_types::{ImportReport, SessionMessage, SessionSummary};
 
 use super::caller;
-use super::contexts::{MarkerType, PageInfo, markers};
+use super::contexts::PageInfo;
 use crate::ApiError;
 
 /// An imported session. Its `messages` are read a page at a time.
@@ -73,58 +73,16 @@ impl SessionType {
             .session(&principal.tenant, &self.id, from, first)
             .await?;
         Ok(MessageConnection {
-            nodes: detail.messages.into_iter().map(MessageType::from).collect(),
+            nodes: detail.messages,
             page_info: PageInfo::new(detail.next_from.map(|next| next.to_string())),
         })
-    }
-}
-
-/// One message of a session.
-#[derive(SimpleObject, Debug, Clone)]
-#[graphql(name = "Message")]
-pub(crate) struct MessageType {
-    position: u64,
-    /// `user`, `assistant`, `tool` or `system`.
-    role: String,
-    tool: Option<String>,
-    call_id: Option<String>,
-    at: Option<String>,
-    /// Injected by the agent (reminders, instructions), not typed or answered.
-    injected: bool,
-    /// The message; a tool output as its compressed view.
-    content: String,
-    /// The full output's reference, for tool outputs stored as originals.
-    #[graphql(name = "ref")]
-    reference: Option<String>,
-    markers: Vec<MarkerType>,
-    /// Tokens of `content`.
-    tokens: u64,
-    /// Tokens of the full message.
-    tokens_original: u64,
-}
-
-impl From<SessionMessage> for MessageType {
-    fn from(message: SessionMessage) -> MessageType {
-        MessageType {
-            position: message.position,
-            role: message.role,
-            tool: message.tool,
-            call_id: message.call_id,
-            at: message.at,
-            injected: message.injected,
-            content: message.content,
-            reference: message.reference,
-            markers: markers(message.markers),
-            tokens: message.tokens,
-            tokens_original: message.tokens_original,
-        }
     }
 }
 
 /// A page of a session's messages.
 #[derive(SimpleObject, Debug, Clone)]
 pub(crate) struct MessageConnection {
-    nodes: Vec<MessageType>,
+    nodes: Vec<SessionMessage>,
     page_info: PageInfo,
 }
 
@@ -144,30 +102,6 @@ pub(crate) struct SessionFilter {
     project: Option<String>,
     /// Only sessions updated at or after this time (RFC 3339).
     since: Option<String>,
-}
-
-/// What importing a session file did.
-#[derive(SimpleObject, Debug, Clone)]
-pub(crate) struct ImportResult {
-    /// `claude`, `codex` or `gemini`: given, or detected from the content.
-    agent: String,
-    sessions: u64,
-    /// Messages the import added.
-    messages: u64,
-    /// Records imported before and since rewritten.
-    replaced: u64,
-    /// Records of types Cairn does not import.
-    skipped: u64,
-    /// Torn or corrupt lines: reported, and the rest imported.
-    errors: Vec<ImportLineError>,
-}
-
-/// One line an import could not read.
-#[derive(SimpleObject, Debug, Clone)]
-pub(crate) struct ImportLineError {
-    /// 1-based; 0 for the file as a whole.
-    line: u64,
-    message: String,
 }
 
 #[derive(Default)]
@@ -231,30 +165,15 @@ impl SessionMutation {
         #[graphql(desc = "`claude`, `codex` or `gemini`; detected when absent.")] agent: Option<
             String,
         >,
-    ) -> Result<ImportResult, ApiError> {
+    ) -> Result<ImportReport, ApiError> {
         let (cairn, principal) = caller(ctx, Scope::Write)?;
-        let report = cairn
+        Ok(cairn
             .import_session(
                 &principal.tenant,
                 Bytes::from(content),
                 agent.as_deref(),
                 ImportSource::default(),
             )
-            .await?;
-        Ok(ImportResult {
-            agent: report.agent,
-            sessions: report.sessions,
-            messages: report.messages,
-            replaced: report.replaced,
-            skipped: report.skipped,
-            errors: report
-                .errors
-                .into_iter()
-                .map(|error| ImportLineError {
-                    line: error.line,
-                    message: error.message,
-                })
-                .collect(),
-        })
+            .await?)
     }
 }
