@@ -297,6 +297,14 @@ impl Wire for Gemini {
                     continue;
                 }
                 if let Some(text) = part.get("text").and_then(Value::as_str) {
+                    // Gemini CLI files the model's text without its trailing
+                    // whitespace; recorded the same way, the two copies of
+                    // an answer are one message.
+                    let text = if role == "assistant" {
+                        text.trim_end()
+                    } else {
+                        text
+                    };
                     out.push(ProxiedMessage {
                         role: role.to_owned(),
                         text: text.to_owned(),
