@@ -288,8 +288,13 @@ pub fn compress(
         .values()
         .filter(|count| **count <= RARE_TEMPLATE)
         .count();
-    let rarity_tells = mode == Mode::Log && rare_lines * 10 <= collapsed.len() * 3;
     let texts: Vec<&str> = collapsed.iter().map(|(line, _)| *line).collect();
+    let matched: Vec<bool> = texts.iter().map(|line| matcher.matches(line)).collect();
+    // Rare lines and an outline's block openers are what a reader without a
+    // question would look at; a question that found its lines has them, and
+    // the records around them.
+    let answered = matched.contains(&true);
+    let rarity_tells = mode == Mode::Log && rare_lines * 10 <= collapsed.len() * 3 && !answered;
     // A `git log`: who changed what when is the outline worth keeping.
     let commit_outline =
         crate::records::is_git_log(&texts).then(|| crate::records::commit_outline(&texts));
@@ -306,7 +311,7 @@ pub fn compress(
             _ if in_trace => trace_left - 1,
             _ => 0,
         };
-        let priority = if matcher.matches(line) {
+        let priority = if matched[index] {
             Priority::Query
         } else if matches!(level, Level::Error | Level::Warn) || in_trace {
             Priority::Important
@@ -316,7 +321,8 @@ pub fn compress(
             || index < HEAD_LINES
             || index + TAIL_LINES >= total
             || (rarity_tells && first && template_counts[template] <= RARE_TEMPLATE)
-            || (mode != Mode::Log && opens_block(&collapsed, index))
+            || (mode == Mode::Outline && !answered || mode == Mode::Code)
+                && opens_block(&collapsed, index)
             || (mode == Mode::Code && declares(line))
         {
             Priority::Context
@@ -487,6 +493,40 @@ mod tests {
             selected.content.contains("INFO step 337 done"),
             "{}",
             selected.content
+        );
+    }
+
+    /// Without a question an outline keeps each block's first line; a
+    /// question that found its lines keeps those and their block only.
+    #[test]
+    fn an_answered_question_drops_the_outline() {
+        let text: String = (0..60)
+            .map(|i| format!("Created unit-{i} for the machine.\n  detail line {i}\n\n"))
+            .collect();
+        let reference = ContentHash::of(text.as_bytes()).ccr_ref();
+        let outline = compress(
+            &text,
+            Mode::Outline,
+            &QueryMatcher::default(),
+            &reference,
+            None,
+        );
+        assert!(
+            outline.content.contains("Created unit-30 for"),
+            "{}",
+            outline.content
+        );
+        let matcher = QueryMatcher::new(Some("what detail does unit-42 have"), text.lines());
+        let answered = compress(&text, Mode::Outline, &matcher, &reference, None);
+        assert!(
+            answered.content.contains("  detail line 42"),
+            "{}",
+            answered.content
+        );
+        assert!(
+            !answered.content.contains("Created unit-30 for"),
+            "{}",
+            answered.content
         );
     }
 }

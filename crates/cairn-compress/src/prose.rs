@@ -47,7 +47,10 @@ pub fn looks_like_html(text: &str) -> bool {
     head.starts_with("<!doctype html") || head.starts_with("<html") || head.contains("<body")
 }
 
-/// Whether `text` reads as prose: sentences, not records.
+/// Whether `text` reads as prose: sentences, not records. Text laid out by
+/// indentation (a rendered man page, a changelog: most lines indented) is
+/// not: its layout is its structure, which the line outline and its records
+/// keep and re-flowing sentences would lose.
 pub fn looks_like_prose(text: &str) -> bool {
     let lines: Vec<&str> = text
         .lines()
@@ -55,6 +58,13 @@ pub fn looks_like_prose(text: &str) -> bool {
         .take(200)
         .collect();
     if lines.is_empty() {
+        return false;
+    }
+    let indented = lines
+        .iter()
+        .filter(|line| line.starts_with([' ', '\t']))
+        .count();
+    if indented * 10 >= lines.len() * 6 {
         return false;
     }
     let words = lines
@@ -423,6 +433,38 @@ mod tests {
         assert!(text.contains("- one") && text.contains("- two"), "{text}");
         assert!(!text.contains("alert") && !text.contains("p{}"), "{text}");
         assert!(dropped > 50);
+    }
+
+    /// A rendered man page: a query keeps its option's lines as they are
+    /// (man justifies with double spaces), not re-flowed into sentences.
+    #[test]
+    fn indented_layout_is_not_prose_and_keeps_its_lines() {
+        let mut text = String::from("NAME\n       tool - an archiving utility\n\nOPTIONS\n");
+        for n in 0..40 {
+            text.push_str(&format!(
+                "       -{n}, --option-number-{n}\n              When  listing or extracting, \
+                 accept  incomplete  input  {n}.  This option is used for a\n              \
+                 purpose that is described at length here, sentence by sentence.\n\n"
+            ));
+        }
+        assert!(!looks_like_prose(&text));
+        let hash = ContentHash::of(text.as_bytes());
+        let options = crate::Options {
+            query: Some("What does the --option-number-17 option of tool do?"),
+            ..crate::Options::default()
+        };
+        let compressed = crate::compress(text.as_bytes(), &hash, &options);
+        let cairn_core::RenderedView::Rendered { content, .. } = compressed.view else {
+            panic!("the view is the original");
+        };
+        assert!(
+            content.contains(
+                "              When  listing or extracting, accept  incomplete  input  17."
+            ),
+            "{content}"
+        );
+        assert!(!content.contains("input  16."), "{content}");
+        assert!(content.len() * 5 < text.len(), "{content}");
     }
 
     #[test]

@@ -4,7 +4,12 @@
 //! A query is split into terms (words and numbers, lower-cased; quoted
 //! phrases stay whole). Stop words are dropped, and so are terms that occur in
 //! most units, since they single nothing out ("status" in a table of
-//! statuses). A unit matches when it contains a remaining term.
+//! statuses). A unit matches when a remaining term starts a word in it: at
+//! its start, after a character that is not a letter or digit, or where a
+//! capital follows a small letter (`user_prompts` in `'user_prompts.db'`,
+//! `config` in `parseConfig`), but `error` not in `liberror-perl`.
+
+use aho_corasick::AhoCorasick;
 
 /// Words too common to single anything out.
 const STOP_WORDS: &[&str] = &[
@@ -27,6 +32,46 @@ const MIN_RELATIVE_LIMIT: usize = 20;
 #[derive(Debug, Clone, Default)]
 pub struct QueryMatcher {
     terms: Vec<String>,
+    /// The terms as one automaton, ASCII case-insensitive: how ASCII units
+    /// are searched, without lower-casing a copy of each.
+    finder: Option<Finder>,
+}
+
+/// The terms of a query, searched for at once.
+#[derive(Debug, Clone)]
+struct Finder {
+    automaton: AhoCorasick,
+    /// Whether each term starts with a letter or digit (and so must start a word).
+    wordlike: Vec<bool>,
+}
+
+impl Finder {
+    /// `None` for terms an ASCII-only case fold cannot find (non-ASCII ones).
+    fn new(terms: &[String]) -> Option<Finder> {
+        if terms.is_empty() || !terms.iter().all(|term| term.is_ascii()) {
+            return None;
+        }
+        let automaton = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(terms)
+            .ok()?;
+        Some(Finder {
+            automaton,
+            wordlike: terms.iter().map(|term| starts_alphanumeric(term)).collect(),
+        })
+    }
+
+    /// Each term found where a word starts in the ASCII `unit`, as indices
+    /// into the terms (repeats possible).
+    fn found<'u>(&'u self, unit: &'u str) -> impl Iterator<Item = usize> + 'u {
+        self.automaton
+            .find_overlapping_iter(unit)
+            .filter(|found| {
+                !self.wordlike[found.pattern().as_usize()]
+                    || word_starts_at(unit.as_bytes(), found.start())
+            })
+            .map(|found| found.pattern().as_usize())
+    }
 }
 
 /// The terms of `query`: quoted phrases whole, other words and numbers alone,
@@ -116,14 +161,28 @@ impl QueryMatcher {
         }
         let mut counts = vec![0usize; candidates.len()];
         let mut total = 0usize;
+        let finder = Finder::new(&candidates);
+        let mut seen = vec![usize::MAX; candidates.len()];
         for unit in units {
-            total += 1;
-            let lower = unit.to_lowercase();
-            for (count, term) in counts.iter_mut().zip(&candidates) {
-                if lower.contains(term.as_str()) {
-                    *count += 1;
+            match &finder {
+                Some(finder) if unit.is_ascii() => {
+                    for term in finder.found(unit) {
+                        if seen[term] != total {
+                            seen[term] = total;
+                            counts[term] += 1;
+                        }
+                    }
+                }
+                _ => {
+                    let lower = unit.to_lowercase();
+                    for (count, term) in counts.iter_mut().zip(&candidates) {
+                        if starts_a_word(unit, &lower, term) {
+                            *count += 1;
+                        }
+                    }
                 }
             }
+            total += 1;
         }
         let limit = ((total as f64) * MAX_SELECTIVE_SHARE).max(3.0);
         // Beside a rare term, a common one only adds noise: "libssl" singles
@@ -141,12 +200,13 @@ impl QueryMatcher {
             .filter(|(_, count)| *count > 0 && (*count as f64) <= limit && *count <= relative_limit)
             .map(|(term, _)| term)
             .collect();
-        QueryMatcher { terms }
+        QueryMatcher::from_terms(terms)
     }
 
     /// A matcher that matches whatever contains one of `terms` (already lower-cased).
     pub fn from_terms(terms: Vec<String>) -> QueryMatcher {
-        QueryMatcher { terms }
+        let finder = Finder::new(&terms);
+        QueryMatcher { terms, finder }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -157,13 +217,20 @@ impl QueryMatcher {
         &self.terms
     }
 
-    /// Whether `unit` contains one of the selective terms.
+    /// Whether one of the selective terms starts a word of `unit`.
     pub fn matches(&self, unit: &str) -> bool {
         if self.terms.is_empty() {
             return false;
         }
+        if let Some(finder) = &self.finder
+            && unit.is_ascii()
+        {
+            return finder.found(unit).next().is_some();
+        }
         let lower = unit.to_lowercase();
-        self.terms.iter().any(|term| lower.contains(term.as_str()))
+        self.terms
+            .iter()
+            .any(|term| starts_a_word(unit, &lower, term))
     }
 
     /// Byte ranges of `unit` where a term occurs (for windows in long lines).
@@ -179,6 +246,10 @@ impl QueryMatcher {
             let mut from = 0;
             while let Some(at) = lower[from..].find(term.as_str()) {
                 let start = from + at;
+                if !word_starts_at(unit.as_bytes(), start) && starts_alphanumeric(term) {
+                    from = start + 1;
+                    continue;
+                }
                 found.push(start..start + term.len());
                 from = start + term.len().max(1);
                 if found.len() >= 64 {
@@ -189,6 +260,43 @@ impl QueryMatcher {
         found.sort_by_key(|range| range.start);
         found
     }
+}
+
+/// Whether `term` (lower-cased) occurs in `unit` (whose lower-cased form is
+/// `lower`) where a word starts. A term that starts with a sign (`--flag`,
+/// `.rs`) may start anywhere.
+fn starts_a_word(unit: &str, lower: &str, term: &str) -> bool {
+    if !starts_alphanumeric(term) {
+        return lower.contains(term);
+    }
+    // Lower-casing keeps ASCII offsets; elsewhere the boundary is read from
+    // the lower-cased text, where capitals are gone.
+    let original = if unit.len() == lower.len() {
+        unit.as_bytes()
+    } else {
+        lower.as_bytes()
+    };
+    lower
+        .match_indices(term)
+        .any(|(at, _)| word_starts_at(original, at))
+}
+
+fn starts_alphanumeric(term: &str) -> bool {
+    term.chars().next().is_some_and(char::is_alphanumeric)
+}
+
+/// Whether a word starts at byte `at` of `text`: the first byte, after a
+/// byte that is not an ASCII letter or digit (nor part of a non-ASCII
+/// character), or a capital after a small letter.
+fn word_starts_at(text: &[u8], at: usize) -> bool {
+    let Some(&before) = at.checked_sub(1).and_then(|before| text.get(before)) else {
+        return true;
+    };
+    if before >= 0x80 {
+        return false;
+    }
+    !before.is_ascii_alphanumeric()
+        || before.is_ascii_lowercase() && text.get(at).is_some_and(u8::is_ascii_uppercase)
 }
 
 #[cfg(test)]
@@ -243,6 +351,23 @@ mod tests {
             units.iter().map(String::as_str),
         );
         assert_eq!(matcher.terms(), ["libssl"]);
+    }
+
+    #[test]
+    fn terms_match_where_a_word_starts() {
+        let matcher = QueryMatcher::from_terms(vec!["error".into(), "prompts".into()]);
+        assert!(matcher.matches("ERROR: disk full"));
+        assert!(matcher.matches("3 errors found"));
+        assert!(matcher.matches("parseError at line 3"));
+        assert!(matcher.matches("opened 'user_prompts.db'"));
+        assert!(!matcher.matches("Unpacking liberror-perl (0.17029-2) ..."));
+        assert!(!matcher.matches("no matching text here: terror"));
+        let signs = QueryMatcher::from_terms(vec!["--verbose".into(), ".rs".into()]);
+        assert!(signs.matches("run with x--verbose") && signs.matches("src/main.rs:12"));
+        let versions = QueryMatcher::from_terms(vec!["libssl".into()]);
+        assert!(versions.matches("status installed libssl3 3.0.15"));
+        assert!(!versions.matches("status installed xlibssl3"));
+        assert_eq!(matcher.occurrences("liberror, error, terror"), vec![10..15]);
     }
 
     #[test]

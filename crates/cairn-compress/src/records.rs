@@ -11,6 +11,10 @@
 //! - **exchanges** of an HTTP client's verbose dump (`curl -v`): from one
 //!   request line (`> GET /path HTTP/1.1`) to the next, the response's
 //!   status and headers with it;
+//! - **entries headed flush left**: from one line at the left margin to the
+//!   next, when at least two lines are, most lines are indented and blank
+//!   lines fall inside entries (a Debian changelog entry: its header, its
+//!   indented changes and blank lines, its ` -- uploader` trailer);
 //! - **stanzas**: runs of lines between blank lines (`dpkg -s`, `apt show`,
 //!   `Field: value` listings, paragraphs), when there are at least two;
 //! - **blocks** by indentation: a line and the more-indented lines under it
@@ -143,6 +147,24 @@ fn primary(lines: &[&str]) -> Vec<Range<usize>> {
     }
     if lines.iter().filter(|line| is_http_request(line)).count() >= 2 {
         return split_before(lines, is_http_request);
+    }
+    let flush_left = lines.iter().filter(|line| indent(line) == Some(0)).count();
+    if flush_left >= 2 && (filled - flush_left) * 10 >= filled * 6 {
+        let entries = split_before(lines, |line| indent(line) == Some(0));
+        // Only where blank lines fall inside entries: otherwise stanzas and
+        // indented blocks find the same records, or finer ones.
+        let broken = entries
+            .iter()
+            .filter(|entry| {
+                let last = (entry.start..entry.end)
+                    .rev()
+                    .find(|&at| indent(lines[at]).is_some());
+                last.is_some_and(|last| (entry.start..last).any(|at| indent(lines[at]).is_none()))
+            })
+            .count();
+        if broken >= 2 {
+            return entries;
+        }
     }
     let stanzas = stanzas(lines);
     if stanzas.len() >= 2 {

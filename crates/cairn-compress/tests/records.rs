@@ -1,5 +1,5 @@
 //! Query views keep the whole record a match falls in, for each record shape
-//! tool outputs have (issue 26): a `dpkg -s` stanza, a log entry with its
+//! tool outputs have (issue 26): a `dpkg -s` stanza, a changelog entry, a log entry with its
 //! stack trace, a `git log` commit, a `kubectl describe` block. Each case is
 //! a long listing of many records, a question about one of them, the lines
 //! of that record the view must keep under a tight token budget, and lines
@@ -181,10 +181,38 @@ fn exchanges() -> Case {
     }
 }
 
+fn changelog() -> Case {
+    let mut text = String::new();
+    for n in (0..120).rev() {
+        text.push_str(&format!(
+            "tool (7.{n}.0-1) unstable; urgency=medium\n\n\
+             \x20 * New upstream version 7.{n}.0\n\
+             \x20   - Fix the following CVEs:\n\
+             \x20     ~ Allocation of Resources Without Limits (CVE-2022-{},\n\
+             \x20       CVE-2022-{})\n\n\
+             \x20-- Uploader {n} <up{n}@example.org>  Mon, 27 Jun 2022 22:06:25 +0100\n\n",
+            30_000 + 2 * n,
+            30_001 + 2 * n
+        ));
+    }
+    Case {
+        name: "changelog entry",
+        text,
+        query: "Which version of tool fixed CVE-2022-30121, and who uploaded it?",
+        keep: vec![
+            "tool (7.60.0-1) unstable".into(),
+            "CVE-2022-30121)".into(),
+            " -- Uploader 60 <up60@example.org>".into(),
+        ],
+        cut: vec![" -- Uploader 59 <".into(), " -- Uploader 61 <".into()],
+    }
+}
+
 #[test]
 fn a_query_keeps_the_record_it_matches_and_cuts_its_neighbours() {
     for case in [
         packages(),
+        changelog(),
         log_entries(),
         commits(),
         describe(),
