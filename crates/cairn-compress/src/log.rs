@@ -294,6 +294,14 @@ pub fn compress(
     // question would look at; a question that found its lines has them, and
     // the records around them.
     let answered = matched.contains(&true);
+    // In a log whose lines carry their time, the kept lines say when they
+    // were; the first and last add nothing to an answer.
+    let stamped = texts
+        .iter()
+        .filter(|line| crate::records::starts_with_time(line))
+        .count()
+        * 10
+        >= texts.len() * 7;
     let rarity_tells = mode == Mode::Log && rare_lines * 10 <= collapsed.len() * 3 && !answered;
     // A `git log`: who changed what when is the outline worth keeping.
     let commit_outline =
@@ -318,8 +326,7 @@ pub fn compress(
         } else if commit_outline
             .as_ref()
             .is_some_and(|outline| outline[index])
-            || index < HEAD_LINES
-            || index + TAIL_LINES >= total
+            || !(answered && stamped) && (index < HEAD_LINES || index + TAIL_LINES >= total)
             || (rarity_tells && first && template_counts[template] <= RARE_TEMPLATE)
             || (mode == Mode::Outline && !answered || mode == Mode::Code)
                 && opens_block(&collapsed, index)
@@ -493,6 +500,41 @@ mod tests {
             selected.content.contains("INFO step 337 done"),
             "{}",
             selected.content
+        );
+    }
+
+    /// In a log whose lines carry their time, an answered question keeps its
+    /// lines, not the first and last of the log.
+    #[test]
+    fn an_answered_question_in_a_timestamped_log_drops_its_ends() {
+        let log: String = (0..300)
+            .map(|i| {
+                format!(
+                    "2026-12-04 10:{:02}:{:02} INFO step {i} done\n",
+                    i / 60,
+                    i % 60
+                )
+            })
+            .collect();
+        let reference = ContentHash::of(log.as_bytes()).ccr_ref();
+        let plain = compress(&log, Mode::Log, &QueryMatcher::default(), &reference, None);
+        assert!(plain.content.contains("step 0 done"), "{}", plain.content);
+        let matcher = QueryMatcher::new(Some("when was step 137 done"), log.lines());
+        let answered = compress(&log, Mode::Log, &matcher, &reference, None);
+        assert!(
+            answered.content.contains("step 137 done"),
+            "{}",
+            answered.content
+        );
+        assert!(
+            !answered.content.contains("step 0 done"),
+            "{}",
+            answered.content
+        );
+        assert!(
+            !answered.content.contains("step 299 done"),
+            "{}",
+            answered.content
         );
     }
 

@@ -27,6 +27,11 @@ const MAX_SELECTIVE_SHARE: f64 = 0.3;
 /// [`MIN_RELATIVE_LIMIT`] times is).
 const RELATIVE_SPREAD: usize = 10;
 const MIN_RELATIVE_LIMIT: usize = 20;
+/// The same, when the rarest term is an identifier (`gnupg-utils`,
+/// `libssl3`, `user_prompts`): a name that precise is the question, and
+/// the words around it ("upgraded", "version") only describe it.
+const IDENTIFIER_SPREAD: usize = 4;
+const MIN_IDENTIFIER_LIMIT: usize = 10;
 
 /// A query prepared against a set of units.
 #[derive(Debug, Clone, Default)]
@@ -189,11 +194,16 @@ impl QueryMatcher {
         // out a few lines, "installed" a thousand.
         let rarest = counts
             .iter()
-            .copied()
-            .filter(|count| *count > 0)
-            .min()
-            .unwrap_or(0);
-        let relative_limit = (rarest * RELATIVE_SPREAD).max(MIN_RELATIVE_LIMIT);
+            .zip(&candidates)
+            .filter(|(count, _)| **count > 0)
+            .min_by_key(|(count, term)| (**count, !is_identifier(term)));
+        let relative_limit = match rarest {
+            Some((&count, term)) if is_identifier(term) => {
+                (count * IDENTIFIER_SPREAD).max(MIN_IDENTIFIER_LIMIT)
+            }
+            Some((&count, _)) => (count * RELATIVE_SPREAD).max(MIN_RELATIVE_LIMIT),
+            None => 0,
+        };
         let terms = candidates
             .into_iter()
             .zip(counts)
@@ -279,6 +289,15 @@ fn starts_a_word(unit: &str, lower: &str, term: &str) -> bool {
     lower
         .match_indices(term)
         .any(|(at, _)| word_starts_at(original, at))
+}
+
+/// Whether a term names something rather than says something: it has a
+/// digit or joins parts with `-`, `_`, `.`, `:` or `/`.
+fn is_identifier(term: &str) -> bool {
+    !term.contains(' ')
+        && term
+            .chars()
+            .any(|c| c.is_ascii_digit() || matches!(c, '-' | '_' | '.' | ':' | '/'))
 }
 
 fn starts_alphanumeric(term: &str) -> bool {
@@ -368,6 +387,37 @@ mod tests {
         assert!(versions.matches("status installed libssl3 3.0.15"));
         assert!(!versions.matches("status installed xlibssl3"));
         assert_eq!(matcher.occurrences("liberror, error, terror"), vec![10..15]);
+    }
+
+    #[test]
+    fn beside_a_rare_identifier_the_words_describing_it_are_dropped() {
+        let mut units: Vec<String> = (0..100)
+            .map(|i| format!("2026-05-09 07:29:05 configure pkg{i}:amd64 1.{i}"))
+            .collect();
+        units.extend(
+            (0..14)
+                .map(|i| format!("2026-05-09 07:29:05 upgrade lib{i}:amd64 1.{i} 1.{i}+deb12u2")),
+        );
+        units.push("2026-05-09 07:29:05 upgrade gnupg-utils:amd64 2.2.40 2.2.40+deb12u2".into());
+        units.push("2026-05-09 07:29:05 status unpacked gnupg-utils:amd64 2.2.40".into());
+        let matcher = QueryMatcher::new(
+            Some("Which version was gnupg-utils:amd64 upgraded from?"),
+            units.iter().map(String::as_str),
+        );
+        assert_eq!(matcher.terms(), ["gnupg-utils"]);
+        // A plain rare word keeps the wider spread: "demos" stays beside "total".
+        let mut units: Vec<String> = (0..100).map(|i| format!("filler line {i}")).collect();
+        units.extend((0..15).map(|i| format!("the demos of week {i}")));
+        units.push("the total is 90 minutes".into());
+        let matcher = QueryMatcher::new(
+            Some("the total time for all the demos"),
+            units.iter().map(String::as_str),
+        );
+        assert!(
+            matcher.terms().contains(&"demos".to_owned()),
+            "{:?}",
+            matcher.terms()
+        );
     }
 
     #[test]

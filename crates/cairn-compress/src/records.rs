@@ -282,7 +282,7 @@ pub(crate) fn is_commit(line: &str) -> bool {
 /// Whether a line starts with a date or a time: `2026-12-04`, `2026/12/04`,
 /// `12:04:05`, `[2026-12-04 …`, `Dec  4 12:04:05` (syslog), `I1204 12:04`
 /// (glog) or an epoch in seconds or milliseconds.
-fn starts_with_time(line: &str) -> bool {
+pub(crate) fn starts_with_time(line: &str) -> bool {
     let line = line.trim_start_matches(['[', '(']);
     let bytes = line.as_bytes();
     let digits = |from: usize, count: usize| {
