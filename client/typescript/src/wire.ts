@@ -24,8 +24,8 @@ export interface Activity {
 export type Binary = Uint8Array;
 
 /**
- * `GET /v1/briefing`: what the other agents did in a project, newest first,
- * digested within a token budget. The same store and arguments give the
+ * What the other agents did in a project, newest first, digested within a
+ * token budget (`GET /v1/briefing`). The same store and arguments give the
  * same bytes.
  */
 export interface Briefing {
@@ -61,7 +61,7 @@ export interface BriefingItem {
 }
 
 /**
- * One session of a [`Briefing`]. Every item names the `ccr:` reference that
+ * One session of a briefing. Every item names the `ccr:` reference that
  * expands it.
  */
 export interface BriefingSession {
@@ -146,7 +146,7 @@ export interface ContextList {
   next_cursor?: string | null;
 }
 
-/** One key in `GET /v1/contexts`: its latest version. */
+/** A key's latest version, as listed (`GET /v1/contexts`). */
 export interface ContextSummary {
   agent?: string | null;
   bytes: number;
@@ -162,19 +162,22 @@ export interface ContextSummary {
   version: number;
 }
 
-/** `GET /v1/contexts/{key}` as JSON. */
+/** A version of a context, as one view (`GET /v1/contexts/{key}` as JSON). */
 export interface ContextView {
   agent?: string | null;
+  /** Size of the original in bytes. */
   bytes: number;
   content: string;
   content_type: string;
   created_at: string;
   encoding?: ContentEncoding;
   expires_at?: string | null;
+  /** BLAKE3 of the original, 64 lowercase hex digits. */
   hash: string;
   key: string;
   markers: Marker[];
   metadata?: Record<string, unknown> | null;
+  /** `ccr:` + the first 24 hex digits of `hash`. */
   ref: string;
   session?: string | null;
   /** Tokens of `content` as served. */
@@ -185,7 +188,7 @@ export interface ContextView {
   view: View;
 }
 
-/** `DELETE /v1/contexts/{key}`. */
+/** What a delete removed (`DELETE /v1/contexts/{key}`). */
 export interface Deleted {
   key: string;
   /** How many versions were deleted. */
@@ -238,7 +241,7 @@ export interface ImportLineError {
   message: string;
 }
 
-/** `POST /v1/sessions/import`: what importing one session file did. */
+/** What importing one session file did (`POST /v1/sessions/import`). */
 export interface ImportReport {
   /** `claude`, `codex` or `gemini`: given, or detected from the content. */
   agent: string;
@@ -310,8 +313,8 @@ export interface PutReceipt {
   version: number;
   /**
    * Whether the default view is still being rendered (the server was
-   * busy): `tokens_compressed` is `tokens_original` until it is, and a GET
-   * meanwhile renders it at once. Left out when false.
+   * busy): `tokens_compressed` is `tokens_original` until it is, and a read
+   * meanwhile renders it at once. REST leaves it out when false.
    */
   view_pending?: boolean;
 }
@@ -333,8 +336,8 @@ export interface PutRequest {
 }
 
 /**
- * `GET /v1/ccr/{ref}` as JSON: the original a reference names, or the part
- * of it `?lines=` or `?query=` selected.
+ * The original a `ccr:` reference names, or the part of it a line range or
+ * a query selected (`GET /v1/ccr/{ref}` as JSON).
  */
 export interface Retrieved {
   bytes: number;
@@ -343,7 +346,7 @@ export interface Retrieved {
   content_type: string;
   encoding?: ContentEncoding;
   hash: string;
-  /** With `?query=`: each matching line or item and its 1-based position. */
+  /** With a query: each matching line or item and its 1-based position. */
   matches?: Match[] | null;
   ref: string;
   /** What was selected: `lines 3-9`, `items 3-9` or `query`; absent for the whole original. */
@@ -354,7 +357,7 @@ export interface Retrieved {
   total?: number | null;
 }
 
-/** One result of `GET /v1/search`. */
+/** One message or context that matched a search. */
 export interface SearchHit {
   agent?: string | null;
   at: string;
@@ -380,7 +383,7 @@ export interface SearchHit {
   tool?: string | null;
 }
 
-/** `GET /v1/search`. */
+/** Ranked search hits (`GET /v1/search`). */
 export interface SearchResults {
   hits: SearchHit[];
   /** Every match, before the limit. */
@@ -417,6 +420,7 @@ export interface SessionList {
 export interface SessionMessage {
   at?: string | null;
   call_id?: string | null;
+  /** The message; a tool output as its compressed view. */
   content: string;
   /** Injected by the agent (reminders, instructions), not typed or answered. */
   injected?: boolean;
@@ -426,8 +430,9 @@ export interface SessionMessage {
   ref?: string | null;
   /** `user`, `assistant`, `tool` or `system`. */
   role: string;
-  /** Tokens of `content`, and of the full message. */
+  /** Tokens of `content`. */
   tokens: number;
+  /** Tokens of the full message. */
   tokens_original: number;
   tool?: string | null;
 }
@@ -447,7 +452,7 @@ export interface SessionSummary {
   updated_at?: string | null;
 }
 
-/** `GET /v1/stats`: what this tenant has stored and what compression saved. */
+/** What this tenant has stored and what compression saved (`GET /v1/stats`). */
 export interface Stats {
   /** Distinct originals this tenant references. */
   blobs: number;
