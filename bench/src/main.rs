@@ -776,6 +776,34 @@ async fn drain_views(http: &reqwest::Client, url: &str, max: Duration) -> anyhow
     }
 }
 
+/// Waits until the search index has caught up with the puts: until the
+/// phrase the last put ends with (`put <index>`) is found, at most `max`.
+/// Returns the seconds waited. The GETs that follow then measure reads, not
+/// reads beside an indexer still working through the puts.
+async fn drain_index(
+    http: &reqwest::Client,
+    url: &str,
+    last: u64,
+    max: Duration,
+) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    loop {
+        let body = http
+            .get(format!("{url}/v1/search"))
+            .query(&[("q", format!("\"put {last}\"")), ("limit", "1".to_owned())])
+            .send()
+            .await?
+            .error_for_status()?
+            .bytes()
+            .await?;
+        let found: serde_json::Value = serde_json::from_slice(&body)?;
+        if found["total"].as_u64().unwrap_or(0) > 0 || started.elapsed() > max {
+            return Ok(started.elapsed().as_secs_f64());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 async fn http(args: HttpArgs) -> anyhow::Result<()> {
     let binary = server_binary(args.server.as_ref())?;
     let server = match &args.url {
@@ -803,7 +831,7 @@ async fn http(args: HttpArgs) -> anyhow::Result<()> {
             let (http, url) = (http.clone(), url.clone());
             // Distinct bytes for every put: the payload pool plus the index.
             let mut body = payloads[(index % payloads.len() as u64) as usize].clone();
-            body.push_str(&format!("put {index}\n"));
+            body.push_str(&format!("\nput {index}\n"));
             async move {
                 http.put(format!("{url}/v1/contexts/bench/{index}"))
                     .header("x-cairn-agent", "bench")
@@ -819,6 +847,7 @@ async fn http(args: HttpArgs) -> anyhow::Result<()> {
     // Views a busy server left pending render in the background: wait for
     // them, so their CPU counts against the puts and the GETs read stored views.
     let drain = drain_views(&http, &url, max).await?;
+    let indexed_after = drain_index(&http, &url, put.requests.saturating_sub(1), max).await?;
     let cpu_after_put = cpu(&server);
     let put_cpu_with_views = per_request_us(cpu_before_put, cpu_after_put, put.requests);
     let stored = args.get_keys.unwrap_or(u64::MAX).min(put.requests).max(1);
@@ -856,6 +885,7 @@ async fn http(args: HttpArgs) -> anyhow::Result<()> {
                 "server_rss_kib": rss_kib,
                 "views_pending_after_puts": drain.pending,
                 "views_drained_seconds": drain.seconds,
+                "index_caught_up_seconds": indexed_after,
                 "put_server_cpu_us_with_views": put_cpu_with_views,
                 "phases": results,
                 "redis": redis.map(|(set, get)| serde_json::json!({"set": set, "get": get})),
@@ -892,9 +922,11 @@ async fn http(args: HttpArgs) -> anyhow::Result<()> {
     }
     println!(
         "\nViews pending when the last PUT was acknowledged: {} (rendered in the background \
-         {:.1} s later); server CPU per PUT with its view rendered: {} µs.",
+         {:.1} s later; the search index caught up {:.1} s after that); server CPU per PUT with \
+         its view rendered and indexed: {} µs.",
         drain.pending,
         drain.seconds,
+        indexed_after,
         put_cpu_with_views.map_or("?".to_owned(), |us| format!("{us:.0}"))
     );
     if let Some((set, get)) = redis {
