@@ -776,6 +776,20 @@ async fn drain_views(http: &reqwest::Client, url: &str, max: Duration) -> anyhow
     }
 }
 
+/// How many hits `/v1/search` finds for `query`.
+async fn search_total(http: &reqwest::Client, url: &str, query: &str) -> anyhow::Result<u64> {
+    let body = http
+        .get(format!("{url}/v1/search"))
+        .query(&[("q", query), ("limit", "1")])
+        .send()
+        .await?
+        .error_for_status()?
+        .bytes()
+        .await?;
+    let found: serde_json::Value = serde_json::from_slice(&body)?;
+    Ok(found["total"].as_u64().unwrap_or(0))
+}
+
 /// Waits until the search index has caught up with the puts: until the
 /// phrase the last put ends with (`put <index>`) is found, at most `max`.
 /// Returns the seconds waited. The GETs that follow then measure reads, not
@@ -788,16 +802,8 @@ async fn drain_index(
 ) -> anyhow::Result<f64> {
     let started = Instant::now();
     loop {
-        let body = http
-            .get(format!("{url}/v1/search"))
-            .query(&[("q", format!("\"put {last}\"")), ("limit", "1".to_owned())])
-            .send()
-            .await?
-            .error_for_status()?
-            .bytes()
-            .await?;
-        let found: serde_json::Value = serde_json::from_slice(&body)?;
-        if found["total"].as_u64().unwrap_or(0) > 0 || started.elapsed() > max {
+        if search_total(http, url, &format!("\"put {last}\"")).await? > 0 || started.elapsed() > max
+        {
             return Ok(started.elapsed().as_secs_f64());
         }
         tokio::time::sleep(Duration::from_millis(250)).await;

@@ -14,7 +14,7 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use tokio::sync::Mutex;
 
-use crate::{PhaseResult, ServerProcess, payload, percentile, run_phase};
+use crate::{PhaseResult, ServerProcess, payload, percentile, run_phase, search_total};
 
 #[derive(Debug, Args)]
 pub(crate) struct NodesArgs {
@@ -267,16 +267,7 @@ async fn put_and_find(
         .status()
         .is_success();
     loop {
-        let body = http
-            .get(format!("{reader}/v1/search"))
-            .query(&[("q", word.as_str()), ("limit", "1")])
-            .send()
-            .await?
-            .error_for_status()?
-            .bytes()
-            .await?;
-        let found: serde_json::Value = serde_json::from_slice(&body)?;
-        if found["total"].as_u64().unwrap_or(0) > 0 {
+        if search_total(http, reader, &word).await? > 0 {
             return Ok((read_at_once, started.elapsed()));
         }
         if started.elapsed() > within {
