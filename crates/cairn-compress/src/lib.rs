@@ -31,7 +31,7 @@ pub use router::{Kind, detect};
 
 /// The engine's version: views stored by another version are rendered again.
 /// Bump it whenever a change can alter any view.
-pub const ENGINE_VERSION: u32 = 9;
+pub const ENGINE_VERSION: u32 = 10;
 
 /// Texts smaller than this pass through unchanged: too small to gain.
 pub const MIN_BYTES: usize = 512;

@@ -72,8 +72,7 @@ impl Finder {
         self.automaton
             .find_overlapping_iter(unit)
             .filter(|found| {
-                !self.wordlike[found.pattern().as_usize()]
-                    || word_starts_at(unit.as_bytes(), found.start())
+                !self.wordlike[found.pattern().as_usize()] || word_starts_at(unit, found.start())
             })
             .map(|found| found.pattern().as_usize())
     }
@@ -256,7 +255,7 @@ impl QueryMatcher {
             let mut from = 0;
             while let Some(at) = lower[from..].find(term.as_str()) {
                 let start = from + at;
-                if !word_starts_at(unit.as_bytes(), start) && starts_alphanumeric(term) {
+                if !word_starts_at(unit, start) && starts_alphanumeric(term) {
                     from = start + 1;
                     continue;
                 }
@@ -279,16 +278,16 @@ fn starts_a_word(unit: &str, lower: &str, term: &str) -> bool {
     if !starts_alphanumeric(term) {
         return lower.contains(term);
     }
-    // Lower-casing keeps ASCII offsets; elsewhere the boundary is read from
-    // the lower-cased text, where capitals are gone.
-    let original = if unit.len() == lower.len() {
-        unit.as_bytes()
-    } else {
-        lower.as_bytes()
-    };
-    lower
-        .match_indices(term)
-        .any(|(at, _)| word_starts_at(original, at))
+    // Lower-casing keeps offsets where it keeps lengths; elsewhere the
+    // boundary is read from the lower-cased text, where capitals are gone.
+    lower.match_indices(term).any(|(at, _)| {
+        let original = if unit.len() == lower.len() && unit.is_char_boundary(at) {
+            unit
+        } else {
+            lower
+        };
+        word_starts_at(original, at)
+    })
 }
 
 /// Whether a term names something rather than says something: it has a
@@ -304,18 +303,19 @@ fn starts_alphanumeric(term: &str) -> bool {
     term.chars().next().is_some_and(char::is_alphanumeric)
 }
 
-/// Whether a word starts at byte `at` of `text`: the first byte, after a
-/// byte that is not an ASCII letter or digit (nor part of a non-ASCII
-/// character), or a capital after a small letter.
-fn word_starts_at(text: &[u8], at: usize) -> bool {
-    let Some(&before) = at.checked_sub(1).and_then(|before| text.get(before)) else {
+/// Whether a word starts at byte `at` (a character boundary) of `text`: at
+/// its start, after a character that is not a letter or digit (`—`, `'`,
+/// `_`), or a capital after a small letter.
+fn word_starts_at(text: &str, at: usize) -> bool {
+    let Some(before) = text.get(..at).and_then(|head| head.chars().next_back()) else {
         return true;
     };
-    if before >= 0x80 {
-        return false;
-    }
-    !before.is_ascii_alphanumeric()
-        || before.is_ascii_lowercase() && text.get(at).is_some_and(u8::is_ascii_uppercase)
+    !before.is_alphanumeric()
+        || before.is_lowercase()
+            && text
+                .get(at..)
+                .and_then(|rest| rest.chars().next())
+                .is_some_and(char::is_uppercase)
 }
 
 #[cfg(test)]
@@ -381,6 +381,8 @@ mod tests {
         assert!(matcher.matches("opened 'user_prompts.db'"));
         assert!(!matcher.matches("Unpacking liberror-perl (0.17029-2) ..."));
         assert!(!matcher.matches("no matching text here: terror"));
+        assert!(matcher.matches("disk full—error 28") && matcher.matches("«error» in café"));
+        assert!(!matcher.matches("Ünterror") && matcher.matches("naïveError"));
         let signs = QueryMatcher::from_terms(vec!["--verbose".into(), ".rs".into()]);
         assert!(signs.matches("run with x--verbose") && signs.matches("src/main.rs:12"));
         let versions = QueryMatcher::from_terms(vec!["libssl".into()]);
