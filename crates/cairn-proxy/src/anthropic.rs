@@ -327,11 +327,7 @@ impl Wire for Anthropic {
                 let Some(index) = data.get("index").and_then(Value::as_u64) else {
                     return Some(event);
                 };
-                if ours.contains(&index) {
-                    return None;
-                }
-                let below = ours.iter().filter(|&&our| our < index).count() as u64;
-                data["index"] = json!(index - below);
+                data["index"] = json!(wire::renumbered(index, &ours)?);
                 Some(Event::new(event.name.as_deref(), data.to_string()))
             })
             .collect()

@@ -308,18 +308,18 @@ impl Wire for OpenAiChat {
                 else {
                     return event;
                 };
-                calls.retain(|call| {
-                    !call
-                        .get("index")
-                        .and_then(Value::as_u64)
-                        .is_some_and(|index| ours.contains(&index))
-                });
-                for call in calls.iter_mut() {
-                    if let Some(index) = call.get("index").and_then(Value::as_u64) {
-                        let below = ours.iter().filter(|&&our| our < index).count() as u64;
-                        call["index"] = json!(index - below);
+                calls.retain_mut(|call| {
+                    let Some(index) = call.get("index").and_then(Value::as_u64) else {
+                        return true;
+                    };
+                    match wire::renumbered(index, &ours) {
+                        Some(renumbered) => {
+                            call["index"] = json!(renumbered);
+                            true
+                        }
+                        None => false,
                     }
-                }
+                });
                 if calls.is_empty() {
                     // A chunk that carried only our call carries nothing now.
                     if let Some(delta) = chunk

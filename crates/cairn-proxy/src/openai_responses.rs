@@ -293,11 +293,7 @@ impl Wire for OpenAiResponses {
                     return Some(event);
                 };
                 if let Some(index) = data.get("output_index").and_then(Value::as_u64) {
-                    if ours.contains(&index) {
-                        return None;
-                    }
-                    let below = ours.iter().filter(|&&our| our < index).count() as u64;
-                    data["output_index"] = json!(index - below);
+                    data["output_index"] = json!(wire::renumbered(index, &ours)?);
                 }
                 if let Some(response) = data.get_mut("response") {
                     self.strip_ours(response);

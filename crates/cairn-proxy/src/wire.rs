@@ -167,6 +167,13 @@ pub fn has_tool(tools: Option<&Value>, name_of: impl Fn(&Value) -> Option<&str>)
     })
 }
 
+/// Where a stream item numbered `index` goes once the items numbered
+/// `ours` (the proxy's own calls) are taken out of the stream: `None` for
+/// one of ours, else its number less those of ours before it.
+pub fn renumbered(index: u64, ours: &[u64]) -> Option<u64> {
+    (!ours.contains(&index)).then(|| index - ours.iter().filter(|&&our| our < index).count() as u64)
+}
+
 /// Whether a request's `tools` is a non-empty array.
 pub fn declares_tools(request: &Value) -> bool {
     request
@@ -274,5 +281,18 @@ pub fn patch_event_usage(value: &mut Value, earlier: &Value) {
         if let Some(usage) = value.pointer_mut(pointer).filter(|usage| usage.is_object()) {
             add_numbers(usage, earlier, true);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_items_leave_the_stream_and_the_rest_close_up() {
+        let ours = [1, 3];
+        let renumbered: Vec<Option<u64>> = (0..5).map(|index| renumbered(index, &ours)).collect();
+        assert_eq!(renumbered, [Some(0), None, Some(1), None, Some(2)]);
+        assert_eq!(super::renumbered(7, &[]), Some(7));
     }
 }
